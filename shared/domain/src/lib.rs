@@ -1,5 +1,21 @@
-//! The pure core of the Coro PSA connectors. No AWS or HTTP types live here.
+//! The pure core of the Coro PSA connectors: ids, secrets, the connector and its status machine,
+//! the service catalogue, workspaces, sync runs, the ports the core needs, and the use cases.
+//! No AWS or HTTP types live here.
 
+pub mod caller;
+pub mod catalogue;
+pub mod connector;
+pub mod ids;
+pub mod ports;
 pub mod secret;
+pub mod sync;
+pub mod usecase;
+pub mod workspace;
 
+pub use caller::{AccessError, Caller, Role, WorkspaceType};
+pub use catalogue::{Catalogue, Service, Unit};
+pub use connector::{Connector, ConnectorStatus, LastSync};
+pub use ids::{ConnectorType, RunId, UserId, WorkspaceId};
 pub use secret::{ApiToken, TokenError, VendorKey};
+pub use sync::{Failure, RunCounts, RunStatus, SyncRun, Trigger};
+pub use workspace::{Workspace, WorkspaceStatus};

@@ -1,0 +1,72 @@
+//! The caller, from the JWT claims API Gateway validated (contract).
+
+use crate::ids::{UserId, WorkspaceId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkspaceType {
+    Channel,
+    Child,
+    Regular,
+}
+
+impl WorkspaceType {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "channel" => Some(Self::Channel),
+            "child" => Some(Self::Child),
+            "regular" => Some(Self::Regular),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Viewer,
+}
+
+impl Role {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "admin" => Some(Self::Admin),
+            "viewer" => Some(Self::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// Who is asking. The workspace always comes from here, never from a path or a body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user: UserId,
+    pub workspace: WorkspaceId,
+    pub workspace_type: WorkspaceType,
+    pub role: Role,
+}
+
+/// What a caller may do, checked in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessError {
+    /// PSA connectors live in channel workspaces only.
+    NotChannelWorkspace,
+    /// Writes need the admin role.
+    AdminRequired,
+}
+
+impl Caller {
+    pub fn may_read(&self) -> Result<(), AccessError> {
+        if self.workspace_type != WorkspaceType::Channel {
+            return Err(AccessError::NotChannelWorkspace);
+        }
+        Ok(())
+    }
+
+    pub fn may_write(&self) -> Result<(), AccessError> {
+        self.may_read()?;
+        if self.role != Role::Admin {
+            return Err(AccessError::AdminRequired);
+        }
+        Ok(())
+    }
+}

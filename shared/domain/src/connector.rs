@@ -1,0 +1,120 @@
+//! The PSA connector of a channel workspace and its status machine.
+
+use crate::ids::{ConnectorType, RunId, UserId, WorkspaceId};
+use crate::sync::{RunCounts, RunStatus};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectorStatus {
+    Connected,
+    Disconnected,
+    Error,
+}
+
+impl ConnectorStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Why a connector is not plainly connected (`statusReason`).
+pub mod reason {
+    /// Gradient answered 401: the MSP regenerated or revoked the token. An admin must paste the new one.
+    pub const TOKEN_REJECTED: &str = "token_rejected";
+    /// Gradient answered 403 ("anomaly detected"): runs stop until an admin re-tokens.
+    pub const GRADIENT_FORBIDDEN: &str = "gradient_forbidden";
+    /// The token is stored but the stored secret is missing (a crash between the two writes).
+    pub const TOKEN_MISSING: &str = "token_missing";
+    /// Connected, but setting up accounts/services in Gradient did not finish; the next sync does it.
+    pub const SETUP_INCOMPLETE: &str = "setup_incomplete";
+}
+
+/// The outcome of the connector's latest finished run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastSync {
+    pub run_id: RunId,
+    pub status: RunStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+    pub counts: RunCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connector {
+    pub workspace_id: WorkspaceId,
+    #[serde(rename = "type")]
+    pub kind: ConnectorType,
+    pub status: ConnectorStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub token_hint: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub created_by: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync: Option<LastSync>,
+    /// Bumped by every re-token; a run that saw an older token must not disconnect a newer one.
+    pub token_version: u64,
+    /// The next run sends every reading (after a connect or a re-token).
+    pub full_resend_due: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub last_full_resend_at: Option<OffsetDateTime>,
+    /// Optimistic-concurrency version of the stored item.
+    pub version: u64,
+}
+
+impl Connector {
+    pub fn new_gradient(
+        workspace_id: WorkspaceId,
+        created_by: UserId,
+        token_hint: String,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
+            workspace_id,
+            kind: ConnectorType::Gradient,
+            status: ConnectorStatus::Connected,
+            status_reason: None,
+            token_hint,
+            created_at: now,
+            updated_at: now,
+            created_by,
+            last_sync: None,
+            token_version: 1,
+            full_resend_due: true,
+            last_full_resend_at: None,
+            version: 0,
+        }
+    }
+
+    /// A new token was verified and stored: connected again, everything resent next run.
+    pub fn retokened(&mut self, token_hint: String, now: OffsetDateTime) {
+        self.status = ConnectorStatus::Connected;
+        self.status_reason = None;
+        self.token_hint = token_hint;
+        self.token_version += 1;
+        self.full_resend_due = true;
+        self.updated_at = now;
+    }
+
+    pub fn set_status(&mut self, status: ConnectorStatus, reason: Option<&str>, now: OffsetDateTime) {
+        self.status = status;
+        self.status_reason = reason.map(str::to_owned);
+        self.updated_at = now;
+    }
+
+    /// Runs are allowed only for a connected connector.
+    pub fn may_sync(&self) -> bool {
+        self.status == ConnectorStatus::Connected
+    }
+}

@@ -1,0 +1,201 @@
+//! Connector lifecycle: connect, re-token, delete, read.
+
+use super::provision::{ProvisionError, ensure_accounts, ensure_services, managed_workspaces};
+use super::{Core, now};
+use crate::caller::Caller;
+use crate::connector::{Connector, ConnectorStatus, reason};
+use crate::ids::WorkspaceId;
+use crate::ports::{PsaError, PsaOrganization, PsaStatus, StoreError, VaultError};
+use crate::secret::ApiToken;
+
+/// Why a connector operation failed. The HTTP layer maps each variant to one status and code.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("the workspace has no such connector")]
+    NotFound,
+    #[error("the workspace already has a Gradient connector")]
+    Exists,
+    #[error("Gradient rejected the API token")]
+    TokenRejected,
+    #[error("Gradient refused the request: {0}")]
+    GradientRefused(String),
+    #[error("Gradient is unavailable: {0}")]
+    GradientUnavailable(String),
+    #[error("internal failure: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ConnectorError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<VaultError> for ConnectorError {
+    fn from(e: VaultError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+/// What setting up Gradient after a connect or re-token did; failures leave the connector
+/// connected with reason `setup_incomplete` (every sync repeats the setup).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SetupReport {
+    pub services_created: u64,
+    pub accounts: u64,
+    pub accounts_created: u64,
+    pub accounts_renamed: u64,
+    pub error: Option<String>,
+}
+
+fn verify_error(e: PsaError) -> ConnectorError {
+    match e {
+        PsaError::TokenRejected => ConnectorError::TokenRejected,
+        PsaError::Forbidden(m) | PsaError::NotFound(m) | PsaError::Conflict(m) | PsaError::Unexpected(m) => {
+            ConnectorError::GradientRefused(m)
+        }
+        PsaError::Unavailable { what, .. } => ConnectorError::GradientUnavailable(what),
+    }
+}
+
+/// Checks a token with `GET organization`; nothing is written.
+async fn verify(core: &Core, token: &ApiToken) -> Result<PsaOrganization, ConnectorError> {
+    core.psa.organization(token).await.map_err(verify_error)
+}
+
+pub async fn get(core: &Core, caller: &Caller) -> Result<Connector, ConnectorError> {
+    core.connectors.get(&caller.workspace).await?.ok_or(ConnectorError::NotFound)
+}
+
+pub async fn list(core: &Core, caller: &Caller) -> Result<Vec<Connector>, ConnectorError> {
+    Ok(core.connectors.get(&caller.workspace).await?.into_iter().collect())
+}
+
+/// Connects the caller's workspace to Gradient with `token`.
+///
+/// Order matters: the token is verified before anything is written; the connector item is
+/// claimed with a conditional write (so of N racing connects exactly one goes on); only the
+/// winner stores the secret; a failure to store it removes the claim again.
+#[tracing::instrument(skip(core, token), fields(workspace_id = %caller.workspace))]
+pub async fn connect(
+    core: &Core,
+    caller: &Caller,
+    token: ApiToken,
+) -> Result<(Connector, SetupReport), ConnectorError> {
+    if core.connectors.get(&caller.workspace).await?.is_some() {
+        return Err(ConnectorError::Exists);
+    }
+    let org = verify(core, &token).await?;
+    let mut connector = Connector::new_gradient(caller.workspace.clone(), caller.user.clone(), token.hint(), now());
+    if !core.connectors.insert(&connector).await? {
+        return Err(ConnectorError::Exists);
+    }
+    if let Err(e) = core.vault.store(&caller.workspace, &token).await {
+        tracing::error!(error = %e, "storing the token failed; removing the connector claim");
+        if let Err(undo) = core.connectors.delete(&caller.workspace).await {
+            tracing::error!(error = %undo, "could not remove the connector claim");
+        }
+        return Err(e.into());
+    }
+    let report = set_up(core, &caller.workspace, &token, &org).await;
+    settle_setup(core, &mut connector, &report).await?;
+    Ok((connector, report))
+}
+
+/// Replaces the connector's token with a verified new one and reconnects it.
+#[tracing::instrument(skip(core, token), fields(workspace_id = %caller.workspace))]
+pub async fn retoken(
+    core: &Core,
+    caller: &Caller,
+    token: ApiToken,
+) -> Result<(Connector, SetupReport), ConnectorError> {
+    if core.connectors.get(&caller.workspace).await?.is_none() {
+        return Err(ConnectorError::NotFound);
+    }
+    let org = verify(core, &token).await?;
+    core.vault.store(&caller.workspace, &token).await?;
+    let mut connector = loop {
+        let mut c = core.connectors.get(&caller.workspace).await?.ok_or(ConnectorError::NotFound)?;
+        c.retokened(token.hint(), now());
+        if core.connectors.replace(&mut c).await? {
+            break c;
+        }
+    };
+    let report = set_up(core, &caller.workspace, &token, &org).await;
+    settle_setup(core, &mut connector, &report).await?;
+    Ok((connector, report))
+}
+
+/// Deletes the connector: Gradient status `inactive` (best effort, logged), the secret, the item.
+#[tracing::instrument(skip(core), fields(workspace_id = %caller.workspace))]
+pub async fn delete(core: &Core, caller: &Caller) -> Result<(), ConnectorError> {
+    if core.connectors.get(&caller.workspace).await?.is_none() {
+        return Err(ConnectorError::NotFound);
+    }
+    let inactive = match core.vault.load(&caller.workspace).await {
+        Ok(token) => core.psa.set_status(&token, PsaStatus::Inactive).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match inactive {
+        Ok(()) => tracing::info!(gradient_status = "inactive", "connector deleted; Gradient told"),
+        Err(error) => tracing::warn!(%error, "connector deleted; Gradient status could not be set to inactive"),
+    }
+    core.vault.delete(&caller.workspace).await?;
+    core.connectors.delete(&caller.workspace).await?;
+    Ok(())
+}
+
+/// Status `pending` (unless Gradient already moved it to `active`), services, accounts.
+/// Never fails the caller: what went wrong is reported and repeated by the next sync.
+async fn set_up(core: &Core, workspace: &WorkspaceId, token: &ApiToken, org: &PsaOrganization) -> SetupReport {
+    let mut report = SetupReport::default();
+    let result: Result<(), ProvisionError> = async {
+        if org.status != PsaStatus::Active.as_str() {
+            core.psa.set_status(token, PsaStatus::Pending).await?;
+        }
+        let (_, created) = ensure_services(core, token, workspace.as_str()).await?;
+        report.services_created = created;
+        let workspaces = managed_workspaces(core, workspace).await?;
+        let accounts = ensure_accounts(core, token, &workspaces).await?;
+        report.accounts = accounts.accounts;
+        report.accounts_created = accounts.created;
+        report.accounts_renamed = accounts.renamed;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "Gradient setup incomplete; the next sync repeats it");
+        report.error = Some(match e {
+            ProvisionError::Psa(PsaError::TokenRejected) => reason::TOKEN_REJECTED.to_owned(),
+            other => other.to_string(),
+        });
+    }
+    report
+}
+
+/// Records the outcome of [`set_up`] on the connector (only when it changes something).
+async fn settle_setup(core: &Core, connector: &mut Connector, report: &SetupReport) -> Result<(), ConnectorError> {
+    let (status, why) = match report.error.as_deref() {
+        None => (ConnectorStatus::Connected, None),
+        Some(reason::TOKEN_REJECTED) => (ConnectorStatus::Disconnected, Some(reason::TOKEN_REJECTED)),
+        Some(_) => (ConnectorStatus::Connected, Some(reason::SETUP_INCOMPLETE)),
+    };
+    if connector.status == status && connector.status_reason.as_deref() == why {
+        return Ok(());
+    }
+    for _ in 0..5 {
+        let Some(mut fresh) = core.connectors.get(&connector.workspace_id).await? else {
+            return Err(ConnectorError::NotFound);
+        };
+        if fresh.token_version != connector.token_version {
+            *connector = fresh; // a newer token arrived meanwhile: its outcome wins
+            return Ok(());
+        }
+        fresh.set_status(status, why, now());
+        if core.connectors.replace(&mut fresh).await? {
+            *connector = fresh;
+            return Ok(());
+        }
+    }
+    Err(ConnectorError::Internal("the connector kept changing while recording its setup".into()))
+}
