@@ -1,1 +1,218 @@
-//! placeholder
+//! A faithful, in-memory simulator of Gradient MSP's Synthesize vendor API.
+//!
+//! * Vendor routes under `/api/vendor-api` with the shapes of `shared/docs/gradient-api.md`,
+//!   `GRADIENT-TOKEN` auth (`base64("vendorKey:partnerKey")`, the partner key selects the
+//!   organization), a rolling 1-second rate limit across the whole simulator (429 with
+//!   `Retry-After: 1`; only admitted requests occupy the window), injectable faults and a request
+//!   log with window statistics.
+//! * Admin routes under `/_sim` (no auth, never limited or faulted) and the same operations as
+//!   methods on [`SimHandle`].
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let sim = gradient_sim::Simulator::start(gradient_sim::SimConfig::default()).await?;
+//! let org = sim.create_organization("Acme MSP");
+//! let token = gradient_sim::gradient_token(sim.vendor_key(), &org.partner_key);
+//! // GET {sim.base_url()}/api/vendor-api/organization with header GRADIENT-TOKEN: token
+//! # Ok(()) }
+//! ```
+
+mod admin;
+pub mod model;
+mod state;
+mod vendor;
+
+pub use model::*;
+pub use state::{CATEGORIES, STATUSES};
+
+use axum::Router;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use state::Shared;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Default rate limit, as Gradient documents it (100 requests a second).
+pub const DEFAULT_MAX_RPS: u32 = 100;
+
+/// The `GRADIENT-TOKEN` header value for a vendor key and a partner key.
+pub fn gradient_token(vendor_key: &str, partner_key: &str) -> String {
+    STANDARD.encode(format!("{vendor_key}:{partner_key}"))
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    pub vendor_key: String,
+    pub max_rps: u32,
+    /// Seed of the RNG used for partner keys and fault injection (repeatable tests).
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            vendor_key: "sim-vendor-key".to_owned(),
+            max_rps: DEFAULT_MAX_RPS,
+            seed: 42,
+        }
+    }
+}
+
+pub struct Simulator;
+
+impl Simulator {
+    /// Binds 127.0.0.1:`config.port` and serves until [`SimHandle::shutdown`] or drop.
+    pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(
+            config.vendor_key.clone(),
+            config.max_rps.max(1),
+            config.seed,
+        ));
+        let app = app(shared.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(SimHandle {
+            addr,
+            vendor_key: config.vendor_key,
+            shared,
+            stop: Some(tx),
+            task: Some(task),
+        })
+    }
+}
+
+fn app(shared: Arc<Shared>) -> Router {
+    vendor::router(shared.clone())
+        .merge(admin::router(shared))
+        .fallback(|| async { vendor::ApiError::new(404, "Cannot find route") })
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct SimHandle {
+    addr: SocketAddr,
+    vendor_key: String,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SimHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn vendor_key(&self) -> &str {
+        &self.vendor_key
+    }
+
+    /// The `GRADIENT-TOKEN` value for a partner key of this simulator.
+    pub fn token_for(&self, partner_key: &str) -> String {
+        gradient_token(&self.vendor_key, partner_key)
+    }
+
+    /// Creates an MSP organization with a fresh partner key (status `inactive`).
+    pub fn create_organization(&self, name: &str) -> CreatedOrg {
+        self.shared.lock().create_org(name)
+    }
+
+    /// New partner key; the old one answers 401 at once. `None` for an unknown organization.
+    pub fn regenerate_key(&self, org_id: &str) -> Option<String> {
+        self.shared.lock().regenerate_key(org_id)
+    }
+
+    /// Partner-side disconnect: deletes every account of the organization and its mappings.
+    pub fn wipe_accounts(&self, org_id: &str) -> bool {
+        self.shared.lock().wipe_accounts(org_id)
+    }
+
+    /// Maps (`mapped = true`) or unmaps pairs, as the MSP does by drag and drop.
+    pub fn set_mappings(&self, org_id: &str, pairs: &[Pair], mapped: bool) -> bool {
+        self.shared.lock().set_mappings(org_id, pairs, mapped)
+    }
+
+    /// Maps every existing account × service pair except `except`.
+    pub fn map_all(&self, org_id: &str, except: &[Pair]) -> bool {
+        self.shared.lock().map_all(org_id, except)
+    }
+
+    /// Creates a vendor-wide service directly (no request logged); its `id` is ignored.
+    pub fn create_service(&self, service: Service) -> Service {
+        self.shared.lock().create_service(service)
+    }
+
+    pub fn state(&self) -> SimState {
+        self.shared.lock().snapshot()
+    }
+
+    pub fn organization(&self, org_id: &str) -> Option<OrgState> {
+        self.shared.lock().org(org_id).map(|o| o.to_state())
+    }
+
+    pub fn requests(&self) -> RequestsReport {
+        self.shared.lock().requests()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.lock().log.clear();
+    }
+
+    /// Replaces the injected faults. Panics on out-of-range fractions (a test bug).
+    pub fn set_faults(&self, faults: Faults) {
+        if let Err(m) = admin::validate_faults(&faults) {
+            panic!("invalid faults: {m}");
+        }
+        self.shared.lock().faults = faults;
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults = Faults::default();
+    }
+
+    pub fn set_max_rps(&self, max_rps: u32) {
+        self.shared.lock().max_rps = max_rps.max(1);
+    }
+
+    /// Stops accepting, lets in-flight requests finish (at most 5 s), then returns.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

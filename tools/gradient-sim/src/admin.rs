@@ -1,0 +1,152 @@
+//! Admin API under `/_sim` (no auth, never rate limited or faulted).
+
+use crate::model::{ConfigRequest, Faults, MapAllRequest, MappingsRequest};
+use crate::state::Shared;
+use crate::vendor::ApiError;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+type AdminResult = Result<Response, ApiError>;
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::new(400, format!("Invalid body: {e}")))
+}
+
+fn unknown_org(org_id: &str) -> ApiError {
+    ApiError::new(404, format!("Unknown organization {org_id}"))
+}
+
+fn no_content() -> AdminResult {
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/_sim/organizations", post(create_org))
+        .route(
+            "/_sim/organizations/{org}/regenerate-key",
+            post(regenerate_key),
+        )
+        .route("/_sim/organizations/{org}/accounts", delete(wipe_accounts))
+        .route("/_sim/organizations/{org}/mappings", post(set_mappings))
+        .route("/_sim/organizations/{org}/mappings/all", post(map_all))
+        .route("/_sim/state", get(state))
+        .route("/_sim/requests", get(requests).delete(clear_requests))
+        .route("/_sim/faults", put(set_faults).delete(clear_faults))
+        .route("/_sim/config", put(set_config))
+        .with_state(shared)
+}
+
+#[derive(Deserialize)]
+struct NewOrg {
+    name: String,
+}
+
+async fn create_org(State(shared): State<Arc<Shared>>, body: Bytes) -> AdminResult {
+    let req: NewOrg = parse(&body)?;
+    let created = shared.lock().create_org(&req.name);
+    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+}
+
+async fn regenerate_key(State(shared): State<Arc<Shared>>, Path(org): Path<String>) -> AdminResult {
+    let key = shared
+        .lock()
+        .regenerate_key(&org)
+        .ok_or_else(|| unknown_org(&org))?;
+    Ok(axum::Json(json!({ "partnerKey": key })).into_response())
+}
+
+async fn wipe_accounts(State(shared): State<Arc<Shared>>, Path(org): Path<String>) -> AdminResult {
+    if !shared.lock().wipe_accounts(&org) {
+        return Err(unknown_org(&org));
+    }
+    no_content()
+}
+
+async fn set_mappings(
+    State(shared): State<Arc<Shared>>,
+    Path(org): Path<String>,
+    body: Bytes,
+) -> AdminResult {
+    let req: MappingsRequest = parse(&body)?;
+    if !shared.lock().set_mappings(&org, &req.pairs, req.mapped) {
+        return Err(unknown_org(&org));
+    }
+    no_content()
+}
+
+async fn map_all(
+    State(shared): State<Arc<Shared>>,
+    Path(org): Path<String>,
+    body: Bytes,
+) -> AdminResult {
+    let req: MapAllRequest = if body.is_empty() {
+        MapAllRequest::default()
+    } else {
+        parse(&body)?
+    };
+    if !shared.lock().map_all(&org, &req.except) {
+        return Err(unknown_org(&org));
+    }
+    no_content()
+}
+
+async fn state(State(shared): State<Arc<Shared>>) -> AdminResult {
+    Ok(axum::Json(shared.lock().snapshot()).into_response())
+}
+
+async fn requests(State(shared): State<Arc<Shared>>) -> AdminResult {
+    Ok(axum::Json(shared.lock().requests()).into_response())
+}
+
+async fn clear_requests(State(shared): State<Arc<Shared>>) -> AdminResult {
+    shared.lock().log.clear();
+    no_content()
+}
+
+pub(crate) fn validate_faults(f: &Faults) -> Result<(), String> {
+    for (name, v) in [
+        ("rate429", f.rate429),
+        ("rate5xx", f.rate5xx),
+        ("slowRate", f.slow_rate),
+        ("malformedRate", f.malformed_rate),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(format!("{name} must be within 0..=1"));
+        }
+    }
+    if let Some(s) = f.force_status
+        && !(100..=599).contains(&s)
+    {
+        return Err("forceStatus must be an HTTP status".to_owned());
+    }
+    Ok(())
+}
+
+async fn set_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> AdminResult {
+    let faults: Faults = parse(&body)?;
+    validate_faults(&faults).map_err(|m| ApiError::new(400, m))?;
+    shared.lock().faults = faults;
+    no_content()
+}
+
+async fn clear_faults(State(shared): State<Arc<Shared>>) -> AdminResult {
+    shared.lock().faults = Faults::default();
+    no_content()
+}
+
+async fn set_config(State(shared): State<Arc<Shared>>, body: Bytes) -> AdminResult {
+    let req: ConfigRequest = parse(&body)?;
+    if req.max_rps == 0 {
+        return Err(ApiError::new(400, "maxRps must be positive"));
+    }
+    shared.lock().max_rps = req.max_rps;
+    no_content()
+}
