@@ -1,0 +1,153 @@
+use crate::error::{is_condition_failed, serde_error, store_error};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use psa_domain::ports::{ConnectorRepo, StoreError};
+use psa_domain::{Connector, ConnectorStatus, WorkspaceId};
+use serde::{Deserialize, Serialize};
+
+pub(crate) fn ws_pk(ws: &WorkspaceId) -> String {
+    format!("WS#{ws}")
+}
+const CONNECTOR_SK: &str = "CONNECTOR#gradient";
+
+/// GSI partition of connectors with a given status (`byStatus`): the scheduler queries
+/// `CONNECTORS#connected`, never scans.
+pub fn status_partition(status: ConnectorStatus) -> String {
+    format!("CONNECTORS#{}", status.as_str())
+}
+
+#[derive(Serialize, Deserialize)]
+struct ConnectorItem {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    #[serde(flatten)]
+    connector: Connector,
+}
+
+impl ConnectorItem {
+    fn new(c: &Connector) -> Self {
+        Self {
+            pk: ws_pk(&c.workspace_id),
+            sk: CONNECTOR_SK.into(),
+            gsi1pk: status_partition(c.status),
+            gsi1sk: ws_pk(&c.workspace_id),
+            connector: c.clone(),
+        }
+    }
+}
+
+/// Connectors in the project's table.
+#[derive(Clone, Debug)]
+pub struct DynamoConnectors {
+    client: Client,
+    table: String,
+}
+
+impl DynamoConnectors {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// One page of connectors with `status`, via the `byStatus` index (a query, never a scan).
+    pub async fn page_by_status(
+        &self,
+        status: ConnectorStatus,
+        start: Option<std::collections::HashMap<String, AttributeValue>>,
+        limit: i32,
+    ) -> Result<(Vec<Connector>, Option<std::collections::HashMap<String, AttributeValue>>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("byStatus")
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", AttributeValue::S(status_partition(status)))
+            .set_exclusive_start_key(start)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| store_error("query connectors by status", e))?;
+        let items: Vec<ConnectorItem> =
+            serde_dynamo::from_items(out.items.unwrap_or_default()).map_err(|e| serde_error("connector item", e))?;
+        Ok((items.into_iter().map(|i| i.connector).collect(), out.last_evaluated_key))
+    }
+}
+
+#[async_trait]
+impl ConnectorRepo for DynamoConnectors {
+    async fn get(&self, workspace: &WorkspaceId) -> Result<Option<Connector>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(ws_pk(workspace)))
+            .key("sk", AttributeValue::S(CONNECTOR_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("get connector", e))?;
+        out.item
+            .map(|item| {
+                serde_dynamo::from_item::<_, ConnectorItem>(item)
+                    .map(|i| i.connector)
+                    .map_err(|e| serde_error("connector item", e))
+            })
+            .transpose()
+    }
+
+    async fn insert(&self, connector: &Connector) -> Result<bool, StoreError> {
+        let item = serde_dynamo::to_item(ConnectorItem::new(connector)).map_err(|e| serde_error("connector", e))?;
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(store_error("insert connector", e)),
+        }
+    }
+
+    async fn replace(&self, connector: &mut Connector) -> Result<bool, StoreError> {
+        let expected = connector.version;
+        let mut next = connector.clone();
+        next.version = expected + 1;
+        let item = serde_dynamo::to_item(ConnectorItem::new(&next)).map_err(|e| serde_error("connector", e))?;
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_exists(pk) AND version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(expected.to_string()))
+            .send()
+            .await
+        {
+            Ok(_) => {
+                *connector = next;
+                Ok(true)
+            }
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(store_error("replace connector", e)),
+        }
+    }
+
+    async fn delete(&self, workspace: &WorkspaceId) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(ws_pk(workspace)))
+            .key("sk", AttributeValue::S(CONNECTOR_SK.into()))
+            .send()
+            .await
+            .map_err(|e| store_error("delete connector", e))?;
+        Ok(())
+    }
+}

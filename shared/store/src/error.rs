@@ -1,0 +1,22 @@
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use psa_domain::ports::StoreError;
+
+/// Flattens an SDK error into the opaque store error, keeping the whole cause chain for the log.
+pub fn store_error<E, R>(what: &str, err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError(format!("{what}: {}", DisplayErrorContext(&err)))
+}
+
+pub(crate) fn serde_error(what: &str, err: serde_dynamo::Error) -> StoreError {
+    StoreError(format!("{what}: {err}"))
+}
+
+/// True when a write failed only because its condition did not hold.
+pub(crate) fn is_condition_failed<R>(
+    err: &SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
+) -> bool {
+    err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception())
+}
