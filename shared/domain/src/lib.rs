@@ -4,6 +4,7 @@
 
 pub mod caller;
 pub mod catalogue;
+pub mod config;
 pub mod connector;
 pub mod ids;
 pub mod ports;

@@ -1,0 +1,260 @@
+//! The HTTP edge shared by the API functions: the caller from the JWT claims, the route table,
+//! JSON bodies with limits, and RFC 9457 problem responses with stable codes.
+
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use psa_domain::caller::{AccessError, Caller, Role, WorkspaceType};
+use psa_domain::{RunId, UserId, WorkspaceId};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Largest request body accepted (16 KiB); larger → 413.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// An error answer: status, stable machine `code`, and a human `detail` that never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub retry_after: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, title, detail: detail.into(), retry_after: None }
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Unauthenticated", "the request carries no valid caller claims")
+    }
+
+    pub fn connector_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "connector_not_found", "Connector not found", "this workspace has no such connector")
+    }
+
+    pub fn invalid_body(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_body", "Invalid request body", detail)
+    }
+
+    /// 5xx bodies are opaque; the cause goes to the log.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the request could not be completed; it is safe to retry")
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let body = serde_json::json!({
+            "type": format!("/problems/{}", self.code),
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+            "code": self.code,
+        });
+        let mut resp = Response::builder()
+            .status(self.status)
+            .header(header::CONTENT_TYPE, "application/problem+json")
+            .body(Body::Text(body.to_string()))
+            .expect("static response parts");
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+impl From<AccessError> for Problem {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::NotChannelWorkspace => Self::new(
+                StatusCode::FORBIDDEN,
+                "not_channel_workspace",
+                "Not a channel workspace",
+                "PSA connectors can only be configured in a channel workspace",
+            ),
+            AccessError::AdminRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "admin_required",
+                "Admin role required",
+                "only admins of the channel workspace may change its connectors",
+            ),
+        }
+    }
+}
+
+/// The caller from `requestContext.authorizer.jwt.claims` (contract). Anything missing or
+/// unparseable is a 401: API Gateway validated the token, so a bad claim is not the user's typo.
+pub fn caller(req: &Request) -> Result<Caller, Problem> {
+    let claims = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims),
+        _ => None,
+    }
+    .ok_or_else(Problem::unauthenticated)?;
+    let claim = |name: &str| claims.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    (|| {
+        Some(Caller {
+            user: UserId::parse(claim("sub")?).ok()?,
+            workspace: WorkspaceId::parse(claim("workspace_id")?).ok()?,
+            workspace_type: WorkspaceType::parse(claim("workspace_type")?)?,
+            role: Role::parse(claim("role")?)?,
+        })
+    })()
+    .ok_or_else(Problem::unauthenticated)
+}
+
+/// Every route of the HTTP API contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    ListConnectors,
+    CreateConnector,
+    GetConnector(String),
+    PutToken(String),
+    DeleteConnector(String),
+    RequestSync(String),
+    ListSyncs(String),
+    GetSync(String, RunId),
+    Services,
+}
+
+impl Route {
+    /// Reads need any role; writes need an admin.
+    pub fn is_write(&self) -> bool {
+        matches!(self, Self::CreateConnector | Self::PutToken(_) | Self::DeleteConnector(_) | Self::RequestSync(_))
+    }
+}
+
+/// One route table on the request path: works for API Gateway events (with or without a stage
+/// prefix) and for the Function-URL events `cargo lambda watch` sends (no path parameters).
+pub fn route(method: &Method, path: &str) -> Result<Route, Problem> {
+    let not_found = || Problem::new(StatusCode::NOT_FOUND, "not_found", "Not found", "no such resource");
+    let start = path.find("/v1/psa/").ok_or_else(not_found)?;
+    let rest = path[start + "/v1/psa/".len()..].trim_end_matches('/');
+    let parts: Vec<&str> = rest.split('/').collect();
+    let m = method.clone();
+    let allowed = |ok: &[Method], r: Route| -> Result<Route, Problem> {
+        if ok.contains(&m) {
+            Ok(r)
+        } else {
+            Err(Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed", format!("{m} is not allowed here")))
+        }
+    };
+    match parts.as_slice() {
+        ["services"] => allowed(&[Method::GET], Route::Services),
+        ["connectors"] => {
+            if m == Method::POST {
+                Ok(Route::CreateConnector)
+            } else {
+                allowed(&[Method::GET], Route::ListConnectors)
+            }
+        }
+        ["connectors", id] => match m {
+            Method::DELETE => Ok(Route::DeleteConnector(id.to_string())),
+            _ => allowed(&[Method::GET], Route::GetConnector(id.to_string())),
+        },
+        ["connectors", id, "token"] => allowed(&[Method::PUT], Route::PutToken(id.to_string())),
+        ["connectors", id, "sync"] => allowed(&[Method::POST], Route::RequestSync(id.to_string())),
+        ["connectors", id, "syncs"] => allowed(&[Method::GET], Route::ListSyncs(id.to_string())),
+        ["connectors", id, "syncs", run] => {
+            let run = RunId::parse(run).map_err(|_| not_found())?;
+            allowed(&[Method::GET], Route::GetSync(id.to_string(), run))
+        }
+        _ => Err(not_found()),
+    }
+}
+
+/// The JSON body as `T`: at most [`MAX_BODY_BYTES`], JSON content type, no unknown fields
+/// (`T` says `deny_unknown_fields`). Error details never echo string values from the body.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "Payload too large",
+            format!("the body may be at most {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        if !(ct.starts_with("application/json") || ct.contains("+json")) {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "send the body as application/json",
+            ));
+        }
+    }
+    if bytes.is_empty() {
+        return Err(Problem::invalid_body("the request needs a JSON body"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| Problem::invalid_body(redact_quoted(&e.to_string())))
+}
+
+/// Replaces every double-quoted fragment of a parser message with `"…"`, so that an error about a
+/// value never repeats the value (it may be a token) while field names in backticks stay readable.
+fn redact_quoted(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut inside = false;
+    for c in msg.chars() {
+        if c == '"' {
+            if inside {
+                out.push_str("…\"");
+            } else {
+                out.push('"');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(serde_json::to_string(value).expect("views serialise")))
+        .expect("static response parts")
+}
+
+pub fn with_location(mut resp: Response<Body>, location: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_the_contract_with_or_without_a_prefix() {
+        assert_eq!(route(&Method::GET, "/v1/psa/connectors"), Ok(Route::ListConnectors));
+        assert_eq!(route(&Method::POST, "/prod/v1/psa/connectors/"), Ok(Route::CreateConnector));
+        assert_eq!(route(&Method::PUT, "/v1/psa/connectors/gradient/token"), Ok(Route::PutToken("gradient".into())));
+        assert_eq!(
+            route(&Method::GET, "/lambda-url/connectors-api/v1/psa/connectors/gradient/syncs/20261124T050000.000Z-x"),
+            Ok(Route::GetSync("gradient".into(), RunId::parse("20261124T050000.000Z-x").unwrap()))
+        );
+        assert_eq!(route(&Method::PATCH, "/v1/psa/connectors/gradient").unwrap_err().status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(route(&Method::GET, "/v1/psa/nope").unwrap_err().status, StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn parser_messages_never_echo_values() {
+        assert_eq!(
+            redact_quoted(r#"invalid type: string "s3cr3t", expected struct X at line 1 column 9"#),
+            r#"invalid type: string "…", expected struct X at line 1 column 9"#
+        );
+    }
+}

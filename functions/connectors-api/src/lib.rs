@@ -1,0 +1,162 @@
+//! Connectors API: one handler for every route of the HTTP API contract that this function serves.
+//! `main.rs` builds the [`App`] once; tests call [`handle`] with real API Gateway v2 payloads.
+
+pub mod http;
+pub mod views;
+
+use crate::http::{Problem, Route, caller, json, json_body, route, with_location};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use psa_domain::caller::Caller;
+use psa_domain::usecase::Core;
+use psa_domain::usecase::connectors::{self, ConnectorError};
+use psa_domain::{ApiToken, ConnectorType, TokenError};
+use serde::Deserialize;
+
+/// What the handler needs, built once per process.
+#[derive(Clone)]
+pub struct App {
+    pub core: Core,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateBody {
+    #[serde(rename = "type")]
+    kind: String,
+    api_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TokenBody {
+    api_token: String,
+}
+
+const CONNECTOR_LOCATION: &str = "/v1/psa/connectors/gradient";
+
+/// Entry point for one request: never panics on input, never answers 5xx for bad input.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    match dispatch(app, &req).await {
+        Ok(resp) => resp,
+        Err(problem) => {
+            if problem.status.is_client_error() {
+                tracing::info!(status = problem.status.as_u16(), code = problem.code, "request refused");
+            }
+            problem.into_response()
+        }
+    }
+}
+
+async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
+    let caller = caller(req)?;
+    let route = route(req.method(), req.uri().path())?;
+    if route.is_write() {
+        caller.may_write()?;
+    } else {
+        caller.may_read()?;
+    }
+    let span = tracing::info_span!("request", workspace_id = %caller.workspace, route = ?route);
+    let _enter = span.enter();
+    match route {
+        Route::Services => Ok(json(StatusCode::OK, &serde_json::json!({ "items": views::services(&app.core.catalogue) }))),
+        Route::ListConnectors => {
+            let items: Vec<_> = connectors::list(&app.core, &caller)
+                .await
+                .map_err(map_error)?
+                .iter()
+                .map(views::ConnectorView::from)
+                .collect();
+            Ok(json(StatusCode::OK, &serde_json::json!({ "items": items })))
+        }
+        Route::CreateConnector => {
+            let body: CreateBody = json_body(req)?;
+            if ConnectorType::parse(&body.kind).is_none() {
+                return Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "unsupported_connector_type",
+                    "Unsupported connector type",
+                    "the only supported connector type is `gradient`",
+                ));
+            }
+            let token = parse_token(&body.api_token)?;
+            let (connector, _) = connectors::connect(&app.core, &caller, token).await.map_err(map_error)?;
+            let resp = json(StatusCode::CREATED, &views::ConnectorView::from(&connector));
+            Ok(with_location(resp, CONNECTOR_LOCATION))
+        }
+        Route::GetConnector(id) => {
+            own_connector(&id)?;
+            let connector = connectors::get(&app.core, &caller).await.map_err(map_error)?;
+            Ok(json(StatusCode::OK, &views::ConnectorView::from(&connector)))
+        }
+        Route::PutToken(id) => {
+            own_connector(&id)?;
+            let body: TokenBody = json_body(req)?;
+            let token = parse_token(&body.api_token)?;
+            let (connector, _) = connectors::retoken(&app.core, &caller, token).await.map_err(map_error)?;
+            Ok(json(StatusCode::OK, &views::ConnectorView::from(&connector)))
+        }
+        Route::DeleteConnector(id) => {
+            own_connector(&id)?;
+            connectors::delete(&app.core, &caller).await.map_err(map_error)?;
+            Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).expect("static response parts"))
+        }
+        Route::RequestSync(id) | Route::ListSyncs(id) | Route::GetSync(id, _) => {
+            own_connector(&id)?;
+            not_yet(&caller)
+        }
+    }
+}
+
+/// The sync routes have their place in the route table; they are implemented with the usage sync.
+fn not_yet(_caller: &Caller) -> Result<Response<Body>, Problem> {
+    Err(Problem::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not_implemented",
+        "Not implemented",
+        "usage sync is not available yet",
+    ))
+}
+
+/// The only connector id is `gradient`; anything else is not found (never "forbidden").
+fn own_connector(id: &str) -> Result<(), Problem> {
+    ConnectorType::parse(id).map(|_| ()).ok_or_else(Problem::connector_not_found)
+}
+
+fn parse_token(raw: &str) -> Result<ApiToken, Problem> {
+    ApiToken::parse(raw).map_err(|e| {
+        let detail = match e {
+            TokenError::Empty => "apiToken must not be empty",
+            TokenError::TooLong => "apiToken is too long",
+            TokenError::BadCharacters => "apiToken must not contain spaces or control characters",
+        };
+        Problem::new(StatusCode::BAD_REQUEST, "invalid_token", "Invalid API token", detail)
+    })
+}
+
+fn map_error(e: ConnectorError) -> Problem {
+    match e {
+        ConnectorError::NotFound => Problem::connector_not_found(),
+        ConnectorError::Exists => Problem::new(
+            StatusCode::CONFLICT,
+            "connector_exists",
+            "Connector exists",
+            "this workspace already has a Gradient connector; replace its token instead",
+        ),
+        ConnectorError::TokenRejected => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "token_rejected",
+            "Token rejected",
+            "Gradient did not accept this API token; copy a new one from Synthesize (Integrations → Coro)",
+        ),
+        ConnectorError::GradientRefused(why) => {
+            tracing::warn!(%why, "Gradient refused a connector call");
+            Problem::new(StatusCode::BAD_GATEWAY, "gradient_refused", "Gradient refused the request", "Gradient refused the request; try again later or contact support")
+        }
+        ConnectorError::GradientUnavailable(why) => {
+            tracing::warn!(%why, "Gradient unavailable");
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "gradient_unavailable", "Gradient unavailable", "Gradient could not be reached; try again in a few minutes")
+        }
+        ConnectorError::Internal(cause) => Problem::internal(&cause),
+    }
+}

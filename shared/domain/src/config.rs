@@ -1,0 +1,124 @@
+//! Typed configuration from the environment variables of the contract, checked once at start-up.
+
+/// A missing or malformed variable; the message names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is malformed: {why}")]
+    Malformed { name: &'static str, why: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `PSA_TABLE`: the project's own table.
+    pub psa_table: String,
+    /// `WORKSPACES_TABLE`: the platform's workspace read model.
+    pub workspaces_table: String,
+    /// `SYNC_QUEUE_URL`: the sync job queue (required by the functions that enqueue).
+    pub sync_queue_url: Option<String>,
+    /// `GRADIENT_BASE_URL`, default `https://app.usegradient.com`.
+    pub gradient_base_url: String,
+    /// `GRADIENT_VENDOR_KEY_SECRET_ID`: Secrets Manager id of the vendor key.
+    pub vendor_key_secret_id: String,
+    /// `GRADIENT_MAX_RPS`: the process's request budget towards Gradient, default 80.
+    pub gradient_max_rps: u32,
+    /// `TOKEN_SECRET_PREFIX`: name prefix of the per-connector token secrets.
+    pub token_secret_prefix: String,
+}
+
+pub const DEFAULT_GRADIENT_BASE_URL: &str = "https://app.usegradient.com";
+pub const DEFAULT_GRADIENT_MAX_RPS: u32 = 80;
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads variables through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| -> Result<String, ConfigError> {
+            match get(name) {
+                Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+                _ => Err(ConfigError::Missing(name)),
+            }
+        };
+        let optional = |name: &'static str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let base = optional("GRADIENT_BASE_URL").unwrap_or_else(|| DEFAULT_GRADIENT_BASE_URL.to_owned());
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(ConfigError::Malformed { name: "GRADIENT_BASE_URL", why: "must be an http(s) URL".into() });
+        }
+        let max_rps = match optional("GRADIENT_MAX_RPS") {
+            None => DEFAULT_GRADIENT_MAX_RPS,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=100).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::Malformed {
+                        name: "GRADIENT_MAX_RPS",
+                        why: format!("`{v}` is not a whole number from 1 to 100"),
+                    });
+                }
+            },
+        };
+        let prefix = required("TOKEN_SECRET_PREFIX")?;
+        if !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)) {
+            return Err(ConfigError::Malformed {
+                name: "TOKEN_SECRET_PREFIX",
+                why: "may hold only letters, digits and /_+=.@-".into(),
+            });
+        }
+        Ok(Self {
+            psa_table: required("PSA_TABLE")?,
+            workspaces_table: required("WORKSPACES_TABLE")?,
+            sync_queue_url: optional("SYNC_QUEUE_URL"),
+            gradient_base_url: base.trim_end_matches('/').to_owned(),
+            vendor_key_secret_id: required("GRADIENT_VENDOR_KEY_SECRET_ID")?,
+            gradient_max_rps: max_rps,
+            token_secret_prefix: prefix,
+        })
+    }
+
+    /// `SYNC_QUEUE_URL`, for the functions that need it.
+    pub fn require_queue_url(&self) -> Result<&str, ConfigError> {
+        self.sync_queue_url.as_deref().ok_or(ConfigError::Missing("SYNC_QUEUE_URL"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| m.get(k).cloned()
+    }
+
+    const FULL: &[(&str, &str)] = &[
+        ("PSA_TABLE", "psa"),
+        ("WORKSPACES_TABLE", "ws"),
+        ("GRADIENT_VENDOR_KEY_SECRET_ID", "vk"),
+        ("TOKEN_SECRET_PREFIX", "coro/psa/gradient/"),
+    ];
+
+    #[test]
+    fn defaults_apply() {
+        let s = Settings::from_lookup(env(FULL)).unwrap();
+        assert_eq!(s.gradient_base_url, DEFAULT_GRADIENT_BASE_URL);
+        assert_eq!(s.gradient_max_rps, 80);
+        assert_eq!(s.require_queue_url(), Err(ConfigError::Missing("SYNC_QUEUE_URL")));
+    }
+
+    #[test]
+    fn missing_and_malformed_variables_are_named() {
+        let err = Settings::from_lookup(env(&FULL[1..])).unwrap_err();
+        assert_eq!(err.to_string(), "environment variable PSA_TABLE is not set");
+        let mut bad = FULL.to_vec();
+        bad.push(("GRADIENT_MAX_RPS", "fast"));
+        assert!(Settings::from_lookup(env(&bad)).unwrap_err().to_string().contains("GRADIENT_MAX_RPS"));
+        let mut bad = FULL.to_vec();
+        bad.push(("GRADIENT_BASE_URL", "ftp://x"));
+        assert!(Settings::from_lookup(env(&bad)).unwrap_err().to_string().contains("GRADIENT_BASE_URL"));
+    }
+}

@@ -1,0 +1,82 @@
+//! Wiring shared by every function: settings → SDK clients → adapters → the core.
+//! `main.rs` of each function calls [`Platform::from_env`] once, outside the handler.
+
+use psa_domain::catalogue::Catalogue;
+use psa_domain::config::{ConfigError, Settings};
+use psa_domain::usecase::Core;
+use psa_gradient::{GradientClient, GradientConfig, GradientPsa};
+use psa_secrets::{SecretsManagerVault, VendorKeyError, load_vendor_key};
+use psa_store::{DynamoConnectors, DynamoServiceRegistry, DynamoWorkspaces};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    VendorKey(#[from] VendorKeyError),
+    #[error("the Gradient client could not be built: {0}")]
+    Gradient(String),
+}
+
+/// The adapters of one process, built once.
+#[derive(Clone)]
+pub struct Platform {
+    pub settings: Settings,
+    pub core: Core,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub connectors: Arc<DynamoConnectors>,
+    pub vault: Arc<SecretsManagerVault>,
+    pub gradient: GradientClient,
+}
+
+impl Platform {
+    /// Reads the environment (contract variables and the SDK's standard ones) and builds everything.
+    pub async fn from_env() -> Result<Self, StartupError> {
+        let settings = Settings::from_env()?;
+        let sdk = aws_config::load_from_env().await;
+        Self::build(settings, &sdk, GradientConfig::new(String::new())).await
+    }
+
+    /// Builds the platform from explicit settings (tests and tools use this with the local stack).
+    /// `gradient` carries the client's timeouts and retry policy; its base URL and rate budget are
+    /// taken from `settings`.
+    pub async fn build(
+        settings: Settings,
+        sdk: &aws_config::SdkConfig,
+        mut gradient: GradientConfig,
+    ) -> Result<Self, StartupError> {
+        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let vendor_key = load_vendor_key(&secrets, &settings.vendor_key_secret_id).await?;
+        gradient.base_url = settings.gradient_base_url.clone();
+        gradient.max_rps = settings.gradient_max_rps;
+        let client = GradientClient::new(gradient, vendor_key).map_err(|e| StartupError::Gradient(e.to_string()))?;
+        let connectors = Arc::new(DynamoConnectors::new(dynamo.clone(), &settings.psa_table));
+        let vault = Arc::new(SecretsManagerVault::new(secrets, &settings.token_secret_prefix));
+        let core = Core {
+            connectors: connectors.clone(),
+            vault: vault.clone(),
+            directory: Arc::new(DynamoWorkspaces::new(dynamo.clone(), &settings.workspaces_table)),
+            registry: Arc::new(DynamoServiceRegistry::new(dynamo.clone(), &settings.psa_table)),
+            psa: Arc::new(GradientPsa::new(client.clone())),
+            catalogue: Arc::new(Catalogue::builtin()),
+        };
+        Ok(Self { settings, core, dynamo, sqs, connectors, vault, gradient: client })
+    }
+}
+
+/// JSON logs (one object per line, as CloudWatch wants them); level from `RUST_LOG`, default info.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .init();
+}
