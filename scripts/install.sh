@@ -29,6 +29,11 @@ apt_install() {
 
 mkdir -p "$LOCAL/logs"
 
+# --- make (CI runs `make test`) -----------------------------------------------------------------
+if ! command -v make >/dev/null 2>&1; then
+  apt_install make
+fi
+
 # --- Java (DynamoDB Local is a jar) -------------------------------------------------------------
 if ! command -v java >/dev/null 2>&1; then
   apt_install openjdk-17-jre-headless
