@@ -1,1 +1,565 @@
-//! placeholder
+//! Typed client of Gradient MSP's Synthesize vendor API (`shared/docs/gradient-api.md`).
+//!
+//! * One request budget: every HTTP attempt (retries included) waits on a governor limiter that is
+//!   shared by every clone of a client **and by every client of the process built with the same
+//!   `max_rps`** (a process-wide registry keyed by `max_rps`).
+//! * The limiter has a burst of 1 and emits one request every `1.05 / max_rps` seconds, so any
+//!   1-second window holds at most `max_rps` requests at the receiver even when arrivals jitter by
+//!   up to 50 ms (a burst of `max_rps` would let up to `2 × max_rps` through one window).
+//! * Retries: idempotent calls (GET, PATCH, counts — a count is a set — and the bulk account POST,
+//!   whose replay answers 409 that the caller handles) retry transient errors up to
+//!   `max_attempts`, honouring `Retry-After` seconds on 429 (capped at `backoff_cap`), otherwise
+//!   exponential backoff with full jitter. `create_service` retries only a 429 (no effect yet).
+//!   401/403/404/409/400 are never retried.
+//! * Secrets: the `GRADIENT-TOKEN` value is built per request from [`VendorKey`] and [`ApiToken`]
+//!   and marked sensitive; errors carry only Gradient's `message` (scrubbed of both keys) and the
+//!   path; nothing logs a header.
+
+mod error;
+mod types;
+
+pub use error::GradientError;
+pub use types::{
+    Account, AccountUpdate, IntegrationStatus, NewAccount, NewService, Organization, Sku,
+    UnknownStatus, Vendor,
+};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use psa_domain::{ApiToken, VendorKey};
+use rand::Rng;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// Largest number of accounts sent in one `POST /organization/accounts`.
+pub const ACCOUNT_CHUNK: usize = 100;
+
+/// Spacing factor of the limiter: one request every `LIMITER_SLACK / max_rps` seconds.
+pub const LIMITER_SLACK: f64 = 1.05;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GradientConfig {
+    /// e.g. `https://app.usegradient.com` (no `/api/vendor-api`; a trailing `/` is ignored).
+    pub base_url: String,
+    /// Whole-request timeout of one attempt (connect + send + body).
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Request budget of the process for this Gradient (see the crate doc).
+    pub max_rps: u32,
+    /// Attempts of a retried call, the first included.
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+}
+
+impl GradientConfig {
+    /// Defaults: 10 s request timeout, 3 s connect timeout, 80 rps, 4 attempts, backoff 200 ms..10 s.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(3),
+            max_rps: 80,
+            max_attempts: 4,
+            backoff_base: Duration::from_millis(200),
+            backoff_cap: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The process-wide limiter for a given `max_rps`.
+fn shared_limiter(max_rps: u32) -> Arc<DefaultDirectRateLimiter> {
+    static LIMITERS: OnceLock<Mutex<HashMap<u32, Arc<DefaultDirectRateLimiter>>>> = OnceLock::new();
+    let mut map = LIMITERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    map.entry(max_rps)
+        .or_insert_with(|| {
+            let period = Duration::from_secs_f64(LIMITER_SLACK / f64::from(max_rps));
+            let quota = Quota::with_period(period).expect("non-zero period");
+            Arc::new(RateLimiter::direct(quota))
+        })
+        .clone()
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// Base URL without trailing slash.
+    base: String,
+    config: GradientConfig,
+    vendor_key: VendorKey,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    sent: AtomicU64,
+}
+
+/// Cheap to clone: every clone shares the HTTP pool, the limiter and the sent counter.
+#[derive(Clone)]
+pub struct GradientClient {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for GradientClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GradientClient")
+            .field("base_url", &self.inner.base)
+            .field("max_rps", &self.inner.config.max_rps)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Retry every transient error.
+    Transient,
+    /// Retry only a 429 (the request had no effect).
+    Only429,
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    data: T,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    message: Option<serde_json::Value>,
+}
+
+/// Percent-encodes one path segment (RFC 3986 unreserved characters stay).
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl GradientClient {
+    pub fn new(config: GradientConfig, vendor_key: VendorKey) -> Result<Self, GradientError> {
+        let cfg_err = |m: &str| GradientError::Config {
+            message: m.to_owned(),
+        };
+        let url = reqwest::Url::parse(config.base_url.trim())
+            .map_err(|_| cfg_err("base_url is not a valid URL"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(cfg_err("base_url must be an http(s) URL with a host"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(cfg_err("base_url must not have a query or fragment"));
+        }
+        if config.max_rps == 0 {
+            return Err(cfg_err("max_rps must be positive"));
+        }
+        if config.request_timeout.is_zero() || config.connect_timeout.is_zero() {
+            return Err(cfg_err("timeouts must be positive"));
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .build()
+            .map_err(|_| cfg_err("cannot build the HTTP client"))?;
+        let base = url.as_str().trim_end_matches('/').to_owned();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                limiter: shared_limiter(config.max_rps),
+                config,
+                vendor_key,
+                sent: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &GradientConfig {
+        &self.inner.config
+    }
+
+    /// HTTP requests actually sent by this client and its clones (retries included).
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.sent.load(Ordering::Relaxed)
+    }
+
+    /// `GET /api/vendor-api` → the vendor record with its services.
+    pub async fn vendor(&self, token: &ApiToken) -> Result<Vendor, GradientError> {
+        let path = "/api/vendor-api";
+        let body = self
+            .execute(token, Method::GET, path, None, Retry::Transient)
+            .await?;
+        parse::<Envelope<Vendor>>(path, &body).map(|e| e.data)
+    }
+
+    /// `GET /api/vendor-api/organization`: the way to check a token (401 → `TokenRejected`).
+    pub async fn organization(&self, token: &ApiToken) -> Result<Organization, GradientError> {
+        let path = "/api/vendor-api/organization";
+        let body = self
+            .execute(token, Method::GET, path, None, Retry::Transient)
+            .await?;
+        parse(path, &body)
+    }
+
+    /// `PATCH /api/vendor-api/organization/status/{status}` (no body).
+    pub async fn set_status(
+        &self,
+        token: &ApiToken,
+        status: IntegrationStatus,
+    ) -> Result<(), GradientError> {
+        let path = format!("/api/vendor-api/organization/status/{}", status.as_str());
+        self.execute(token, Method::PATCH, &path, None, Retry::Transient)
+            .await?;
+        Ok(())
+    }
+
+    /// `GET /api/vendor-api/organization/accounts`.
+    pub async fn list_accounts(&self, token: &ApiToken) -> Result<Vec<Account>, GradientError> {
+        let path = "/api/vendor-api/organization/accounts";
+        let body = self
+            .execute(token, Method::GET, path, None, Retry::Transient)
+            .await?;
+        parse(path, &body)
+    }
+
+    /// `POST /api/vendor-api/organization/accounts` in chunks of [`ACCOUNT_CHUNK`]. A 409 comes
+    /// back as `Conflict` (earlier chunks stay applied): re-read and create only the missing.
+    pub async fn create_accounts(
+        &self,
+        token: &ApiToken,
+        accounts: &[NewAccount],
+    ) -> Result<Vec<Account>, GradientError> {
+        let path = "/api/vendor-api/organization/accounts";
+        let mut created = Vec::with_capacity(accounts.len());
+        for chunk in accounts.chunks(ACCOUNT_CHUNK) {
+            let body = to_body(chunk)?;
+            let resp = self
+                .execute(token, Method::POST, path, Some(body), Retry::Transient)
+                .await?;
+            created.extend(parse::<Vec<Account>>(path, &resp)?);
+        }
+        Ok(created)
+    }
+
+    /// `PATCH /api/vendor-api/organization/accounts/{accountId}`.
+    pub async fn update_account(
+        &self,
+        token: &ApiToken,
+        account_id: &str,
+        update: &AccountUpdate,
+    ) -> Result<Account, GradientError> {
+        let path = format!(
+            "/api/vendor-api/organization/accounts/{}",
+            segment(account_id)
+        );
+        let body = to_body(update)?;
+        let resp = self
+            .execute(token, Method::PATCH, &path, Some(body), Retry::Transient)
+            .await?;
+        parse(&path, &resp)
+    }
+
+    /// `POST /api/vendor-api/service` → the vendor record (find the new id in `skus`).
+    /// Not idempotent: only a 429 is retried.
+    pub async fn create_service(
+        &self,
+        token: &ApiToken,
+        service: &NewService,
+    ) -> Result<Vendor, GradientError> {
+        let path = "/api/vendor-api/service";
+        let body = to_body(service)?;
+        let resp = self
+            .execute(token, Method::POST, path, Some(body), Retry::Only429)
+            .await?;
+        parse::<Envelope<Vendor>>(path, &resp).map(|e| e.data)
+    }
+
+    /// `GET /api/vendor-api/service/{serviceId}`.
+    pub async fn service(&self, token: &ApiToken, service_id: &str) -> Result<Sku, GradientError> {
+        let path = format!("/api/vendor-api/service/{}", segment(service_id));
+        let resp = self
+            .execute(token, Method::GET, &path, None, Retry::Transient)
+            .await?;
+        parse::<Envelope<Sku>>(&path, &resp).map(|e| e.data)
+    }
+
+    /// `POST /api/vendor-api/service/{serviceId}/count[?no_build=true]` — sets the unit count.
+    /// `NotFound` means the pair is not mapped in Synthesize yet (normal).
+    pub async fn post_count(
+        &self,
+        token: &ApiToken,
+        service_id: &str,
+        account_id: &str,
+        unit_count: u64,
+        no_build: bool,
+    ) -> Result<(), GradientError> {
+        let mut path = format!("/api/vendor-api/service/{}/count", segment(service_id));
+        if no_build {
+            path.push_str("?no_build=true");
+        }
+        let body = to_body(&serde_json::json!({
+            "accountId": account_id,
+            "unitCount": unit_count,
+        }))?;
+        self.execute(token, Method::POST, &path, Some(body), Retry::Transient)
+            .await?;
+        Ok(())
+    }
+
+    /// Runs a call with the retry policy; returns the 2xx body.
+    async fn execute(
+        &self,
+        token: &ApiToken,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        retry: Retry,
+    ) -> Result<Vec<u8>, GradientError> {
+        let cfg = &self.inner.config;
+        let max_attempts = cfg.max_attempts.max(1);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let err = match self.attempt(token, &method, path, body.as_deref()).await {
+                Ok(bytes) => return Ok(bytes),
+                Err(e) => e,
+            };
+            let retryable = match retry {
+                Retry::Transient => err.is_transient(),
+                Retry::Only429 => matches!(err, GradientError::RateLimited { .. }),
+            };
+            if !retryable || attempt >= max_attempts {
+                return Err(err);
+            }
+            let delay = match &err {
+                GradientError::RateLimited {
+                    retry_after: Some(d),
+                } => (*d).min(cfg.backoff_cap),
+                _ => self.backoff(attempt),
+            };
+            tracing::debug!(
+                %method, path, attempt, delay_ms = delay.as_millis() as u64, error = %err,
+                "retrying Gradient call"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Full jitter: uniform in `0..=min(cap, base × 2^(attempt-1))`.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cfg = &self.inner.config;
+        let exp = cfg
+            .backoff_base
+            .saturating_mul(1u32 << (attempt - 1).min(20))
+            .min(cfg.backoff_cap);
+        let ms = exp.as_millis() as u64;
+        Duration::from_millis(rand::rng().random_range(0..=ms))
+    }
+
+    fn header_value(&self, token: &ApiToken) -> Result<HeaderValue, GradientError> {
+        let raw = format!(
+            "{}:{}",
+            self.inner.vendor_key.expose_secret(),
+            token.expose_secret()
+        );
+        let mut value =
+            HeaderValue::from_str(&STANDARD.encode(raw)).map_err(|_| GradientError::Config {
+                message: "the API token cannot form a header".to_owned(),
+            })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    /// Removes anything secret Gradient might echo back in a message.
+    fn scrub(&self, token: &ApiToken, mut message: String) -> String {
+        let header = self
+            .header_value(token)
+            .ok()
+            .and_then(|v| v.to_str().ok().map(str::to_owned));
+        for secret in [
+            Some(self.inner.vendor_key.expose_secret().to_owned()),
+            Some(token.expose_secret().to_owned()),
+            header,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !secret.is_empty() && message.contains(&secret) {
+                message = message.replace(&secret, "[REDACTED]");
+            }
+        }
+        message
+    }
+
+    /// One HTTP attempt (waits on the shared limiter first).
+    async fn attempt(
+        &self,
+        token: &ApiToken,
+        method: &Method,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Vec<u8>, GradientError> {
+        let header = self.header_value(token)?;
+        self.inner.limiter.until_ready().await;
+        self.inner.sent.fetch_add(1, Ordering::Relaxed);
+        let url = format!("{}{}", self.inner.base, path);
+        let mut rb = self
+            .inner
+            .http
+            .request(method.clone(), url)
+            .timeout(self.inner.config.request_timeout)
+            .header("GRADIENT-TOKEN", header)
+            .header(ACCEPT, "application/json");
+        if let Some(b) = body {
+            rb = rb.header(CONTENT_TYPE, "application/json").body(b.to_vec());
+        }
+        let resp = rb.send().await.map_err(|e| transport_error(path, &e))?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = resp.bytes().await.map_err(|e| transport_error(path, &e))?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        let message = self.scrub(token, error_message(method, path, status, &bytes));
+        Err(match status.as_u16() {
+            401 => GradientError::TokenRejected,
+            403 => GradientError::Forbidden { message },
+            404 => GradientError::NotFound { message },
+            409 => GradientError::Conflict { message },
+            429 => GradientError::RateLimited { retry_after },
+            s @ 500..=599 => GradientError::Server { status: s },
+            s if (300..400).contains(&s) => GradientError::BadRequest {
+                status: s,
+                message: format!("{method} {path}: unexpected redirect (not followed)"),
+            },
+            s => GradientError::BadRequest { status: s, message },
+        })
+    }
+}
+
+fn to_body<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, GradientError> {
+    serde_json::to_vec(value).map_err(|e| GradientError::Config {
+        message: format!("cannot encode the request body: {e}"),
+    })
+}
+
+fn parse<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, GradientError> {
+    serde_json::from_slice(body).map_err(|e| GradientError::Malformed {
+        message: format!("{path}: {e}"),
+    })
+}
+
+/// `"{METHOD} {path}: {Gradient's message}"` (the body's first 200 characters if not JSON).
+fn error_message(method: &Method, path: &str, status: StatusCode, body: &[u8]) -> String {
+    let text = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody {
+            message: Some(serde_json::Value::String(s)),
+        }) => s,
+        Ok(ErrorBody {
+            message: Some(other),
+        }) => other.to_string(),
+        _ => {
+            let raw = String::from_utf8_lossy(body);
+            let t: String = raw.chars().take(200).collect();
+            if t.trim().is_empty() {
+                status.canonical_reason().unwrap_or("").to_owned()
+            } else {
+                t
+            }
+        }
+    };
+    format!("{method} {path}: {text}")
+}
+
+/// A reqwest failure without its URL, with its cause chain (never a header).
+fn transport_error(path: &str, e: &reqwest::Error) -> GradientError {
+    if e.is_timeout() {
+        return GradientError::Timeout;
+    }
+    let mut message = format!("{path}: {}", kind(e));
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    GradientError::Network { message }
+}
+
+fn kind(e: &reqwest::Error) -> &'static str {
+    if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "response body failed"
+    } else if e.is_request() {
+        "request failed"
+    } else {
+        "transport error"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("ws-1_a.b~c"), "ws-1_a.b~c");
+        assert_eq!(segment("a/b c?"), "a%2Fb%20c%3F");
+    }
+
+    #[test]
+    fn config_is_checked() {
+        let key = VendorKey::parse("v").unwrap();
+        for bad in ["", "ftp://x", "not a url", "http://h/?q=1"] {
+            let err = GradientClient::new(GradientConfig::new(bad), key.clone()).unwrap_err();
+            assert!(matches!(err, GradientError::Config { .. }), "{bad}");
+        }
+        let mut c = GradientConfig::new("http://127.0.0.1:1/");
+        c.max_rps = 0;
+        assert!(GradientClient::new(c, key.clone()).is_err());
+        let client = GradientClient::new(GradientConfig::new("http://127.0.0.1:1/"), key).unwrap();
+        assert_eq!(client.inner.base, "http://127.0.0.1:1");
+        assert!(!format!("{client:?}").contains("VendorKey"));
+    }
+
+    #[test]
+    fn backoff_is_capped_full_jitter() {
+        let mut c = GradientConfig::new("http://127.0.0.1:1");
+        c.backoff_base = Duration::from_millis(100);
+        c.backoff_cap = Duration::from_millis(300);
+        let client = GradientClient::new(c, VendorKey::parse("v").unwrap()).unwrap();
+        for attempt in 1..30 {
+            assert!(client.backoff(attempt) <= Duration::from_millis(300));
+        }
+        assert!(client.backoff(1) <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn clones_share_one_limiter_and_same_rate_shares_across_clients() {
+        let key = VendorKey::parse("v").unwrap();
+        let mut c = GradientConfig::new("http://127.0.0.1:1");
+        c.max_rps = 7;
+        let a = GradientClient::new(c.clone(), key.clone()).unwrap();
+        let b = GradientClient::new(c, key).unwrap();
+        assert!(Arc::ptr_eq(&a.inner.limiter, &a.clone().inner.limiter));
+        assert!(Arc::ptr_eq(&a.inner.limiter, &b.inner.limiter));
+    }
+}

@@ -1,0 +1,64 @@
+//! Errors of the Gradient client. None of them ever carries a key or the `GRADIENT-TOKEN` value:
+//! messages hold only Gradient's own `message` field (scrubbed of both keys) and the request path.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GradientError {
+    /// 401: wrong vendor key, or the MSP regenerated/revoked the partner key.
+    #[error("Gradient rejected the API token (401)")]
+    TokenRejected,
+    /// 403: "anomaly detected with your API usage".
+    #[error("Gradient refused the request (403): {message}")]
+    Forbidden { message: String },
+    /// 404; on `post_count` it means the (account, service) pair is not mapped yet.
+    #[error("Gradient answered not found (404): {message}")]
+    NotFound { message: String },
+    /// 409: duplicate id (the batch may not have been applied).
+    #[error("Gradient answered conflict (409): {message}")]
+    Conflict { message: String },
+    /// Any other 4xx (and an unexpected 3xx: redirects are never followed).
+    #[error("Gradient answered {status}: {message}")]
+    BadRequest { status: u16, message: String },
+    /// 429 after retries were exhausted.
+    #[error("Gradient rate limit reached (429){}", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
+    RateLimited { retry_after: Option<Duration> },
+    /// 5xx after retries were exhausted.
+    #[error("Gradient server error ({status})")]
+    Server { status: u16 },
+    /// The request timed out (after retries).
+    #[error("Gradient request timed out")]
+    Timeout,
+    /// Connection failure etc. (after retries).
+    #[error("network error talking to Gradient: {message}")]
+    Network { message: String },
+    /// A 2xx answer whose body we cannot parse.
+    #[error("unexpected Gradient response: {message}")]
+    Malformed { message: String },
+    /// Bad client configuration (base URL, limits) or a token that cannot form a header.
+    #[error("Gradient client configuration error: {message}")]
+    Config { message: String },
+}
+
+impl GradientError {
+    /// Worth retrying later: rate limit, server trouble, timeout, network.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. } | Self::Server { .. } | Self::Timeout | Self::Network { .. }
+        )
+    }
+
+    /// The HTTP status Gradient answered, when there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::TokenRejected => Some(401),
+            Self::Forbidden { .. } => Some(403),
+            Self::NotFound { .. } => Some(404),
+            Self::Conflict { .. } => Some(409),
+            Self::BadRequest { status, .. } | Self::Server { status } => Some(*status),
+            Self::RateLimited { .. } => Some(429),
+            _ => None,
+        }
+    }
+}

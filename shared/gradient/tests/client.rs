@@ -1,0 +1,630 @@
+//! The client against the in-process simulator (real sockets) and a tiny scripted axum server
+//! for shapes the simulator does not produce (exact headers, redirects, scripted 5xx sequences).
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use gradient_sim::{Faults, Pair, SimConfig, SimHandle, Simulator};
+use psa_domain::{ApiToken, VendorKey};
+use psa_gradient::{
+    AccountUpdate, GradientClient, GradientConfig, GradientError, IntegrationStatus, NewAccount,
+    NewService,
+};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const VENDOR_KEY: &str = "vendor-KEY-s3cret-0001";
+
+async fn sim() -> SimHandle {
+    Simulator::start(SimConfig {
+        vendor_key: VENDOR_KEY.to_owned(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Fast retries for tests; a high rate so unrelated tests don't wait on each other.
+fn config(base_url: &str) -> GradientConfig {
+    let mut c = GradientConfig::new(base_url);
+    c.max_rps = 1000;
+    c.backoff_base = Duration::from_millis(10);
+    c.backoff_cap = Duration::from_secs(2);
+    c.request_timeout = Duration::from_secs(5);
+    c
+}
+
+fn client(base_url: &str) -> GradientClient {
+    GradientClient::new(config(base_url), VendorKey::parse(VENDOR_KEY).unwrap()).unwrap()
+}
+
+fn token(partner_key: &str) -> ApiToken {
+    ApiToken::parse(partner_key).unwrap()
+}
+
+fn edr() -> NewService {
+    NewService {
+        name: "Coro EDR".into(),
+        description: "Endpoint detection and response".into(),
+        category: "security".into(),
+        subcategory: "endpoint detection and response (EDR)".into(),
+    }
+}
+
+fn acct(id: &str) -> NewAccount {
+    NewAccount {
+        id: id.into(),
+        name: format!("Workspace {id}"),
+        description: None,
+    }
+}
+
+/// Asserts neither key nor the combined header value shows in the error's Debug or Display.
+fn assert_redacted(err: &GradientError, partner_key: &str) {
+    let header = gradient_sim::gradient_token(VENDOR_KEY, partner_key);
+    for shown in [format!("{err:?}"), err.to_string()] {
+        assert!(!shown.contains(VENDOR_KEY), "vendor key leaked: {shown}");
+        assert!(!shown.contains(partner_key), "partner key leaked: {shown}");
+        assert!(!shown.contains(&header), "token leaked: {shown}");
+    }
+}
+
+// ---------------------------------------------------------------- scripted server
+
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    uri: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+type Canned = (u16, Vec<(&'static str, String)>, String);
+
+#[derive(Default)]
+struct Script {
+    responses: VecDeque<Canned>,
+    seen: Vec<Seen>,
+}
+
+struct Scripted {
+    base: String,
+    script: Arc<Mutex<Script>>,
+}
+
+impl Scripted {
+    async fn start(responses: Vec<Canned>) -> Self {
+        let script = Arc::new(Mutex::new(Script {
+            responses: responses.into(),
+            seen: Vec::new(),
+        }));
+        let app = Router::new().fallback(answer).with_state(script.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { base, script }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.script.lock().unwrap().seen.clone()
+    }
+}
+
+async fn answer(State(script): State<Arc<Mutex<Script>>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body: Bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    let canned = {
+        let mut s = script.lock().unwrap();
+        s.seen.push(Seen {
+            method: parts.method.to_string(),
+            uri: parts.uri.to_string(),
+            headers: parts.headers.clone(),
+            body: body.to_vec(),
+        });
+        s.responses
+            .pop_front()
+            .unwrap_or((200, vec![], "{}".to_owned()))
+    };
+    let (status, headers, body) = canned;
+    let mut resp = (
+        StatusCode::from_u16(status).unwrap(),
+        [("content-type", "application/json")],
+        body,
+    )
+        .into_response();
+    for (k, v) in headers {
+        resp.headers_mut().insert(k, v.parse().unwrap());
+    }
+    resp
+}
+
+fn json_err(status: u16, message: &str) -> Canned {
+    (
+        status,
+        vec![],
+        serde_json::json!({"statusCode": status, "message": message}).to_string(),
+    )
+}
+
+const ORG_JSON: &str = r#"{"organizationId":"o1","name":"MSP","vendorId":"v1","vendorName":"Coro","integrationId":"i1","status":"pending","lastSyncedAt":null}"#;
+
+// ---------------------------------------------------------------- tests against the sim
+
+#[tokio::test]
+async fn lifecycle_against_the_simulator() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme MSP");
+    let t = token(&org.partner_key);
+    let c = client(&sim.base_url());
+
+    let o = c.organization(&t).await.unwrap();
+    assert_eq!(o.organization_id, org.organization_id);
+    assert_eq!(o.vendor_name, "Coro");
+    assert_eq!(o.status, "inactive");
+    assert_eq!(o.last_synced_at, None);
+
+    c.set_status(&t, IntegrationStatus::Pending).await.unwrap();
+    assert_eq!(c.organization(&t).await.unwrap().status, "pending");
+
+    let vendor = c.create_service(&t, &edr()).await.unwrap();
+    assert_eq!(vendor.skus.len(), 1);
+    let svc = vendor.skus[0].id.clone();
+    assert_eq!(c.vendor(&t).await.unwrap().skus, vendor.skus);
+    let sku = c.service(&t, &svc).await.unwrap();
+    assert_eq!(sku.name, "Coro EDR");
+    assert_eq!(sku.category, "security");
+
+    // 250 accounts → 3 POSTs of at most 100.
+    sim.clear_requests();
+    let many: Vec<NewAccount> = (0..250).map(|i| acct(&format!("ws-{i:03}"))).collect();
+    let created = c.create_accounts(&t, &many).await.unwrap();
+    assert_eq!(created.len(), 250);
+    let posts = sim.requests().requests;
+    assert_eq!(posts.len(), 3);
+    assert!(posts.iter().all(|r| r.method == "POST" && r.status == 201));
+    assert_eq!(c.list_accounts(&t).await.unwrap().len(), 250);
+    assert!(c.create_accounts(&t, &[]).await.unwrap().is_empty());
+
+    let renamed = c
+        .update_account(
+            &t,
+            "ws-000",
+            &AccountUpdate {
+                name: Some("Renamed".into()),
+                description: Some("d".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "Renamed");
+    assert_eq!(renamed.description.as_deref(), Some("d"));
+    let err = c
+        .update_account(&t, "nope", &AccountUpdate::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GradientError::NotFound { .. }), "{err:?}");
+
+    // Unmapped → NotFound, not retried; mapped → Ok, with no_build recorded.
+    let before = c.requests_sent();
+    let err = c
+        .post_count(&t, &svc, "ws-001", 12, true)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GradientError::NotFound { .. }), "{err:?}");
+    assert!(!err.is_transient());
+    assert_eq!(c.requests_sent(), before + 1);
+    assert_redacted(&err, &org.partner_key);
+
+    sim.set_mappings(&org.organization_id, &[Pair::new("ws-001", &svc)], true);
+    sim.clear_requests();
+    c.post_count(&t, &svc, "ws-001", 12, true).await.unwrap();
+    c.post_count(&t, &svc, "ws-001", 13, false).await.unwrap();
+    let log = sim.requests().requests;
+    assert_eq!(
+        log[0].path,
+        format!("/api/vendor-api/service/{svc}/count?no_build=true")
+    );
+    assert_eq!(log[1].path, format!("/api/vendor-api/service/{svc}/count"));
+    let state = sim.organization(&org.organization_id).unwrap();
+    let rec = state.count("ws-001", &svc).unwrap();
+    assert_eq!(rec.unit_count, 13);
+    assert_eq!(
+        rec.history
+            .iter()
+            .map(|h| (h.unit_count, h.no_build))
+            .collect::<Vec<_>>(),
+        [(12, true), (13, false)]
+    );
+    assert_eq!(state.status, "active");
+}
+
+#[tokio::test]
+async fn token_rejected_is_not_retried_and_redacted() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let c = client(&sim.base_url());
+
+    let wrong = token("wrong-partner-key-123");
+    let err = c.organization(&wrong).await.unwrap_err();
+    assert!(matches!(err, GradientError::TokenRejected), "{err:?}");
+    assert_eq!(c.requests_sent(), 1);
+    assert_redacted(&err, "wrong-partner-key-123");
+
+    // Right partner key, wrong vendor key.
+    let other = GradientClient::new(
+        config(&sim.base_url()),
+        VendorKey::parse("another-vendor").unwrap(),
+    )
+    .unwrap();
+    let err = other
+        .organization(&token(&org.partner_key))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GradientError::TokenRejected));
+
+    // Regenerated key → the old one is rejected.
+    let t = token(&org.partner_key);
+    c.organization(&t).await.unwrap();
+    sim.regenerate_key(&org.organization_id).unwrap();
+    let err = c.list_accounts(&t).await.unwrap_err();
+    assert!(matches!(err, GradientError::TokenRejected));
+    assert_redacted(&err, &org.partner_key);
+
+    // 401 after N successful calls (fault).
+    let org2 = sim.create_organization("Beta");
+    let t2 = token(&org2.partner_key);
+    sim.set_faults(Faults {
+        unauthorized_after: Some(1),
+        ..Faults::default()
+    });
+    c.organization(&t2).await.unwrap();
+    assert!(matches!(
+        c.organization(&t2).await.unwrap_err(),
+        GradientError::TokenRejected
+    ));
+}
+
+#[tokio::test]
+async fn forbidden_and_conflict() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let c = client(&sim.base_url());
+
+    c.create_accounts(&t, &[acct("a")]).await.unwrap();
+    let before = c.requests_sent();
+    let err = c
+        .create_accounts(&t, &[acct("b"), acct("a")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GradientError::Conflict { .. }), "{err:?}");
+    assert_eq!(c.requests_sent(), before + 1, "409 is not retried");
+    assert_redacted(&err, &org.partner_key);
+    assert_eq!(c.list_accounts(&t).await.unwrap().len(), 1);
+
+    sim.set_faults(Faults {
+        force_status: Some(403),
+        ..Faults::default()
+    });
+    let before = c.requests_sent();
+    let err = c.vendor(&t).await.unwrap_err();
+    match &err {
+        GradientError::Forbidden { message } => assert!(message.contains("nomaly"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.requests_sent(), before + 1, "403 is not retried");
+    assert_redacted(&err, &org.partner_key);
+}
+
+#[tokio::test]
+async fn rate_limited_with_retry_after_then_success() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let c = client(&sim.base_url());
+    sim.set_faults(Faults {
+        rate429: 1.0,
+        retry_after_secs: Some(1),
+        ..Faults::default()
+    });
+    let sim = Arc::new(sim);
+    let s2 = sim.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s2.clear_faults();
+    });
+    let started = Instant::now();
+    c.organization(&t).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "Retry-After was honoured"
+    );
+    assert_eq!(c.requests_sent(), 2);
+    let statuses: Vec<u16> = sim.requests().requests.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [429, 200]);
+
+    // Exhausted → RateLimited with the last Retry-After.
+    sim.set_faults(Faults {
+        rate429: 1.0,
+        retry_after_secs: Some(0),
+        ..Faults::default()
+    });
+    let err = c.organization(&t).await.unwrap_err();
+    assert!(
+        matches!(err, GradientError::RateLimited { retry_after: Some(d) } if d.is_zero()),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(c.requests_sent(), 2 + 4);
+    assert_redacted(&err, &org.partner_key);
+}
+
+#[tokio::test]
+async fn timeout_with_slow_responses() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let mut cfg = config(&sim.base_url());
+    cfg.request_timeout = Duration::from_millis(150);
+    cfg.max_attempts = 2;
+    let c = GradientClient::new(cfg, VendorKey::parse(VENDOR_KEY).unwrap()).unwrap();
+    sim.set_faults(Faults {
+        latency_ms: 600,
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    let err = c.organization(&t).await.unwrap_err();
+    assert!(matches!(err, GradientError::Timeout), "{err:?}");
+    assert!(err.is_transient());
+    assert_eq!(c.requests_sent(), 2);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_redacted(&err, &org.partner_key);
+}
+
+#[tokio::test]
+async fn malformed_success_body() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let c = client(&sim.base_url());
+    sim.set_faults(Faults {
+        malformed_rate: 1.0,
+        ..Faults::default()
+    });
+    let err = c.organization(&t).await.unwrap_err();
+    assert!(matches!(err, GradientError::Malformed { .. }), "{err:?}");
+    assert!(!err.is_transient());
+    assert_eq!(c.requests_sent(), 1);
+    assert_redacted(&err, &org.partner_key);
+}
+
+/// At `max_rps = 20`, a burst of 60 concurrent calls from clones never puts more than 20 in any
+/// 1-second window at the receiver (the simulator's window statistic), and none is limited.
+#[tokio::test]
+async fn limiter_keeps_every_one_second_window_within_max_rps() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let mut cfg = config(&sim.base_url());
+    cfg.max_rps = 20;
+    let c = GradientClient::new(cfg, VendorKey::parse(VENDOR_KEY).unwrap()).unwrap();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..60)
+        .map(|_| {
+            let c = c.clone();
+            let t = token(&org.partner_key);
+            tokio::spawn(async move { c.organization(&t).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let elapsed = started.elapsed();
+    let stats = sim.requests().stats;
+    assert_eq!(stats.total, 60);
+    assert_eq!(stats.by_status.get(&429), None);
+    assert!(
+        stats.max_in_one_second_total <= 20,
+        "window held {}",
+        stats.max_in_one_second_total
+    );
+    assert!(stats.max_in_one_second_total >= 15, "{stats:?}");
+    assert!(elapsed >= Duration::from_millis(2900), "{elapsed:?}");
+    assert_eq!(c.requests_sent(), 60);
+}
+
+#[tokio::test]
+async fn network_error_after_retries() {
+    // A port that was just free: nothing listens there.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    drop(l);
+    let c = client(&base);
+    let partner = "partner-key-for-network";
+    let err = c.organization(&token(partner)).await.unwrap_err();
+    assert!(matches!(err, GradientError::Network { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert_eq!(c.requests_sent(), 4);
+    assert_redacted(&err, partner);
+}
+
+// ---------------------------------------------------------------- tests against the scripted server
+
+#[tokio::test]
+async fn request_shape_header_accept_body_and_query() {
+    let srv = Scripted::start(vec![
+        (201, vec![], r#"{"status":"success","message":"ok"}"#.into()),
+        (
+            201,
+            vec![],
+            r#"[{"id":"a","name":"A","description":null}]"#.into(),
+        ),
+        (
+            200,
+            vec![],
+            r#"{"status":"success","message":"ok","data":{}}"#.into(),
+        ),
+    ])
+    .await;
+    let c = client(&srv.base);
+    let partner = "pk-shape-001"; // 35 bytes with the vendor key: padded
+    let t = token(partner);
+    c.post_count(&t, "svc 1", "acc-1", 42, true).await.unwrap();
+    let created = c.create_accounts(&t, &[acct("a")]).await.unwrap();
+    assert_eq!(created[0].id, "a");
+    c.set_status(&t, IntegrationStatus::Disabled).await.unwrap();
+
+    let seen = srv.seen();
+    assert_eq!(seen.len(), 3);
+    let expected = gradient_sim::gradient_token(VENDOR_KEY, partner);
+    assert!(expected.ends_with('='), "standard base64 with padding");
+    for s in &seen {
+        assert_eq!(s.headers["gradient-token"], expected.as_str());
+        assert_eq!(s.headers["accept"], "application/json");
+    }
+    assert_eq!(seen[0].method, "POST");
+    assert_eq!(
+        seen[0].uri,
+        "/api/vendor-api/service/svc%201/count?no_build=true"
+    );
+    assert_eq!(seen[0].headers["content-type"], "application/json");
+    let body: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"accountId": "acc-1", "unitCount": 42})
+    );
+    let body: serde_json::Value = serde_json::from_slice(&seen[1].body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!([{"id": "a", "name": "Workspace a"}])
+    );
+    assert_eq!(seen[2].method, "PATCH");
+    assert_eq!(seen[2].uri, "/api/vendor-api/organization/status/disabled");
+    assert!(seen[2].body.is_empty());
+}
+
+#[tokio::test]
+async fn server_errors_retried_then_success_or_exhausted() {
+    let srv = Scripted::start(vec![
+        json_err(503, "down"),
+        json_err(500, "oops"),
+        (200, vec![], ORG_JSON.into()),
+    ])
+    .await;
+    let c = client(&srv.base);
+    let o = c.organization(&token("pk-5xx")).await.unwrap();
+    assert_eq!(o.organization_id, "o1");
+    assert_eq!(c.requests_sent(), 3);
+
+    let srv = Scripted::start((0..4).map(|_| json_err(502, "bad gateway")).collect()).await;
+    let c = client(&srv.base);
+    let err = c.list_accounts(&token("pk-5xx")).await.unwrap_err();
+    assert!(
+        matches!(err, GradientError::Server { status: 502 }),
+        "{err:?}"
+    );
+    assert_eq!(c.requests_sent(), 4);
+    assert_eq!(srv.seen().len(), 4);
+    assert_redacted(&err, "pk-5xx");
+}
+
+#[tokio::test]
+async fn create_service_retries_only_429() {
+    let srv = Scripted::start(vec![json_err(503, "down")]).await;
+    let c = client(&srv.base);
+    let err = c
+        .create_service(&token("pk-svc"), &edr())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GradientError::Server { status: 503 }));
+    assert_eq!(c.requests_sent(), 1);
+
+    let srv = Scripted::start(vec![
+        (429, vec![("retry-after", "0".into())], "{}".into()),
+        (
+            201,
+            vec![],
+            r#"{"status":"success","message":"ok","data":{"id":"v","name":"Coro","skus":[{"id":"s9","name":"EDR","description":"d","category":"security","subcategory":"other"}]}}"#.into(),
+        ),
+    ])
+    .await;
+    let c = client(&srv.base);
+    let v = c.create_service(&token("pk-svc"), &edr()).await.unwrap();
+    assert_eq!(v.skus[0].id, "s9");
+    assert_eq!(c.requests_sent(), 2);
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let srv = Scripted::start(vec![(
+        302,
+        vec![("location", "/elsewhere".into())],
+        String::new(),
+    )])
+    .await;
+    let c = client(&srv.base);
+    let err = c.organization(&token("pk-redirect")).await.unwrap_err();
+    assert!(
+        matches!(err, GradientError::BadRequest { status: 302, .. }),
+        "{err:?}"
+    );
+    assert_eq!(srv.seen().len(), 1, "the Location was not followed");
+    assert_redacted(&err, "pk-redirect");
+}
+
+#[tokio::test]
+async fn bad_request_and_echoed_secrets_are_scrubbed() {
+    let partner = "pk-echo-1234";
+    let header = gradient_sim::gradient_token(VENDOR_KEY, partner);
+    let srv = Scripted::start(vec![
+        json_err(
+            400,
+            &format!("bad token {header} for {partner} and vendor {VENDOR_KEY}"),
+        ),
+        json_err(422, "unprocessable"),
+        (404, vec![], "Vendor Profile Not Found".into()),
+    ])
+    .await;
+    let c = client(&srv.base);
+    let t = token(partner);
+    let err = c.vendor(&t).await.unwrap_err();
+    match &err {
+        GradientError::BadRequest {
+            status: 400,
+            message,
+        } => {
+            assert!(message.contains("[REDACTED]"), "{message}");
+            assert!(message.contains("/api/vendor-api"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_redacted(&err, partner);
+    let err = c.service(&t, "s1").await.unwrap_err();
+    assert!(matches!(err, GradientError::BadRequest { status: 422, .. }));
+    let err = c.vendor(&t).await.unwrap_err();
+    match &err {
+        GradientError::NotFound { message } => {
+            assert!(message.contains("Vendor Profile Not Found"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.requests_sent(), 3, "4xx are never retried");
+}
+
+#[tokio::test]
+async fn debug_of_client_and_config_errors_hold_no_secret() {
+    let c = client("http://127.0.0.1:9");
+    let shown = format!("{c:?}");
+    assert!(!shown.contains(VENDOR_KEY), "{shown}");
+    let err = GradientClient::new(
+        GradientConfig::new("ftp://x"),
+        VendorKey::parse(VENDOR_KEY).unwrap(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, GradientError::Config { .. }));
+    assert_redacted(&err, "unused");
+}
