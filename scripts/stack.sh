@@ -53,9 +53,18 @@ cleanup() {
     wait "$pid" 2>/dev/null || true
   done
 }
+CMD_PID=""
+on_signal() { # forward to the command (a background child ignores SIGINT), bounded, then exit
+  if [[ -n $CMD_PID ]] && kill -0 "$CMD_PID" 2>/dev/null; then
+    kill -TERM "$CMD_PID" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$CMD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$CMD_PID" 2>/dev/null || true
+  fi
+  exit "$1"
+}
 trap 'rc=$?; trap - EXIT; cleanup; exit $rc' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 
 # Three distinct free loopback ports (held open together so they differ).
 read -r P_DDB P_MOTO P_SIM < <(python3 - <<'PY'
@@ -150,8 +159,12 @@ export STACK_REUSE=1 # nested scripts/stack.sh calls reuse these servers
 
 say "ready in $((SECONDS - START))s: dynamodb :$P_DDB, moto :$P_MOTO$( ((sim_started)) && echo ", gradient-sim :$P_SIM"); logs ${LOG_DIR#"$ROOT"/}"
 
+# In the background + wait, so INT/TERM reach our trap at once (a foreground child would defer
+# them until it ends); <&0 keeps the caller's stdin (a background job would get /dev/null).
 set +e
-"$@"
+"$@" <&0 &
+CMD_PID=$!
+wait "$CMD_PID"
 rc=$?
 set -e
 exit "$rc"
