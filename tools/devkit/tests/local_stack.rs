@@ -86,6 +86,16 @@ async fn created_tables_have_the_template_indexes() {
             .any(|g| g.index_name() == Some("byParent"))
     );
 
+    let ttl = ddb
+        .describe_time_to_live()
+        .table_name(&tables.psa)
+        .send()
+        .await
+        .expect("describe TTL")
+        .time_to_live_description
+        .expect("TTL description");
+    assert_eq!(ttl.attribute_name(), Some("expiresAt"));
+
     // Creating again is a no-op, not an error (the demo may re-run on a reused stack).
     aws.create_tables(&prefix).await;
 }
