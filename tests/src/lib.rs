@@ -1,1 +1,372 @@
-//! placeholder
+//! One harness for every integration test and the demo: real DynamoDB Local and moto (started by
+//! `scripts/stack.sh`), a Gradient simulator on a real socket per test, the real handlers driven
+//! with real API Gateway v2 payloads. Each test gets its own tables, secret prefix and simulator.
+
+pub mod logs;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use devkit::{LocalAws, Tables};
+use gradient_sim::{SimConfig, SimHandle, Simulator};
+use lambda_http::http::HeaderMap;
+use psa_domain::config::Settings;
+use psa_gradient::GradientConfig;
+use psa_runtime::Platform;
+use psa_store::WorkspaceItem;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub use gradient_sim;
+
+/// The API Gateway v2 (HTTP API) payload every request event is built from.
+pub const HTTP_EVENT: &str = include_str!("../events/http-api-v2.json");
+
+/// JWT claims of the caller (contract).
+#[derive(Debug, Clone)]
+pub struct Claims {
+    pub sub: String,
+    pub workspace_id: String,
+    pub workspace_type: String,
+    pub role: String,
+}
+
+impl Claims {
+    pub fn new(workspace_id: &str, workspace_type: &str, role: &str) -> Self {
+        Self {
+            sub: format!("user-of-{workspace_id}"),
+            workspace_id: workspace_id.into(),
+            workspace_type: workspace_type.into(),
+            role: role.into(),
+        }
+    }
+    pub fn admin(channel: &str) -> Self {
+        Self::new(channel, "channel", "admin")
+    }
+    pub fn viewer(channel: &str) -> Self {
+        Self::new(channel, "channel", "viewer")
+    }
+}
+
+/// A real API Gateway v2 event with the given method, path (with an optional `?query`), claims
+/// (`None` = no authorizer context) and body, parsed by lambda_http exactly as in Lambda.
+pub fn http_event(
+    method: &str,
+    path_and_query: &str,
+    claims: Option<&Claims>,
+    body: Option<&str>,
+) -> lambda_http::Request {
+    let mut v: Value = serde_json::from_str(HTTP_EVENT).expect("event fixture");
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    v["rawPath"] = path.into();
+    v["rawQueryString"] = query.into();
+    v["requestContext"]["http"]["method"] = method.into();
+    v["requestContext"]["http"]["path"] = path.into();
+    match claims {
+        Some(c) => {
+            let claims = &mut v["requestContext"]["authorizer"]["jwt"]["claims"];
+            claims["sub"] = c.sub.clone().into();
+            claims["workspace_id"] = c.workspace_id.clone().into();
+            claims["workspace_type"] = c.workspace_type.clone().into();
+            claims["role"] = c.role.clone().into();
+        }
+        None => {
+            v["requestContext"]
+                .as_object_mut()
+                .expect("object")
+                .remove("authorizer");
+        }
+    }
+    if let Some(b) = body {
+        v["body"] = b.into();
+    }
+    lambda_http::request::from_str(&v.to_string()).expect("lambda_http parses the fixture")
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl ApiResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+/// Every response body any test saw, for the secret scans.
+pub static RESPONSES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Client settings for tests: short timeouts and quick backoff, so fault tests stay fast.
+pub fn test_gradient_config() -> GradientConfig {
+    let mut c = GradientConfig::new(String::new());
+    c.request_timeout = Duration::from_secs(3);
+    c.connect_timeout = Duration::from_secs(1);
+    c.backoff_base = Duration::from_millis(10);
+    c.backoff_cap = Duration::from_millis(300);
+    c.max_attempts = 3;
+    c
+}
+
+pub struct TestEnv {
+    pub local: LocalAws,
+    pub tables: Tables,
+    pub prefix: String,
+    pub secret_prefix: String,
+    pub sim: SimHandle,
+    pub platform: Platform,
+    pub api: connectors_api::App,
+}
+
+impl TestEnv {
+    /// Fresh tables, a fresh secret prefix and a fresh simulator; panics loudly without the stack.
+    pub async fn start(label: &str) -> Self {
+        Self::start_with(label, SimConfig::default(), test_gradient_config(), 80).await
+    }
+
+    pub async fn start_with(
+        label: &str,
+        sim: SimConfig,
+        gradient: GradientConfig,
+        max_rps: u32,
+    ) -> Self {
+        logs::install();
+        let local = LocalAws::from_env().await;
+        let prefix = LocalAws::unique_prefix(label);
+        let tables = local.create_tables(&prefix).await;
+        let sim = Simulator::start(sim)
+            .await
+            .expect("the Gradient simulator starts");
+        let vendor_secret = local
+            .create_secret(&format!("{prefix}/vendor-key"), sim.vendor_key())
+            .await;
+        let secret_prefix = format!("{prefix}/tokens/");
+        let settings = Settings {
+            psa_table: tables.psa.clone(),
+            workspaces_table: tables.workspaces.clone(),
+            sync_queue_url: None,
+            gradient_base_url: sim.base_url(),
+            vendor_key_secret_id: vendor_secret,
+            gradient_max_rps: max_rps,
+            token_secret_prefix: secret_prefix.clone(),
+        };
+        let platform = Platform::build(settings, &local.sdk, gradient)
+            .await
+            .expect("platform builds");
+        let api = connectors_api::App {
+            core: platform.core.clone(),
+        };
+        Self {
+            local,
+            tables,
+            prefix,
+            secret_prefix,
+            sim,
+            platform,
+            api,
+        }
+    }
+
+    /// Sends one request through the real HTTP handler.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        claims: Option<&Claims>,
+        body: Option<&str>,
+    ) -> ApiResponse {
+        let resp = connectors_api::handle(&self.api, http_event(method, path, claims, body)).await;
+        let (parts, body) = resp.into_parts();
+        let body = match body {
+            lambda_http::Body::Empty => String::new(),
+            lambda_http::Body::Text(t) => t,
+            lambda_http::Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+            _ => String::new(),
+        };
+        RESPONSES.lock().expect("responses").push(body.clone());
+        ApiResponse {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// `POST /v1/psa/connectors` as the channel's admin.
+    pub async fn connect(&self, channel: &str, partner_key: &str) -> ApiResponse {
+        let body = serde_json::json!({"type": "gradient", "apiToken": partner_key}).to_string();
+        self.call(
+            "POST",
+            "/v1/psa/connectors",
+            Some(&Claims::admin(channel)),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// `PUT /v1/psa/connectors/gradient/token` as the channel's admin.
+    pub async fn retoken(&self, channel: &str, partner_key: &str) -> ApiResponse {
+        let body = serde_json::json!({"apiToken": partner_key}).to_string();
+        self.call(
+            "PUT",
+            "/v1/psa/connectors/gradient/token",
+            Some(&Claims::admin(channel)),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Writes workspaces into the read-model table, as the Coro platform would.
+    pub async fn seed_workspaces(&self, items: &[WorkspaceItem]) {
+        let ddb = self.local.dynamodb();
+        for chunk in items.chunks(25) {
+            let writes = chunk
+                .iter()
+                .map(|w| {
+                    let item = serde_dynamo::to_item(w).expect("workspace item");
+                    aws_sdk_dynamodb::types::WriteRequest::builder()
+                        .put_request(
+                            aws_sdk_dynamodb::types::PutRequest::builder()
+                                .set_item(Some(item))
+                                .build()
+                                .expect("put"),
+                        )
+                        .build()
+                })
+                .collect();
+            let out = ddb
+                .batch_write_item()
+                .request_items(&self.tables.workspaces, writes)
+                .send()
+                .await
+                .expect("seed workspaces");
+            assert!(
+                out.unprocessed_items.is_none_or(|u| u.is_empty()),
+                "DynamoDB Local left items unprocessed"
+            );
+        }
+    }
+
+    /// Every item of the project's table (a scan: tests only).
+    pub async fn psa_items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let ddb = self.local.dynamodb();
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = ddb
+                .scan()
+                .table_name(&self.tables.psa)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    /// Items of the project's table whose `pk` starts with `WS#` (connectors and their data).
+    pub async fn workspace_items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        self.psa_items()
+            .await
+            .into_iter()
+            .filter(|i| {
+                i.get("pk")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|p| p.starts_with("WS#"))
+            })
+            .collect()
+    }
+
+    /// Names of the token secrets under this test's prefix.
+    pub async fn token_secret_names(&self) -> Vec<String> {
+        let sm = self.local.secrets();
+        let mut names = Vec::new();
+        let mut next = None;
+        loop {
+            let out = sm
+                .list_secrets()
+                .set_next_token(next)
+                .max_results(100)
+                .send()
+                .await
+                .expect("list secrets");
+            names.extend(
+                out.secret_list()
+                    .iter()
+                    .filter_map(|s| s.name())
+                    .filter(|n| n.starts_with(&self.secret_prefix))
+                    .map(str::to_owned),
+            );
+            next = out.next_token;
+            if next.is_none() {
+                return names;
+            }
+        }
+    }
+
+    /// The current value of a connector's token secret.
+    pub async fn token_secret_value(&self, channel: &str) -> Option<String> {
+        self.local
+            .secrets()
+            .get_secret_value()
+            .secret_id(format!("{}{channel}", self.secret_prefix))
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.secret_string)
+    }
+}
+
+/// A workspace item of the read model (contract shape).
+#[allow(clippy::too_many_arguments)]
+pub fn workspace(
+    id: &str,
+    parent: Option<&str>,
+    kind: &str,
+    name: &str,
+    status: &str,
+    services: &[&str],
+    users: u64,
+    devices: u64,
+) -> WorkspaceItem {
+    let catalogue = psa_domain::Catalogue::builtin();
+    let (mut modules, mut addons) = (
+        std::collections::BTreeSet::new(),
+        std::collections::BTreeSet::new(),
+    );
+    for s in services {
+        match catalogue.get(s).map(|s| s.kind) {
+            Some(psa_domain::catalogue::ServiceKind::Addon) => addons.insert(s.to_string()),
+            _ => modules.insert(s.to_string()),
+        };
+    }
+    WorkspaceItem {
+        workspace_id: id.into(),
+        parent_workspace_id: parent.map(str::to_owned),
+        kind: kind.into(),
+        name: name.into(),
+        domain: Some(format!("{id}.example.com")),
+        status: status.into(),
+        modules: (!modules.is_empty()).then_some(modules),
+        addons: (!addons.is_empty()).then_some(addons),
+        protected_users: users,
+        protected_devices: devices,
+        updated_at: "2026-11-24T04:00:00Z".into(),
+    }
+}

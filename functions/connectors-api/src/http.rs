@@ -23,26 +23,57 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, title, detail: detail.into(), retry_after: None }
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            retry_after: None,
+        }
     }
 
     pub fn unauthenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Unauthenticated", "the request carries no valid caller claims")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Unauthenticated",
+            "the request carries no valid caller claims",
+        )
     }
 
     pub fn connector_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "connector_not_found", "Connector not found", "this workspace has no such connector")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "connector_not_found",
+            "Connector not found",
+            "this workspace has no such connector",
+        )
     }
 
     pub fn invalid_body(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_body", "Invalid request body", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "Invalid request body",
+            detail,
+        )
     }
 
     /// 5xx bodies are opaque; the cause goes to the log.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the request could not be completed; it is safe to retry")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the request could not be completed; it is safe to retry",
+        )
     }
 
     pub fn into_response(self) -> Response<Body> {
@@ -59,7 +90,8 @@ impl Problem {
             .body(Body::Text(body.to_string()))
             .expect("static response parts");
         if let Some(secs) = self.retry_after {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }
@@ -88,11 +120,20 @@ impl From<AccessError> for Problem {
 /// unparseable is a 401: API Gateway validated the token, so a bad claim is not the user's typo.
 pub fn caller(req: &Request) -> Result<Caller, Problem> {
     let claims = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|j| &j.claims),
         _ => None,
     }
     .ok_or_else(Problem::unauthenticated)?;
-    let claim = |name: &str| claims.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    let claim = |name: &str| {
+        claims
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
     (|| {
         Some(Caller {
             user: UserId::parse(claim("sub")?).ok()?,
@@ -121,14 +162,27 @@ pub enum Route {
 impl Route {
     /// Reads need any role; writes need an admin.
     pub fn is_write(&self) -> bool {
-        matches!(self, Self::CreateConnector | Self::PutToken(_) | Self::DeleteConnector(_) | Self::RequestSync(_))
+        matches!(
+            self,
+            Self::CreateConnector
+                | Self::PutToken(_)
+                | Self::DeleteConnector(_)
+                | Self::RequestSync(_)
+        )
     }
 }
 
 /// One route table on the request path: works for API Gateway events (with or without a stage
 /// prefix) and for the Function-URL events `cargo lambda watch` sends (no path parameters).
 pub fn route(method: &Method, path: &str) -> Result<Route, Problem> {
-    let not_found = || Problem::new(StatusCode::NOT_FOUND, "not_found", "Not found", "no such resource");
+    let not_found = || {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Not found",
+            "no such resource",
+        )
+    };
     let start = path.find("/v1/psa/").ok_or_else(not_found)?;
     let rest = path[start + "/v1/psa/".len()..].trim_end_matches('/');
     let parts: Vec<&str> = rest.split('/').collect();
@@ -137,7 +191,12 @@ pub fn route(method: &Method, path: &str) -> Result<Route, Problem> {
         if ok.contains(&m) {
             Ok(r)
         } else {
-            Err(Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed", format!("{m} is not allowed here")))
+            Err(Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+                format!("{m} is not allowed here"),
+            ))
         }
     };
     match parts.as_slice() {
@@ -222,7 +281,9 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::Text(serde_json::to_string(value).expect("views serialise")))
+        .body(Body::Text(
+            serde_json::to_string(value).expect("views serialise"),
+        ))
         .expect("static response parts")
 }
 
@@ -239,15 +300,38 @@ mod tests {
 
     #[test]
     fn routes_match_the_contract_with_or_without_a_prefix() {
-        assert_eq!(route(&Method::GET, "/v1/psa/connectors"), Ok(Route::ListConnectors));
-        assert_eq!(route(&Method::POST, "/prod/v1/psa/connectors/"), Ok(Route::CreateConnector));
-        assert_eq!(route(&Method::PUT, "/v1/psa/connectors/gradient/token"), Ok(Route::PutToken("gradient".into())));
         assert_eq!(
-            route(&Method::GET, "/lambda-url/connectors-api/v1/psa/connectors/gradient/syncs/20261124T050000.000Z-x"),
-            Ok(Route::GetSync("gradient".into(), RunId::parse("20261124T050000.000Z-x").unwrap()))
+            route(&Method::GET, "/v1/psa/connectors"),
+            Ok(Route::ListConnectors)
         );
-        assert_eq!(route(&Method::PATCH, "/v1/psa/connectors/gradient").unwrap_err().status, StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(route(&Method::GET, "/v1/psa/nope").unwrap_err().status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            route(&Method::POST, "/prod/v1/psa/connectors/"),
+            Ok(Route::CreateConnector)
+        );
+        assert_eq!(
+            route(&Method::PUT, "/v1/psa/connectors/gradient/token"),
+            Ok(Route::PutToken("gradient".into()))
+        );
+        assert_eq!(
+            route(
+                &Method::GET,
+                "/lambda-url/connectors-api/v1/psa/connectors/gradient/syncs/20261124T050000.000Z-x"
+            ),
+            Ok(Route::GetSync(
+                "gradient".into(),
+                RunId::parse("20261124T050000.000Z-x").unwrap()
+            ))
+        );
+        assert_eq!(
+            route(&Method::PATCH, "/v1/psa/connectors/gradient")
+                .unwrap_err()
+                .status,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/psa/nope").unwrap_err().status,
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[test]

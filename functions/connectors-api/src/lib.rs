@@ -41,7 +41,11 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Ok(resp) => resp,
         Err(problem) => {
             if problem.status.is_client_error() {
-                tracing::info!(status = problem.status.as_u16(), code = problem.code, "request refused");
+                tracing::info!(
+                    status = problem.status.as_u16(),
+                    code = problem.code,
+                    "request refused"
+                );
             }
             problem.into_response()
         }
@@ -59,7 +63,10 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
     let span = tracing::info_span!("request", workspace_id = %caller.workspace, route = ?route);
     let _enter = span.enter();
     match route {
-        Route::Services => Ok(json(StatusCode::OK, &serde_json::json!({ "items": views::services(&app.core.catalogue) }))),
+        Route::Services => Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({ "items": views::services(&app.core.catalogue) }),
+        )),
         Route::ListConnectors => {
             let items: Vec<_> = connectors::list(&app.core, &caller)
                 .await
@@ -80,29 +87,49 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
                 ));
             }
             let token = parse_token(&body.api_token)?;
-            let (connector, _) = connectors::connect(&app.core, &caller, token).await.map_err(map_error)?;
+            let (connector, _) = connectors::connect(&app.core, &caller, token)
+                .await
+                .map_err(map_error)?;
             let resp = json(StatusCode::CREATED, &views::ConnectorView::from(&connector));
             Ok(with_location(resp, CONNECTOR_LOCATION))
         }
         Route::GetConnector(id) => {
             own_connector(&id)?;
-            let connector = connectors::get(&app.core, &caller).await.map_err(map_error)?;
-            Ok(json(StatusCode::OK, &views::ConnectorView::from(&connector)))
+            let connector = connectors::get(&app.core, &caller)
+                .await
+                .map_err(map_error)?;
+            Ok(json(
+                StatusCode::OK,
+                &views::ConnectorView::from(&connector),
+            ))
         }
         Route::PutToken(id) => {
             own_connector(&id)?;
             let body: TokenBody = json_body(req)?;
             let token = parse_token(&body.api_token)?;
-            let (connector, _) = connectors::retoken(&app.core, &caller, token).await.map_err(map_error)?;
-            Ok(json(StatusCode::OK, &views::ConnectorView::from(&connector)))
+            let (connector, _) = connectors::retoken(&app.core, &caller, token)
+                .await
+                .map_err(map_error)?;
+            Ok(json(
+                StatusCode::OK,
+                &views::ConnectorView::from(&connector),
+            ))
         }
         Route::DeleteConnector(id) => {
             own_connector(&id)?;
-            connectors::delete(&app.core, &caller).await.map_err(map_error)?;
-            Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).expect("static response parts"))
+            connectors::delete(&app.core, &caller)
+                .await
+                .map_err(map_error)?;
+            Ok(Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(Body::Empty)
+                .expect("static response parts"))
         }
         Route::RequestSync(id) | Route::ListSyncs(id) | Route::GetSync(id, _) => {
             own_connector(&id)?;
+            connectors::get(&app.core, &caller)
+                .await
+                .map_err(map_error)?;
             not_yet(&caller)
         }
     }
@@ -120,7 +147,9 @@ fn not_yet(_caller: &Caller) -> Result<Response<Body>, Problem> {
 
 /// The only connector id is `gradient`; anything else is not found (never "forbidden").
 fn own_connector(id: &str) -> Result<(), Problem> {
-    ConnectorType::parse(id).map(|_| ()).ok_or_else(Problem::connector_not_found)
+    ConnectorType::parse(id)
+        .map(|_| ())
+        .ok_or_else(Problem::connector_not_found)
 }
 
 fn parse_token(raw: &str) -> Result<ApiToken, Problem> {
@@ -130,7 +159,12 @@ fn parse_token(raw: &str) -> Result<ApiToken, Problem> {
             TokenError::TooLong => "apiToken is too long",
             TokenError::BadCharacters => "apiToken must not contain spaces or control characters",
         };
-        Problem::new(StatusCode::BAD_REQUEST, "invalid_token", "Invalid API token", detail)
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_token",
+            "Invalid API token",
+            detail,
+        )
     })
 }
 
@@ -151,11 +185,21 @@ fn map_error(e: ConnectorError) -> Problem {
         ),
         ConnectorError::GradientRefused(why) => {
             tracing::warn!(%why, "Gradient refused a connector call");
-            Problem::new(StatusCode::BAD_GATEWAY, "gradient_refused", "Gradient refused the request", "Gradient refused the request; try again later or contact support")
+            Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "gradient_refused",
+                "Gradient refused the request",
+                "Gradient refused the request; try again later or contact support",
+            )
         }
         ConnectorError::GradientUnavailable(why) => {
             tracing::warn!(%why, "Gradient unavailable");
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "gradient_unavailable", "Gradient unavailable", "Gradient could not be reached; try again in a few minutes")
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "gradient_unavailable",
+                "Gradient unavailable",
+                "Gradient could not be reached; try again in a few minutes",
+            )
         }
         ConnectorError::Internal(cause) => Problem::internal(&cause),
     }

@@ -6,7 +6,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Serialize)]
@@ -38,7 +39,12 @@ pub struct LastSyncView {
 
 impl From<&LastSync> for LastSyncView {
     fn from(l: &LastSync) -> Self {
-        Self { run_id: l.run_id.to_string(), status: l.status, finished_at: rfc3339(l.finished_at), counts: l.counts.clone() }
+        Self {
+            run_id: l.run_id.to_string(),
+            status: l.status,
+            finished_at: rfc3339(l.finished_at),
+            counts: l.counts.clone(),
+        }
     }
 }
 

@@ -58,7 +58,11 @@ impl Service {
             ServiceKind::Module => "module",
             ServiceKind::Addon => "add-on",
         };
-        format!("Coro {} {kind}. Billed per {}.", self.name, self.unit.singular())
+        format!(
+            "Coro {} {kind}. Billed per {}.",
+            self.name,
+            self.unit.singular()
+        )
     }
 }
 
@@ -142,7 +146,10 @@ mod tests {
             c.get("EMAIL_ENCRYPTION").unwrap().gradient_description(),
             "Coro Email Encryption (Secure Messages) add-on. Billed per protected user."
         );
-        assert_eq!(c.get("EDR").unwrap().gradient_name(), "Coro Endpoint Detection and Response (EDR)");
+        assert_eq!(
+            c.get("EDR").unwrap().gradient_name(),
+            "Coro Endpoint Detection and Response (EDR)"
+        );
     }
 
     #[test]

@@ -44,10 +44,18 @@ impl Settings {
                 _ => Err(ConfigError::Missing(name)),
             }
         };
-        let optional = |name: &'static str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let base = optional("GRADIENT_BASE_URL").unwrap_or_else(|| DEFAULT_GRADIENT_BASE_URL.to_owned());
+        let optional = |name: &'static str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let base =
+            optional("GRADIENT_BASE_URL").unwrap_or_else(|| DEFAULT_GRADIENT_BASE_URL.to_owned());
         if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(ConfigError::Malformed { name: "GRADIENT_BASE_URL", why: "must be an http(s) URL".into() });
+            return Err(ConfigError::Malformed {
+                name: "GRADIENT_BASE_URL",
+                why: "must be an http(s) URL".into(),
+            });
         }
         let max_rps = match optional("GRADIENT_MAX_RPS") {
             None => DEFAULT_GRADIENT_MAX_RPS,
@@ -62,7 +70,10 @@ impl Settings {
             },
         };
         let prefix = required("TOKEN_SECRET_PREFIX")?;
-        if !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)) {
+        if !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+        {
             return Err(ConfigError::Malformed {
                 name: "TOKEN_SECRET_PREFIX",
                 why: "may hold only letters, digits and /_+=.@-".into(),
@@ -81,7 +92,9 @@ impl Settings {
 
     /// `SYNC_QUEUE_URL`, for the functions that need it.
     pub fn require_queue_url(&self) -> Result<&str, ConfigError> {
-        self.sync_queue_url.as_deref().ok_or(ConfigError::Missing("SYNC_QUEUE_URL"))
+        self.sync_queue_url
+            .as_deref()
+            .ok_or(ConfigError::Missing("SYNC_QUEUE_URL"))
     }
 }
 
@@ -91,7 +104,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| m.get(k).cloned()
     }
 
@@ -107,7 +123,10 @@ mod tests {
         let s = Settings::from_lookup(env(FULL)).unwrap();
         assert_eq!(s.gradient_base_url, DEFAULT_GRADIENT_BASE_URL);
         assert_eq!(s.gradient_max_rps, 80);
-        assert_eq!(s.require_queue_url(), Err(ConfigError::Missing("SYNC_QUEUE_URL")));
+        assert_eq!(
+            s.require_queue_url(),
+            Err(ConfigError::Missing("SYNC_QUEUE_URL"))
+        );
     }
 
     #[test]
@@ -116,9 +135,19 @@ mod tests {
         assert_eq!(err.to_string(), "environment variable PSA_TABLE is not set");
         let mut bad = FULL.to_vec();
         bad.push(("GRADIENT_MAX_RPS", "fast"));
-        assert!(Settings::from_lookup(env(&bad)).unwrap_err().to_string().contains("GRADIENT_MAX_RPS"));
+        assert!(
+            Settings::from_lookup(env(&bad))
+                .unwrap_err()
+                .to_string()
+                .contains("GRADIENT_MAX_RPS")
+        );
         let mut bad = FULL.to_vec();
         bad.push(("GRADIENT_BASE_URL", "ftp://x"));
-        assert!(Settings::from_lookup(env(&bad)).unwrap_err().to_string().contains("GRADIENT_BASE_URL"));
+        assert!(
+            Settings::from_lookup(env(&bad))
+                .unwrap_err()
+                .to_string()
+                .contains("GRADIENT_BASE_URL")
+        );
     }
 }

@@ -67,7 +67,11 @@ pub struct Connector {
     pub token_version: u64,
     /// The next run sends every reading (after a connect or a re-token).
     pub full_resend_due: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     pub last_full_resend_at: Option<OffsetDateTime>,
     /// Optimistic-concurrency version of the stored item.
     pub version: u64,
@@ -107,7 +111,12 @@ impl Connector {
         self.updated_at = now;
     }
 
-    pub fn set_status(&mut self, status: ConnectorStatus, reason: Option<&str>, now: OffsetDateTime) {
+    pub fn set_status(
+        &mut self,
+        status: ConnectorStatus,
+        reason: Option<&str>,
+        now: OffsetDateTime,
+    ) {
         self.status = status;
         self.status_reason = reason.map(str::to_owned);
         self.updated_at = now;

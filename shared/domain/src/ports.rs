@@ -84,7 +84,10 @@ pub enum PsaError {
     Conflict(String),
     /// 429, 5xx, timeouts, network trouble — after the client's own bounded retries.
     #[error("the PSA is unavailable: {what}")]
-    Unavailable { what: String, retry_after: Option<Duration> },
+    Unavailable {
+        what: String,
+        retry_after: Option<Duration>,
+    },
     /// Anything else (a 400, an unreadable answer): a bug on one side.
     #[error("unexpected PSA answer: {0}")]
     Unexpected(String),
@@ -139,12 +142,20 @@ pub trait Psa: Send + Sync {
     async fn set_status(&self, token: &ApiToken, status: PsaStatus) -> Result<(), PsaError>;
     async fn accounts(&self, token: &ApiToken) -> Result<Vec<PsaAccount>, PsaError>;
     /// Creates accounts in bulk (the adapter chunks large batches).
-    async fn create_accounts(&self, token: &ApiToken, accounts: &[PsaAccount]) -> Result<(), PsaError>;
+    async fn create_accounts(
+        &self,
+        token: &ApiToken,
+        accounts: &[PsaAccount],
+    ) -> Result<(), PsaError>;
     async fn update_account(&self, token: &ApiToken, account: &PsaAccount) -> Result<(), PsaError>;
     /// The vendor's services (vendor-wide).
     async fn services(&self, token: &ApiToken) -> Result<Vec<PsaService>, PsaError>;
     /// Creates one service; answers the vendor's services afterwards.
-    async fn create_service(&self, token: &ApiToken, service: &Service) -> Result<Vec<PsaService>, PsaError>;
+    async fn create_service(
+        &self,
+        token: &ApiToken,
+        service: &Service,
+    ) -> Result<Vec<PsaService>, PsaError>;
     /// Sets the unit count of one service for one account (a set, not an increment).
     async fn post_count(
         &self,

@@ -107,8 +107,14 @@ mod tests {
     fn parse_trims_and_rejects_bad_tokens() {
         assert_eq!(ApiToken::parse("  abc  ").unwrap().expose_secret(), "abc");
         assert_eq!(ApiToken::parse("   ").unwrap_err(), TokenError::Empty);
-        assert_eq!(ApiToken::parse("a b").unwrap_err(), TokenError::BadCharacters);
-        assert_eq!(ApiToken::parse("a\u{0}b").unwrap_err(), TokenError::BadCharacters);
+        assert_eq!(
+            ApiToken::parse("a b").unwrap_err(),
+            TokenError::BadCharacters
+        );
+        assert_eq!(
+            ApiToken::parse("a\u{0}b").unwrap_err(),
+            TokenError::BadCharacters
+        );
         let long = "x".repeat(MAX_TOKEN_LEN + 1);
         assert_eq!(ApiToken::parse(&long).unwrap_err(), TokenError::TooLong);
     }

@@ -68,9 +68,17 @@ pub struct SyncRun {
     pub requested_by: Option<UserId>,
     #[serde(with = "time::serde::rfc3339")]
     pub queued_at: OffsetDateTime,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     pub started_at: Option<OffsetDateTime>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     pub finished_at: Option<OffsetDateTime>,
     pub counts: RunCounts,
     pub failures: Vec<Failure>,

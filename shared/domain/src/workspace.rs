@@ -51,7 +51,10 @@ impl Workspace {
         if !self.status.is_reported() {
             return Vec::new();
         }
-        catalogue.iter().filter(|s| self.services.contains(&s.key)).collect()
+        catalogue
+            .iter()
+            .filter(|s| self.services.contains(&s.key))
+            .collect()
     }
 
     pub fn count_for(&self, unit: Unit) -> u64 {
@@ -104,10 +107,28 @@ mod tests {
     #[test]
     fn inactive_and_archived_have_nothing_enabled() {
         let c = Catalogue::builtin();
-        assert_eq!(ws(WorkspaceStatus::Subscription, &["EDR", "NOPE"]).enabled_services(&c).len(), 1);
-        assert_eq!(ws(WorkspaceStatus::Trial, &["EDR"]).enabled_services(&c).len(), 1);
-        assert!(ws(WorkspaceStatus::Inactive, &["EDR"]).enabled_services(&c).is_empty());
-        assert!(ws(WorkspaceStatus::Archived, &["EDR"]).enabled_services(&c).is_empty());
+        assert_eq!(
+            ws(WorkspaceStatus::Subscription, &["EDR", "NOPE"])
+                .enabled_services(&c)
+                .len(),
+            1
+        );
+        assert_eq!(
+            ws(WorkspaceStatus::Trial, &["EDR"])
+                .enabled_services(&c)
+                .len(),
+            1
+        );
+        assert!(
+            ws(WorkspaceStatus::Inactive, &["EDR"])
+                .enabled_services(&c)
+                .is_empty()
+        );
+        assert!(
+            ws(WorkspaceStatus::Archived, &["EDR"])
+                .enabled_services(&c)
+                .is_empty()
+        );
     }
 
     #[test]

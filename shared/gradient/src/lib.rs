@@ -16,9 +16,11 @@
 //!   path; nothing logs a header.
 
 mod error;
+mod psa;
 mod types;
 
 pub use error::GradientError;
+pub use psa::GradientPsa;
 pub use types::{
     Account, AccountUpdate, IntegrationStatus, NewAccount, NewService, Organization, Sku,
     UnknownStatus, Vendor,

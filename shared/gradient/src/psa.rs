@@ -1,6 +1,8 @@
 //! The core's [`Psa`] port, implemented by the Gradient client.
 
-use crate::{AccountUpdate, GradientClient, GradientError, IntegrationStatus, NewAccount, NewService, Vendor};
+use crate::{
+    AccountUpdate, GradientClient, GradientError, IntegrationStatus, NewAccount, NewService, Vendor,
+};
 use async_trait::async_trait;
 use psa_domain::ApiToken;
 use psa_domain::catalogue::Service;
@@ -25,15 +27,19 @@ impl From<GradientError> for PsaError {
             GradientError::Forbidden { message } => PsaError::Forbidden(message),
             GradientError::NotFound { message } => PsaError::NotFound(message),
             GradientError::Conflict { message } => PsaError::Conflict(message),
-            GradientError::RateLimited { retry_after } => {
-                PsaError::Unavailable { what: "rate limited (429)".into(), retry_after }
-            }
-            e @ (GradientError::Server { .. } | GradientError::Timeout | GradientError::Network { .. }) => {
-                PsaError::Unavailable { what: e.to_string(), retry_after: None }
-            }
-            e @ (GradientError::BadRequest { .. } | GradientError::Malformed { .. } | GradientError::Config { .. }) => {
-                PsaError::Unexpected(e.to_string())
-            }
+            GradientError::RateLimited { retry_after } => PsaError::Unavailable {
+                what: "rate limited (429)".into(),
+                retry_after,
+            },
+            e @ (GradientError::Server { .. }
+            | GradientError::Timeout
+            | GradientError::Network { .. }) => PsaError::Unavailable {
+                what: e.to_string(),
+                retry_after: None,
+            },
+            e @ (GradientError::BadRequest { .. }
+            | GradientError::Malformed { .. }
+            | GradientError::Config { .. }) => PsaError::Unexpected(e.to_string()),
         }
     }
 }
@@ -49,14 +55,24 @@ fn status(s: PsaStatus) -> IntegrationStatus {
 }
 
 fn services_of(v: Vendor) -> Vec<PsaService> {
-    v.skus.into_iter().map(|s| PsaService { id: s.id, name: s.name }).collect()
+    v.skus
+        .into_iter()
+        .map(|s| PsaService {
+            id: s.id,
+            name: s.name,
+        })
+        .collect()
 }
 
 #[async_trait]
 impl Psa for GradientPsa {
     async fn organization(&self, token: &ApiToken) -> Result<PsaOrganization, PsaError> {
         let o = self.client.organization(token).await?;
-        Ok(PsaOrganization { id: o.organization_id, name: o.name, status: o.status })
+        Ok(PsaOrganization {
+            id: o.organization_id,
+            name: o.name,
+            status: o.status,
+        })
     }
 
     async fn set_status(&self, token: &ApiToken, s: PsaStatus) -> Result<(), PsaError> {
@@ -69,22 +85,39 @@ impl Psa for GradientPsa {
             .list_accounts(token)
             .await?
             .into_iter()
-            .map(|a| PsaAccount { id: a.id, name: a.name, description: a.description })
+            .map(|a| PsaAccount {
+                id: a.id,
+                name: a.name,
+                description: a.description,
+            })
             .collect())
     }
 
-    async fn create_accounts(&self, token: &ApiToken, accounts: &[PsaAccount]) -> Result<(), PsaError> {
+    async fn create_accounts(
+        &self,
+        token: &ApiToken,
+        accounts: &[PsaAccount],
+    ) -> Result<(), PsaError> {
         let batch: Vec<NewAccount> = accounts
             .iter()
-            .map(|a| NewAccount { id: a.id.clone(), name: a.name.clone(), description: a.description.clone() })
+            .map(|a| NewAccount {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                description: a.description.clone(),
+            })
             .collect();
         self.client.create_accounts(token, &batch).await?;
         Ok(())
     }
 
     async fn update_account(&self, token: &ApiToken, account: &PsaAccount) -> Result<(), PsaError> {
-        let update = AccountUpdate { name: Some(account.name.clone()), description: account.description.clone() };
-        self.client.update_account(token, &account.id, &update).await?;
+        let update = AccountUpdate {
+            name: Some(account.name.clone()),
+            description: account.description.clone(),
+        };
+        self.client
+            .update_account(token, &account.id, &update)
+            .await?;
         Ok(())
     }
 
@@ -92,7 +125,11 @@ impl Psa for GradientPsa {
         Ok(services_of(self.client.vendor(token).await?))
     }
 
-    async fn create_service(&self, token: &ApiToken, service: &Service) -> Result<Vec<PsaService>, PsaError> {
+    async fn create_service(
+        &self,
+        token: &ApiToken,
+        service: &Service,
+    ) -> Result<Vec<PsaService>, PsaError> {
         let new = NewService {
             name: service.gradient_name(),
             description: service.gradient_description(),
@@ -110,6 +147,9 @@ impl Psa for GradientPsa {
         count: u64,
         no_build: bool,
     ) -> Result<(), PsaError> {
-        Ok(self.client.post_count(token, service_id, account_id, count, no_build).await?)
+        Ok(self
+            .client
+            .post_count(token, service_id, account_id, count, no_build)
+            .await?)
     }
 }

@@ -53,18 +53,36 @@ impl Platform {
         let vendor_key = load_vendor_key(&secrets, &settings.vendor_key_secret_id).await?;
         gradient.base_url = settings.gradient_base_url.clone();
         gradient.max_rps = settings.gradient_max_rps;
-        let client = GradientClient::new(gradient, vendor_key).map_err(|e| StartupError::Gradient(e.to_string()))?;
+        let client = GradientClient::new(gradient, vendor_key)
+            .map_err(|e| StartupError::Gradient(e.to_string()))?;
         let connectors = Arc::new(DynamoConnectors::new(dynamo.clone(), &settings.psa_table));
-        let vault = Arc::new(SecretsManagerVault::new(secrets, &settings.token_secret_prefix));
+        let vault = Arc::new(SecretsManagerVault::new(
+            secrets,
+            &settings.token_secret_prefix,
+        ));
         let core = Core {
             connectors: connectors.clone(),
             vault: vault.clone(),
-            directory: Arc::new(DynamoWorkspaces::new(dynamo.clone(), &settings.workspaces_table)),
-            registry: Arc::new(DynamoServiceRegistry::new(dynamo.clone(), &settings.psa_table)),
+            directory: Arc::new(DynamoWorkspaces::new(
+                dynamo.clone(),
+                &settings.workspaces_table,
+            )),
+            registry: Arc::new(DynamoServiceRegistry::new(
+                dynamo.clone(),
+                &settings.psa_table,
+            )),
             psa: Arc::new(GradientPsa::new(client.clone())),
             catalogue: Arc::new(Catalogue::builtin()),
         };
-        Ok(Self { settings, core, dynamo, sqs, connectors, vault, gradient: client })
+        Ok(Self {
+            settings,
+            core,
+            dynamo,
+            sqs,
+            connectors,
+            vault,
+            gradient: client,
+        })
     }
 }
 

@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(what: &str, e: SdkError<E, R>) -> VaultError {
+fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    what: &str,
+    e: SdkError<E, R>,
+) -> VaultError {
     VaultError::Unavailable(format!("{what}: {}", DisplayErrorContext(&e)))
 }
 
@@ -30,7 +33,11 @@ pub struct SecretsManagerVault {
 impl SecretsManagerVault {
     /// `prefix` is `TOKEN_SECRET_PREFIX`; a connector's secret is named `<prefix><workspaceId>`.
     pub fn new(client: Client, prefix: impl Into<String>) -> Self {
-        Self { client, prefix: prefix.into(), cache: Mutex::new(HashMap::new()) }
+        Self {
+            client,
+            prefix: prefix.into(),
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn secret_name(&self, workspace: &WorkspaceId) -> String {
@@ -38,7 +45,11 @@ impl SecretsManagerVault {
     }
 
     /// The token of the connector as of `token_version`, from the cache or Secrets Manager.
-    pub async fn load_version(&self, workspace: &WorkspaceId, token_version: u64) -> Result<ApiToken, VaultError> {
+    pub async fn load_version(
+        &self,
+        workspace: &WorkspaceId,
+        token_version: u64,
+    ) -> Result<ApiToken, VaultError> {
         let key = format!("{workspace}#{token_version}");
         if let Some((token, at)) = self.cache.lock().expect("cache lock").get(&key)
             && at.elapsed() < TOKEN_CACHE_TTL
@@ -46,27 +57,42 @@ impl SecretsManagerVault {
             return Ok(token.clone());
         }
         let token = self.read(workspace).await?;
-        self.cache.lock().expect("cache lock").insert(key, (token.clone(), Instant::now()));
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .insert(key, (token.clone(), Instant::now()));
         Ok(token)
     }
 
     async fn read(&self, workspace: &WorkspaceId) -> Result<ApiToken, VaultError> {
-        let out = match self.client.get_secret_value().secret_id(self.secret_name(workspace)).send().await {
+        let out = match self
+            .client
+            .get_secret_value()
+            .secret_id(self.secret_name(workspace))
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) if is_not_found(&e) => return Err(VaultError::NotFound),
             Err(e) => return Err(unavailable("get token secret", e)),
         };
         let raw = out.secret_string().ok_or(VaultError::NotFound)?;
-        ApiToken::parse(raw).map_err(|e| VaultError::Unavailable(format!("stored token is unusable: {e}")))
+        ApiToken::parse(raw)
+            .map_err(|e| VaultError::Unavailable(format!("stored token is unusable: {e}")))
     }
 
     fn forget(&self, workspace: &WorkspaceId) {
         let prefix = format!("{workspace}#");
-        self.cache.lock().expect("cache lock").retain(|k, _| !k.starts_with(&prefix));
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .retain(|k, _| !k.starts_with(&prefix));
     }
 }
 
-fn is_not_found<R>(e: &SdkError<aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError, R>) -> bool {
+fn is_not_found<R>(
+    e: &SdkError<aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError, R>,
+) -> bool {
     match e.as_service_error() {
         Some(s) if s.is_resource_not_found_exception() => true,
         // A secret scheduled for deletion answers InvalidRequest: for us it is gone.
@@ -87,14 +113,29 @@ impl TokenVault for SecretsManagerVault {
             .name(&name)
             .description("Gradient MSP partner token of a Coro PSA connector")
             .secret_string(token.expose_secret())
-            .tags(aws_sdk_secretsmanager::types::Tag::builder().key("workspaceId").value(workspace.as_str()).build())
-            .tags(aws_sdk_secretsmanager::types::Tag::builder().key("connector").value("gradient").build())
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key("workspaceId")
+                    .value(workspace.as_str())
+                    .build(),
+            )
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key("connector")
+                    .value("gradient")
+                    .build(),
+            )
             .send()
             .await;
         match created {
             Ok(_) => return Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_invalid_request_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_exists_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_invalid_request_exception()) =>
+            {
                 // Scheduled for deletion (e.g. deleted outside this service): bring it back.
                 self.client
                     .restore_secret()
@@ -131,7 +172,12 @@ impl TokenVault for SecretsManagerVault {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(unavailable("delete token secret", e)),
         }
     }
@@ -146,14 +192,22 @@ pub enum VendorKeyError {
 }
 
 /// Reads the vendor key once (at start-up); its SecretString is the key itself, plain text.
-pub async fn load_vendor_key(client: &Client, secret_id: &str) -> Result<VendorKey, VendorKeyError> {
+pub async fn load_vendor_key(
+    client: &Client,
+    secret_id: &str,
+) -> Result<VendorKey, VendorKeyError> {
     let out = client
         .get_secret_value()
         .secret_id(secret_id)
         .send()
         .await
-        .map_err(|e| VendorKeyError::Read { secret_id: secret_id.into(), cause: DisplayErrorContext(&e).to_string() })?;
+        .map_err(|e| VendorKeyError::Read {
+            secret_id: secret_id.into(),
+            cause: DisplayErrorContext(&e).to_string(),
+        })?;
     out.secret_string()
         .and_then(|raw| VendorKey::parse(raw).ok())
-        .ok_or_else(|| VendorKeyError::Unusable { secret_id: secret_id.into() })
+        .ok_or_else(|| VendorKeyError::Unusable {
+            secret_id: secret_id.into(),
+        })
 }

@@ -48,7 +48,10 @@ pub struct DynamoConnectors {
 
 impl DynamoConnectors {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     /// One page of connectors with `status`, via the `byStatus` index (a query, never a scan).
@@ -57,7 +60,13 @@ impl DynamoConnectors {
         status: ConnectorStatus,
         start: Option<std::collections::HashMap<String, AttributeValue>>,
         limit: i32,
-    ) -> Result<(Vec<Connector>, Option<std::collections::HashMap<String, AttributeValue>>), StoreError> {
+    ) -> Result<
+        (
+            Vec<Connector>,
+            Option<std::collections::HashMap<String, AttributeValue>>,
+        ),
+        StoreError,
+    > {
         let out = self
             .client
             .query()
@@ -70,9 +79,12 @@ impl DynamoConnectors {
             .send()
             .await
             .map_err(|e| store_error("query connectors by status", e))?;
-        let items: Vec<ConnectorItem> =
-            serde_dynamo::from_items(out.items.unwrap_or_default()).map_err(|e| serde_error("connector item", e))?;
-        Ok((items.into_iter().map(|i| i.connector).collect(), out.last_evaluated_key))
+        let items: Vec<ConnectorItem> = serde_dynamo::from_items(out.items.unwrap_or_default())
+            .map_err(|e| serde_error("connector item", e))?;
+        Ok((
+            items.into_iter().map(|i| i.connector).collect(),
+            out.last_evaluated_key,
+        ))
     }
 }
 
@@ -99,7 +111,8 @@ impl ConnectorRepo for DynamoConnectors {
     }
 
     async fn insert(&self, connector: &Connector) -> Result<bool, StoreError> {
-        let item = serde_dynamo::to_item(ConnectorItem::new(connector)).map_err(|e| serde_error("connector", e))?;
+        let item = serde_dynamo::to_item(ConnectorItem::new(connector))
+            .map_err(|e| serde_error("connector", e))?;
         match self
             .client
             .put_item()
@@ -119,7 +132,8 @@ impl ConnectorRepo for DynamoConnectors {
         let expected = connector.version;
         let mut next = connector.clone();
         next.version = expected + 1;
-        let item = serde_dynamo::to_item(ConnectorItem::new(&next)).map_err(|e| serde_error("connector", e))?;
+        let item = serde_dynamo::to_item(ConnectorItem::new(&next))
+            .map_err(|e| serde_error("connector", e))?;
         match self
             .client
             .put_item()

@@ -18,5 +18,6 @@ pub(crate) fn serde_error(what: &str, err: serde_dynamo::Error) -> StoreError {
 pub(crate) fn is_condition_failed<R>(
     err: &SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
 ) -> bool {
-    err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception())
+    err.as_service_error()
+        .is_some_and(|e| e.is_conditional_check_failed_exception())
 }

@@ -11,7 +11,10 @@ const SERVICE_PREFIX: &str = "SERVICE#";
 const LOCK_SK: &str = "LOCK#services";
 
 fn epoch_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Catalogue key → Gradient service id, vendor-wide, plus the lock that serialises creation.
@@ -23,7 +26,10 @@ pub struct DynamoServiceRegistry {
 
 impl DynamoServiceRegistry {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 }
 
@@ -46,7 +52,10 @@ impl ServiceRegistry for DynamoServiceRegistry {
                 .await
                 .map_err(|e| store_error("query service registry", e))?;
             for item in page.items.unwrap_or_default() {
-                let key = item.get("sk").and_then(|v| v.as_s().ok()).and_then(|s| s.strip_prefix(SERVICE_PREFIX));
+                let key = item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|s| s.strip_prefix(SERVICE_PREFIX));
                 let id = item.get("serviceId").and_then(|v| v.as_s().ok());
                 if let (Some(key), Some(id)) = (key, id) {
                     out.insert(key.to_owned(), id.clone());
@@ -87,7 +96,10 @@ impl ServiceRegistry for DynamoServiceRegistry {
             .item("pk", AttributeValue::S(VENDOR_PK.into()))
             .item("sk", AttributeValue::S(LOCK_SK.into()))
             .item("owner", AttributeValue::S(owner.into()))
-            .item("expiresAt", AttributeValue::N((now + ttl.as_secs().max(1)).to_string()))
+            .item(
+                "expiresAt",
+                AttributeValue::N((now + ttl.as_secs().max(1)).to_string()),
+            )
             .condition_expression("attribute_not_exists(pk) OR expiresAt < :now OR #o = :me")
             .expression_attribute_names("#o", "owner")
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
@@ -115,7 +127,12 @@ impl ServiceRegistry for DynamoServiceRegistry {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(store_error("release service lock", e)),
         }
     }

@@ -21,9 +21,17 @@ pub struct WorkspaceItem {
     pub domain: Option<String>,
     pub status: String,
     /// String sets (`SS`); DynamoDB has no empty sets, so absent means none.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_dynamo::string_set")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_dynamo::string_set"
+    )]
     pub modules: Option<BTreeSet<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_dynamo::string_set")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_dynamo::string_set"
+    )]
     pub addons: Option<BTreeSet<String>>,
     pub protected_users: u64,
     pub protected_devices: u64,
@@ -71,7 +79,10 @@ pub struct DynamoWorkspaces {
 
 impl DynamoWorkspaces {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 }
 

@@ -51,9 +51,10 @@ pub struct SetupReport {
 fn verify_error(e: PsaError) -> ConnectorError {
     match e {
         PsaError::TokenRejected => ConnectorError::TokenRejected,
-        PsaError::Forbidden(m) | PsaError::NotFound(m) | PsaError::Conflict(m) | PsaError::Unexpected(m) => {
-            ConnectorError::GradientRefused(m)
-        }
+        PsaError::Forbidden(m)
+        | PsaError::NotFound(m)
+        | PsaError::Conflict(m)
+        | PsaError::Unexpected(m) => ConnectorError::GradientRefused(m),
         PsaError::Unavailable { what, .. } => ConnectorError::GradientUnavailable(what),
     }
 }
@@ -64,11 +65,19 @@ async fn verify(core: &Core, token: &ApiToken) -> Result<PsaOrganization, Connec
 }
 
 pub async fn get(core: &Core, caller: &Caller) -> Result<Connector, ConnectorError> {
-    core.connectors.get(&caller.workspace).await?.ok_or(ConnectorError::NotFound)
+    core.connectors
+        .get(&caller.workspace)
+        .await?
+        .ok_or(ConnectorError::NotFound)
 }
 
 pub async fn list(core: &Core, caller: &Caller) -> Result<Vec<Connector>, ConnectorError> {
-    Ok(core.connectors.get(&caller.workspace).await?.into_iter().collect())
+    Ok(core
+        .connectors
+        .get(&caller.workspace)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// Connects the caller's workspace to Gradient with `token`.
@@ -86,7 +95,12 @@ pub async fn connect(
         return Err(ConnectorError::Exists);
     }
     let org = verify(core, &token).await?;
-    let mut connector = Connector::new_gradient(caller.workspace.clone(), caller.user.clone(), token.hint(), now());
+    let mut connector = Connector::new_gradient(
+        caller.workspace.clone(),
+        caller.user.clone(),
+        token.hint(),
+        now(),
+    );
     if !core.connectors.insert(&connector).await? {
         return Err(ConnectorError::Exists);
     }
@@ -115,7 +129,11 @@ pub async fn retoken(
     let org = verify(core, &token).await?;
     core.vault.store(&caller.workspace, &token).await?;
     let mut connector = loop {
-        let mut c = core.connectors.get(&caller.workspace).await?.ok_or(ConnectorError::NotFound)?;
+        let mut c = core
+            .connectors
+            .get(&caller.workspace)
+            .await?
+            .ok_or(ConnectorError::NotFound)?;
         c.retokened(token.hint(), now());
         if core.connectors.replace(&mut c).await? {
             break c;
@@ -133,12 +151,21 @@ pub async fn delete(core: &Core, caller: &Caller) -> Result<(), ConnectorError> 
         return Err(ConnectorError::NotFound);
     }
     let inactive = match core.vault.load(&caller.workspace).await {
-        Ok(token) => core.psa.set_status(&token, PsaStatus::Inactive).await.map_err(|e| e.to_string()),
+        Ok(token) => core
+            .psa
+            .set_status(&token, PsaStatus::Inactive)
+            .await
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     match inactive {
-        Ok(()) => tracing::info!(gradient_status = "inactive", "connector deleted; Gradient told"),
-        Err(error) => tracing::warn!(%error, "connector deleted; Gradient status could not be set to inactive"),
+        Ok(()) => tracing::info!(
+            gradient_status = "inactive",
+            "connector deleted; Gradient told"
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "connector deleted; Gradient status could not be set to inactive")
+        }
     }
     core.vault.delete(&caller.workspace).await?;
     core.connectors.delete(&caller.workspace).await?;
@@ -147,7 +174,12 @@ pub async fn delete(core: &Core, caller: &Caller) -> Result<(), ConnectorError> 
 
 /// Status `pending` (unless Gradient already moved it to `active`), services, accounts.
 /// Never fails the caller: what went wrong is reported and repeated by the next sync.
-async fn set_up(core: &Core, workspace: &WorkspaceId, token: &ApiToken, org: &PsaOrganization) -> SetupReport {
+async fn set_up(
+    core: &Core,
+    workspace: &WorkspaceId,
+    token: &ApiToken,
+    org: &PsaOrganization,
+) -> SetupReport {
     let mut report = SetupReport::default();
     let result: Result<(), ProvisionError> = async {
         if org.status != PsaStatus::Active.as_str() {
@@ -174,10 +206,16 @@ async fn set_up(core: &Core, workspace: &WorkspaceId, token: &ApiToken, org: &Ps
 }
 
 /// Records the outcome of [`set_up`] on the connector (only when it changes something).
-async fn settle_setup(core: &Core, connector: &mut Connector, report: &SetupReport) -> Result<(), ConnectorError> {
+async fn settle_setup(
+    core: &Core,
+    connector: &mut Connector,
+    report: &SetupReport,
+) -> Result<(), ConnectorError> {
     let (status, why) = match report.error.as_deref() {
         None => (ConnectorStatus::Connected, None),
-        Some(reason::TOKEN_REJECTED) => (ConnectorStatus::Disconnected, Some(reason::TOKEN_REJECTED)),
+        Some(reason::TOKEN_REJECTED) => {
+            (ConnectorStatus::Disconnected, Some(reason::TOKEN_REJECTED))
+        }
         Some(_) => (ConnectorStatus::Connected, Some(reason::SETUP_INCOMPLETE)),
     };
     if connector.status == status && connector.status_reason.as_deref() == why {
@@ -197,5 +235,7 @@ async fn settle_setup(core: &Core, connector: &mut Connector, report: &SetupRepo
             return Ok(());
         }
     }
-    Err(ConnectorError::Internal("the connector kept changing while recording its setup".into()))
+    Err(ConnectorError::Internal(
+        "the connector kept changing while recording its setup".into(),
+    ))
 }

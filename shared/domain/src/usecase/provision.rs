@@ -27,7 +27,10 @@ const SERVICE_LOCK_WAIT: Duration = Duration::from_secs(20);
 /// The managed workspaces of a channel: its child workspaces, also those under subchannels,
 /// except subtrees of subchannels that have their own connector (see [`tree_step`]).
 #[tracing::instrument(skip(core), fields(workspace_id = %channel))]
-pub async fn managed_workspaces(core: &Core, channel: &WorkspaceId) -> Result<Vec<Workspace>, StoreError> {
+pub async fn managed_workspaces(
+    core: &Core,
+    channel: &WorkspaceId,
+) -> Result<Vec<Workspace>, StoreError> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::from([channel.clone()]);
     let mut queue = VecDeque::from([channel.clone()]);
@@ -90,7 +93,11 @@ async fn create_missing_services(
     token: &ApiToken,
 ) -> Result<(BTreeMap<String, String>, u64), ProvisionError> {
     let mut known = core.registry.known().await?;
-    let missing: Vec<_> = core.catalogue.iter().filter(|s| !known.contains_key(&s.key)).collect();
+    let missing: Vec<_> = core
+        .catalogue
+        .iter()
+        .filter(|s| !known.contains_key(&s.key))
+        .collect();
     if missing.is_empty() {
         return Ok((known, 0));
     }
@@ -157,16 +164,34 @@ pub async fn ensure_accounts(
         .filter(|w| w.status.is_reported())
         .map(account_for)
         .collect();
-    let mut report = AccountsReport { accounts: wanted.len() as u64, ..Default::default() };
-    let mut existing: HashMap<String, PsaAccount> =
-        core.psa.accounts(token).await?.into_iter().map(|a| (a.id.clone(), a)).collect();
-    let mut missing: Vec<PsaAccount> = wanted.iter().filter(|a| !existing.contains_key(&a.id)).cloned().collect();
+    let mut report = AccountsReport {
+        accounts: wanted.len() as u64,
+        ..Default::default()
+    };
+    let mut existing: HashMap<String, PsaAccount> = core
+        .psa
+        .accounts(token)
+        .await?
+        .into_iter()
+        .map(|a| (a.id.clone(), a))
+        .collect();
+    let mut missing: Vec<PsaAccount> = wanted
+        .iter()
+        .filter(|a| !existing.contains_key(&a.id))
+        .cloned()
+        .collect();
     if !missing.is_empty() {
         match core.psa.create_accounts(token, &missing).await {
             Ok(()) => {}
             Err(PsaError::Conflict(_)) => {
                 // A concurrent run created some of them: create only what is still missing.
-                existing = core.psa.accounts(token).await?.into_iter().map(|a| (a.id.clone(), a)).collect();
+                existing = core
+                    .psa
+                    .accounts(token)
+                    .await?
+                    .into_iter()
+                    .map(|a| (a.id.clone(), a))
+                    .collect();
                 missing.retain(|a| !existing.contains_key(&a.id));
                 if !missing.is_empty() {
                     core.psa.create_accounts(token, &missing).await?;

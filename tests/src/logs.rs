@@ -1,0 +1,37 @@
+//! Captures every log line of the test process (JSON, as in Lambda) so tests can scan them.
+
+use std::io::Write;
+use std::sync::{Mutex, Once};
+
+static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static INSTALL: Once = Once::new();
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        BUFFER.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the capturing subscriber once per test process: debug for our crates, info for the
+/// rest (the AWS SDK and hyper included), JSON lines as the functions write them in Lambda.
+pub fn install() {
+    INSTALL.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::new("info,psa_domain=debug,psa_store=debug,psa_secrets=debug,psa_gradient=debug,connectors_api=debug,sync_worker=debug");
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(|| Capture)
+            .init();
+    });
+}
+
+/// Everything logged so far.
+pub fn captured() -> String {
+    String::from_utf8_lossy(&BUFFER.lock().expect("log buffer")).into_owned()
+}
