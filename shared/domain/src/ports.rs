@@ -166,3 +166,101 @@ pub trait Psa: Send + Sync {
         no_build: bool,
     ) -> Result<(), PsaError>;
 }
+
+// ---- usage sync ----------------------------------------------------------------------------
+
+use crate::ids::RunId;
+use crate::sync::SyncRun;
+use serde::{Deserialize, Serialize};
+
+/// One message on the sync queue: run `run_id` of the workspace's Gradient connector.
+/// A continuation of a run is the same job again (progress lives in the store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncJob {
+    pub workspace_id: WorkspaceId,
+    pub run_id: RunId,
+}
+
+/// The sync job queue.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Enqueues jobs (the adapter batches them, 10 per SendMessageBatch).
+    async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError>;
+}
+
+/// Outcome of claiming a connector's run slot (one queued-or-running run per connector).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotClaim {
+    /// The slot is now (or already was) held for this run.
+    Claimed,
+    /// Another run holds it.
+    Busy(RunId),
+}
+
+/// Outcome of taking the worker lease inside the slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    /// This owner holds the lease until it expires or is renewed.
+    Acquired,
+    /// Another worker holds an unexpired lease for the same run (a duplicate delivery).
+    HeldByOther,
+    /// The slot belongs to another run: this run must not execute.
+    OtherRun(RunId),
+}
+
+/// The last value Gradient accepted for (account, service), and the run that sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentReading {
+    pub account_id: String,
+    pub service_key: String,
+    pub service_id: String,
+    pub count: u64,
+    pub run_id: RunId,
+}
+
+/// Per-connector run slot (queued or running run), worker lease, on-demand cool-down.
+#[async_trait]
+pub trait RunSlots: Send + Sync {
+    /// Claims the slot for `run` if it is free, expired, or already this run's; `ttl` bounds how
+    /// long a queued run may hold it without a worker.
+    async fn claim_slot(&self, workspace: &WorkspaceId, run: &RunId, ttl: Duration) -> Result<SlotClaim, StoreError>;
+    /// Frees the slot if `run` still holds it.
+    async fn release_slot(&self, workspace: &WorkspaceId, run: &RunId) -> Result<(), StoreError>;
+    /// Takes (or renews) the worker lease of `run` for `owner` until now + `ttl`; creates the slot
+    /// for `run` if there is none. Also pushes the slot's expiry past the lease.
+    async fn take_lease(&self, workspace: &WorkspaceId, run: &RunId, owner: &str, ttl: Duration) -> Result<Lease, StoreError>;
+    /// Ends `owner`'s lease of `run` early (the slot stays: the run continues in another job).
+    async fn drop_lease(&self, workspace: &WorkspaceId, run: &RunId, owner: &str) -> Result<(), StoreError>;
+    /// Records an on-demand request if the last one is older than `cooldown`; otherwise answers
+    /// how long to wait.
+    async fn claim_cooldown(&self, workspace: &WorkspaceId, cooldown: Duration) -> Result<Option<Duration>, StoreError>;
+}
+
+/// Sync run records.
+#[async_trait]
+pub trait SyncRuns: Send + Sync {
+    /// Writes a new run; `Ok(false)` if a run with this id already exists.
+    async fn create_run(&self, run: &SyncRun) -> Result<bool, StoreError>;
+    /// Overwrites the run record.
+    async fn put_run(&self, run: &SyncRun) -> Result<(), StoreError>;
+    async fn get_run(&self, workspace: &WorkspaceId, run: &RunId) -> Result<Option<SyncRun>, StoreError>;
+    /// Newest first; `cursor` is the opaque `nextCursor` of the previous page.
+    async fn list_runs(
+        &self,
+        workspace: &WorkspaceId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<SyncRun>, Option<String>), StoreError>;
+}
+
+/// Last values Gradient accepted, per (account, service), for the delta.
+#[async_trait]
+pub trait LastSent: Send + Sync {
+    /// Everything recorded for the connector, keyed by (account id, service key).
+    async fn last_sent(&self, workspace: &WorkspaceId) -> Result<BTreeMap<(String, String), SentReading>, StoreError>;
+    /// Records accepted values (batched writes).
+    async fn record_sent(&self, workspace: &WorkspaceId, readings: &[SentReading]) -> Result<(), StoreError>;
+    /// Forgets values (e.g. a pair that became unmapped: it is sent again once mapped).
+    async fn forget_sent(&self, workspace: &WorkspaceId, keys: &[(String, String)]) -> Result<(), StoreError>;
+}
