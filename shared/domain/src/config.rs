@@ -25,6 +25,9 @@ pub struct Settings {
     pub gradient_max_rps: u32,
     /// `TOKEN_SECRET_PREFIX`: name prefix of the per-connector token secrets.
     pub token_secret_prefix: String,
+    /// Sync knobs from optional variables beyond the contract: `SYNC_COOLDOWN_SECONDS` (300),
+    /// `SYNC_FULL_RESEND_DAYS` (7), `SYNC_IN_FLIGHT` (8).
+    pub sync: crate::usecase::sync::SyncPolicy,
 }
 
 pub const DEFAULT_GRADIENT_BASE_URL: &str = "https://app.usegradient.com";
@@ -79,7 +82,22 @@ impl Settings {
                 why: "may hold only letters, digits and /_+=.@-".into(),
             });
         }
+        let number = |name: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
+            match optional(name) {
+                None => Ok(default),
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if n <= max => Ok(n),
+                    _ => Err(ConfigError::Malformed { name, why: format!("`{v}` is not a whole number up to {max}") }),
+                },
+            }
+        };
+        let mut sync = crate::usecase::sync::SyncPolicy::default();
+        sync.cooldown = std::time::Duration::from_secs(number("SYNC_COOLDOWN_SECONDS", 300, 86_400)?);
+        sync.full_resend_every =
+            std::time::Duration::from_secs(number("SYNC_FULL_RESEND_DAYS", 7, 365)?.max(1) * 86_400);
+        sync.in_flight = number("SYNC_IN_FLIGHT", 8, 64)?.max(1) as usize;
         Ok(Self {
+            sync,
             psa_table: required("PSA_TABLE")?,
             workspaces_table: required("WORKSPACES_TABLE")?,
             sync_queue_url: optional("SYNC_QUEUE_URL"),

@@ -26,6 +26,13 @@ pub trait ConnectorRepo: Send + Sync {
     async fn replace(&self, connector: &mut Connector) -> Result<bool, StoreError>;
     /// Removes the connector (no error if it is already gone).
     async fn delete(&self, workspace: &WorkspaceId) -> Result<(), StoreError>;
+    /// One page of connected connectors (an index query, never a scan); `cursor` is the opaque
+    /// continuation of the previous page.
+    async fn connected_page(
+        &self,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<(Vec<Connector>, Option<String>), StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +48,9 @@ pub enum VaultError {
 pub trait TokenVault: Send + Sync {
     /// Stores the token as the connector's current secret (creating the secret if needed).
     async fn store(&self, workspace: &WorkspaceId, token: &ApiToken) -> Result<(), VaultError>;
-    /// The connector's current token.
-    async fn load(&self, workspace: &WorkspaceId) -> Result<ApiToken, VaultError>;
+    /// The connector's current token as of `token_version` (the connector's re-token counter:
+    /// an adapter may cache by it, never serving a replaced token for a newer version).
+    async fn load(&self, workspace: &WorkspaceId, token_version: u64) -> Result<ApiToken, VaultError>;
     /// Deletes the secret at once, without a recovery window; no error if it is absent.
     async fn delete(&self, workspace: &WorkspaceId) -> Result<(), VaultError>;
 }

@@ -156,8 +156,8 @@ impl TokenVault for SecretsManagerVault {
         Ok(())
     }
 
-    async fn load(&self, workspace: &WorkspaceId) -> Result<ApiToken, VaultError> {
-        self.read(workspace).await
+    async fn load(&self, workspace: &WorkspaceId, token_version: u64) -> Result<ApiToken, VaultError> {
+        self.load_version(workspace, token_version).await
     }
 
     #[tracing::instrument(skip(self), fields(workspace_id = %workspace))]

@@ -153,6 +153,32 @@ impl ConnectorRepo for DynamoConnectors {
         }
     }
 
+    async fn connected_page(
+        &self,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<(Vec<Connector>, Option<String>), StoreError> {
+        let start = match cursor {
+            None => None,
+            Some(c) => {
+                let keys: std::collections::HashMap<String, String> =
+                    serde_json::from_str(&c).map_err(|e| StoreError(format!("invalid connector cursor: {e}")))?;
+                Some(keys.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+            }
+        };
+        let (items, last) = self
+            .page_by_status(ConnectorStatus::Connected, start, limit.clamp(1, 1000) as i32)
+            .await?;
+        let next = last.map(|keys| {
+            let plain: std::collections::BTreeMap<String, String> = keys
+                .into_iter()
+                .filter_map(|(k, v)| v.as_s().ok().map(|s| (k, s.clone())))
+                .collect();
+            serde_json::to_string(&plain).expect("string map serialises")
+        });
+        Ok((items, next))
+    }
+
     async fn delete(&self, workspace: &WorkspaceId) -> Result<(), StoreError> {
         self.client
             .delete_item()

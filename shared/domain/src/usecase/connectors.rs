@@ -147,10 +147,10 @@ pub async fn retoken(
 /// Deletes the connector: Gradient status `inactive` (best effort, logged), the secret, the item.
 #[tracing::instrument(skip(core), fields(workspace_id = %caller.workspace))]
 pub async fn delete(core: &Core, caller: &Caller) -> Result<(), ConnectorError> {
-    if core.connectors.get(&caller.workspace).await?.is_none() {
+    let Some(connector) = core.connectors.get(&caller.workspace).await? else {
         return Err(ConnectorError::NotFound);
-    }
-    let inactive = match core.vault.load(&caller.workspace).await {
+    };
+    let inactive = match core.vault.load(&caller.workspace, connector.token_version).await {
         Ok(token) => core
             .psa
             .set_status(&token, PsaStatus::Inactive)

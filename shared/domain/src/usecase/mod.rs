@@ -2,9 +2,12 @@
 
 pub mod connectors;
 pub mod provision;
+pub mod sync;
 
 use crate::catalogue::Catalogue;
-use crate::ports::{ConnectorRepo, Psa, ServiceRegistry, TokenVault, WorkspaceDirectory};
+use crate::ports::{
+    ConnectorRepo, JobQueue, LastSent, Psa, RunSlots, ServiceRegistry, SyncRuns, TokenVault, WorkspaceDirectory,
+};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -17,6 +20,10 @@ pub struct Core {
     pub registry: Arc<dyn ServiceRegistry>,
     pub psa: Arc<dyn Psa>,
     pub catalogue: Arc<Catalogue>,
+    pub slots: Arc<dyn RunSlots>,
+    pub runs: Arc<dyn SyncRuns>,
+    pub last: Arc<dyn LastSent>,
+    pub queue: Arc<dyn JobQueue>,
 }
 
 pub(crate) fn now() -> OffsetDateTime {
