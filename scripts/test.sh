@@ -9,4 +9,4 @@ for a in "$@"; do
     --) break ;;
   esac
 done
-exec "$(dirname "${BASH_SOURCE[0]}")/stack.sh" cargo test "${scope[@]}" "$@"
+exec "$(dirname "${BASH_SOURCE[0]}")/stack.sh" cargo test --no-fail-fast "${scope[@]}" "$@"

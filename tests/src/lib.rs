@@ -121,7 +121,18 @@ pub fn test_gradient_config() -> GradientConfig {
     c
 }
 
+/// Sync knobs for tests: no cool-down unless a test sets one, small chunks so checkpoints happen.
+pub fn test_sync_policy() -> psa_domain::usecase::sync::SyncPolicy {
+    psa_domain::usecase::sync::SyncPolicy {
+        cooldown: Duration::ZERO,
+        chunk: 10,
+        lease_ttl: Duration::from_secs(5),
+        ..Default::default()
+    }
+}
+
 pub struct TestEnv {
+    pub queue_url: String,
     pub local: LocalAws,
     pub tables: Tables,
     pub prefix: String,
@@ -154,22 +165,23 @@ impl TestEnv {
             .create_secret(&format!("{prefix}/vendor-key"), sim.vendor_key())
             .await;
         let secret_prefix = format!("{prefix}/tokens/");
+        let queue_url = local.create_queue(&format!("{prefix}-sync")).await;
         let settings = Settings {
             psa_table: tables.psa.clone(),
             workspaces_table: tables.workspaces.clone(),
-            sync_queue_url: None,
+            sync_queue_url: Some(queue_url.clone()),
             gradient_base_url: sim.base_url(),
             vendor_key_secret_id: vendor_secret,
             gradient_max_rps: max_rps,
             token_secret_prefix: secret_prefix.clone(),
+            sync: test_sync_policy(),
         };
         let platform = Platform::build(settings, &local.sdk, gradient)
             .await
             .expect("platform builds");
-        let api = connectors_api::App {
-            core: platform.core.clone(),
-        };
+        let api = connectors_api::App::new(&platform);
         Self {
+            queue_url,
             local,
             tables,
             prefix,
@@ -368,5 +380,168 @@ pub fn workspace(
         protected_users: users,
         protected_devices: devices,
         updated_at: "2026-11-24T04:00:00Z".into(),
+    }
+}
+
+// ---- the queue and the worker, driven with real SQS event payloads ---------------------------
+
+/// A real SQS → Lambda event (`aws:sqs` records) for messages received from the local queue.
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events_sqs::SqsEvent {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "messageId": m.message_id().unwrap_or_default(),
+                "receiptHandle": m.receipt_handle().unwrap_or_default(),
+                "body": m.body().unwrap_or_default(),
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1795496400000",
+                    "SenderId": "AIDAEXAMPLE",
+                    "ApproximateFirstReceiveTimestamp": "1795496400001"
+                },
+                "messageAttributes": {},
+                "md5OfBody": m.md5_of_body().unwrap_or_default(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:psa-sync",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("SQS event shape")
+}
+
+pub use aws_lambda_events::event::sqs as aws_lambda_events_sqs;
+
+impl TestEnv {
+    /// The sync worker with the test's core and sync policy.
+    pub fn worker(&self) -> sync_worker::Worker {
+        sync_worker::Worker {
+            core: self.platform.core.clone(),
+            policy: self.platform.settings.sync.clone(),
+        }
+    }
+
+    /// Receives up to 10 messages (hidden for `visibility` seconds).
+    pub async fn receive(&self, visibility: i32) -> Vec<aws_sdk_sqs::types::Message> {
+        self.local
+            .sqs()
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(visibility)
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default()
+    }
+
+    /// Jobs currently waiting on the queue (each visible message once; they stay queued).
+    pub async fn queued_jobs(&self) -> Vec<psa_domain::ports::SyncJob> {
+        let mut seen = Vec::new();
+        loop {
+            let batch = self.receive(30).await;
+            if batch.is_empty() {
+                break;
+            }
+            seen.extend(batch);
+        }
+        let mut jobs = Vec::new();
+        for m in &seen {
+            jobs.push(serde_json::from_str(m.body().unwrap_or_default()).expect("job body"));
+            self.local
+                .sqs()
+                .change_message_visibility()
+                .queue_url(&self.queue_url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .visibility_timeout(0)
+                .send()
+                .await
+                .expect("change visibility");
+        }
+        jobs
+    }
+
+    /// Runs the worker like Lambda's SQS poller: receive a batch, invoke the handler with a real
+    /// SQS event, delete what succeeded; failed items come back after `retry_after` (visibility).
+    /// Stops when the queue stays empty or after `max_rounds`.
+    pub async fn drain_with(
+        &self,
+        worker: &sync_worker::Worker,
+        max_rounds: usize,
+        retry_after: i32,
+    ) -> usize {
+        let mut invocations = 0;
+        let mut empty_rounds = 0;
+        for _ in 0..max_rounds {
+            let batch = self.receive(retry_after.max(1)).await;
+            if batch.is_empty() {
+                empty_rounds += 1;
+                if empty_rounds >= 8 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                continue;
+            }
+            empty_rounds = 0;
+            invocations += 1;
+            let deadline = std::time::Instant::now() + Duration::from_secs(300);
+            let resp = sync_worker::handle(
+                worker,
+                sqs_event(&batch),
+                &format!("req-{invocations}"),
+                deadline,
+            )
+            .await;
+            let failed: std::collections::BTreeSet<String> = resp
+                .batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.clone())
+                .collect();
+            for m in &batch {
+                if !failed.contains(m.message_id().unwrap_or_default()) {
+                    self.local
+                        .sqs()
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(m.receipt_handle().unwrap_or_default())
+                        .send()
+                        .await
+                        .expect("delete message");
+                }
+            }
+        }
+        invocations
+    }
+
+    /// Drains the queue with the default worker.
+    pub async fn drain(&self) -> usize {
+        self.drain_with(&self.worker(), 50, 1).await
+    }
+
+    /// `POST .../sync` as the channel's admin.
+    pub async fn sync_now(&self, channel: &str) -> ApiResponse {
+        self.call(
+            "POST",
+            "/v1/psa/connectors/gradient/sync",
+            Some(&Claims::admin(channel)),
+            None,
+        )
+        .await
+    }
+
+    /// `GET .../syncs/{runId}` as the channel's admin.
+    pub async fn run(&self, channel: &str, run_id: &str) -> Value {
+        let r = self
+            .call(
+                "GET",
+                &format!("/v1/psa/connectors/gradient/syncs/{run_id}"),
+                Some(&Claims::admin(channel)),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
     }
 }

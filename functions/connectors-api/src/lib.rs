@@ -5,11 +5,12 @@ pub mod http;
 pub mod views;
 
 use crate::http::{Problem, Route, caller, json, json_body, route, with_location};
+use lambda_http::RequestExt;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use psa_domain::caller::Caller;
 use psa_domain::usecase::Core;
 use psa_domain::usecase::connectors::{self, ConnectorError};
+use psa_domain::usecase::sync::{self, RequestError, SyncPolicy};
 use psa_domain::{ApiToken, ConnectorType, TokenError};
 use serde::Deserialize;
 
@@ -17,7 +18,21 @@ use serde::Deserialize;
 #[derive(Clone)]
 pub struct App {
     pub core: Core,
+    pub policy: SyncPolicy,
 }
+
+impl App {
+    pub fn new(platform: &psa_runtime::Platform) -> Self {
+        Self {
+            core: platform.core.clone(),
+            policy: platform.settings.sync.clone(),
+        }
+    }
+}
+
+/// Sync-history page size: default and cap.
+pub const DEFAULT_PAGE: u32 = 20;
+pub const MAX_PAGE: u32 = 100;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -125,24 +140,120 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
                 .body(Body::Empty)
                 .expect("static response parts"))
         }
-        Route::RequestSync(id) | Route::ListSyncs(id) | Route::GetSync(id, _) => {
+        Route::RequestSync(id) => {
+            own_connector(&id)?;
+            let run = sync::request_sync(&app.core, &app.policy, &caller)
+                .await
+                .map_err(map_request_error)?;
+            let body = serde_json::json!({"runId": run.run_id, "status": "queued"});
+            Ok(with_location(
+                json(StatusCode::ACCEPTED, &body),
+                &format!("{CONNECTOR_LOCATION}/syncs/{}", run.run_id),
+            ))
+        }
+        Route::ListSyncs(id) => {
+            own_connector(&id)?;
+            let query = req.query_string_parameters();
+            let limit = match query.first("limit") {
+                None => DEFAULT_PAGE,
+                Some(v) => v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        Problem::new(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_query",
+                            "Invalid query",
+                            format!("limit must be a whole number from 1 to {MAX_PAGE}"),
+                        )
+                    })?,
+            };
+            let cursor = query.first("cursor");
+            if cursor.is_some_and(|c| psa_store_cursor_ok(c).is_none()) {
+                return Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_cursor",
+                    "Invalid cursor",
+                    "cursor must be a nextCursor this API returned",
+                ));
+            }
+            connectors::get(&app.core, &caller)
+                .await
+                .map_err(map_error)?;
+            let (runs, next) = app
+                .core
+                .runs
+                .list_runs(&caller.workspace, limit, cursor)
+                .await
+                .map_err(|e| Problem::internal(&e))?;
+            let items: Vec<_> = runs.iter().map(views::RunView::from).collect();
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "items": items, "nextCursor": next }),
+            ))
+        }
+        Route::GetSync(id, run_id) => {
             own_connector(&id)?;
             connectors::get(&app.core, &caller)
                 .await
                 .map_err(map_error)?;
-            not_yet(&caller)
+            let run = app
+                .core
+                .runs
+                .get_run(&caller.workspace, &run_id)
+                .await
+                .map_err(|e| Problem::internal(&e))?;
+            let run = run.ok_or_else(|| {
+                Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "run_not_found",
+                    "Run not found",
+                    "this connector has no such sync run",
+                )
+            })?;
+            Ok(json(StatusCode::OK, &views::RunView::from(&run)))
         }
     }
 }
 
-/// The sync routes have their place in the route table; they are implemented with the usage sync.
-fn not_yet(_caller: &Caller) -> Result<Response<Body>, Problem> {
-    Err(Problem::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "Not implemented",
-        "usage sync is not available yet",
-    ))
+fn psa_store_cursor_ok(cursor: &str) -> Option<String> {
+    psa_store::decode_cursor(cursor)
+}
+
+fn map_request_error(e: RequestError) -> Problem {
+    match e {
+        RequestError::NotFound => Problem::connector_not_found(),
+        RequestError::Disconnected { reason } => Problem::new(
+            StatusCode::CONFLICT,
+            "connector_disconnected",
+            "Connector disconnected",
+            match reason.as_deref() {
+                Some("token_rejected") => {
+                    "Gradient rejected the token; paste the new API token to reconnect".to_owned()
+                }
+                _ => "the connector is not connected; replace its token to reconnect".to_owned(),
+            },
+        ),
+        RequestError::InProgress(run) => Problem::new(
+            StatusCode::CONFLICT,
+            "sync_in_progress",
+            "Sync in progress",
+            format!("run {run} is already queued or running"),
+        ),
+        RequestError::TooSoon(wait) => {
+            let mut p = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "sync_too_soon",
+                "Sync requested too often",
+                "a sync was requested moments ago; try again later",
+            );
+            p.retry_after =
+                Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).map(|s| s.max(1));
+            p
+        }
+        RequestError::Internal(cause) => Problem::internal(&cause),
+    }
 }
 
 /// The only connector id is `gradient`; anything else is not found (never "forbidden").

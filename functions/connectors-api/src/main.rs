@@ -6,9 +6,7 @@ use lambda_http::{Error, Request, run, service_fn};
 async fn main() -> Result<(), Error> {
     psa_runtime::init_tracing();
     let platform = psa_runtime::Platform::from_env().await?;
-    let app = connectors_api::App {
-        core: platform.core,
-    };
+    let app = connectors_api::App::new(&platform);
     run(service_fn(|req: Request| {
         let app = app.clone();
         async move { Ok::<_, Error>(connectors_api::handle(&app, req).await) }

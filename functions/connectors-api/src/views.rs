@@ -93,3 +93,39 @@ pub fn services(catalogue: &Catalogue) -> Vec<ServiceView> {
         })
         .collect()
 }
+
+/// A sync run as the contract shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunView {
+    pub run_id: String,
+    pub connector_id: &'static str,
+    pub trigger: psa_domain::Trigger,
+    pub status: psa_domain::RunStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    pub queued_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    pub counts: RunCounts,
+    pub failures: Vec<psa_domain::Failure>,
+}
+
+impl From<&psa_domain::SyncRun> for RunView {
+    fn from(r: &psa_domain::SyncRun) -> Self {
+        Self {
+            run_id: r.run_id.to_string(),
+            connector_id: r.connector_id.as_str(),
+            trigger: r.trigger,
+            status: r.status,
+            requested_by: r.requested_by.as_ref().map(|u| u.to_string()),
+            queued_at: rfc3339(r.queued_at),
+            started_at: r.started_at.map(rfc3339),
+            finished_at: r.finished_at.map(rfc3339),
+            counts: r.counts.clone(),
+            failures: r.failures.clone(),
+        }
+    }
+}

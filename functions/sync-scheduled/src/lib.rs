@@ -1,34 +1,48 @@
-//! Scheduled sync: the daily EventBridge rule (05:00 UTC, after Coro's 04:00 UTC protected-user
-//! refresh) → one sync job per connected connector on the queue.
-//!
-//! STUB. The usage sync is the next issue. Until then the handler parses the event, logs that
-//! scheduling is not implemented, and succeeds (a failure would only make EventBridge retry a
-//! no-op).
+//! Daily schedule (EventBridge, 05:00 UTC): one sync job per connected connector. The run id is
+//! derived from the event's scheduled time, so a duplicate delivery makes no second run.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use psa_domain::usecase::Core;
+use psa_domain::usecase::sync::{ScheduleReport, SyncPolicy, schedule_all};
 use serde_json::Value;
 
-/// The scheduled event as EventBridge delivers it (`detail` is `{}` for a schedule).
 pub type ScheduledEvent = EventBridgeEvent<Value>;
 
-/// Handles one scheduled invocation.
-pub async fn handle(event: ScheduledEvent) -> Result<(), lambda_runtime::Error> {
-    if event.detail_type != "Scheduled Event" || event.source != "aws.events" {
-        tracing::warn!(
-            detail_type = %event.detail_type,
-            source = %event.source,
-            "unexpected EventBridge event for the sync schedule"
-        );
+#[derive(Clone)]
+pub struct Scheduler {
+    pub core: Core,
+    pub policy: SyncPolicy,
+    /// Connectors read per index page.
+    pub page_size: u32,
+}
+
+impl Scheduler {
+    pub fn new(platform: &psa_runtime::Platform) -> Self {
+        Self {
+            core: platform.core.clone(),
+            policy: platform.settings.sync.clone(),
+            page_size: 100,
+        }
     }
-    tracing::warn!(
-        event_id = event.id.as_deref(),
-        scheduled_for = event.time.map(|t| t.to_rfc3339()),
-        rule = event
-            .resources
-            .as_ref()
-            .and_then(|r| r.first())
-            .map(String::as_str),
-        "scheduled sync not implemented yet; no jobs enqueued"
-    );
-    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("the scheduled event has no time")]
+    NoTime,
+    #[error(transparent)]
+    Store(#[from] psa_domain::ports::StoreError),
+}
+
+/// Enqueues the day's runs. The scheduled time is the event's `time`, truncated to the minute.
+pub async fn handle(
+    scheduler: &Scheduler,
+    event: ScheduledEvent,
+) -> Result<ScheduleReport, ScheduleError> {
+    let at = event.time.ok_or(ScheduleError::NoTime)?;
+    let at = time::OffsetDateTime::from_unix_timestamp(at.timestamp() - at.timestamp() % 60)
+        .map_err(|_| ScheduleError::NoTime)?;
+    let report = schedule_all(&scheduler.core, &scheduler.policy, at, scheduler.page_size).await?;
+    tracing::info!(?report, scheduled_at = %at, "daily sync scheduled");
+    Ok(report)
 }

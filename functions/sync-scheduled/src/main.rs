@@ -1,14 +1,25 @@
-//! Wiring only: tracing, then the runtime loop. The stub builds no platform; the usage sync will
-//! build it here once (`psa_runtime::Platform::from_env`) and pass it to the handler.
+//! Wiring only: tracing, configuration, clients, then the runtime loop.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use sync_scheduled::ScheduledEvent;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     psa_runtime::init_tracing();
-    run(service_fn(|event: LambdaEvent<ScheduledEvent>| {
-        sync_scheduled::handle(event.payload)
-    }))
+    let platform = psa_runtime::Platform::from_env().await?;
+    let scheduler = sync_scheduled::Scheduler::new(&platform);
+    run(service_fn(
+        |event: LambdaEvent<sync_scheduled::ScheduledEvent>| {
+            let scheduler = scheduler.clone();
+            async move {
+                let report = sync_scheduled::handle(&scheduler, event.payload).await?;
+                Ok::<_, Error>(serde_json::json!({
+                    "connectors": report.connectors,
+                    "enqueued": report.enqueued,
+                    "duplicates": report.duplicates,
+                    "busy": report.busy,
+                }))
+            }
+        },
+    ))
     .await
 }

@@ -1,14 +1,29 @@
-//! Wiring only: tracing, then the runtime loop. The stub builds no platform; the usage sync will
-//! build it here once (`psa_runtime::Platform::from_env`) and pass it to the handler.
+//! Wiring only: tracing, configuration, clients, then the runtime loop.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     psa_runtime::init_tracing();
-    run(service_fn(|event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(sync_worker::handle(event.payload).await)
+    let platform = psa_runtime::Platform::from_env().await?;
+    let worker = sync_worker::Worker::new(&platform);
+    run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let worker = worker.clone();
+        async move {
+            // The context's deadline is wall-clock epoch ms; turn it into a monotonic instant.
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64;
+            let left = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+            let deadline = Instant::now() + left;
+            Ok::<SqsBatchResponse, Error>(
+                sync_worker::handle(&worker, event.payload, &event.context.request_id, deadline)
+                    .await,
+            )
+        }
     }))
     .await
 }

@@ -87,15 +87,21 @@ impl Settings {
                 None => Ok(default),
                 Some(v) => match v.parse::<u64>() {
                     Ok(n) if n <= max => Ok(n),
-                    _ => Err(ConfigError::Malformed { name, why: format!("`{v}` is not a whole number up to {max}") }),
+                    _ => Err(ConfigError::Malformed {
+                        name,
+                        why: format!("`{v}` is not a whole number up to {max}"),
+                    }),
                 },
             }
         };
-        let mut sync = crate::usecase::sync::SyncPolicy::default();
-        sync.cooldown = std::time::Duration::from_secs(number("SYNC_COOLDOWN_SECONDS", 300, 86_400)?);
-        sync.full_resend_every =
-            std::time::Duration::from_secs(number("SYNC_FULL_RESEND_DAYS", 7, 365)?.max(1) * 86_400);
-        sync.in_flight = number("SYNC_IN_FLIGHT", 8, 64)?.max(1) as usize;
+        let sync = crate::usecase::sync::SyncPolicy {
+            cooldown: std::time::Duration::from_secs(number("SYNC_COOLDOWN_SECONDS", 300, 86_400)?),
+            full_resend_every: std::time::Duration::from_secs(
+                number("SYNC_FULL_RESEND_DAYS", 7, 365)?.max(1) * 86_400,
+            ),
+            in_flight: number("SYNC_IN_FLIGHT", 8, 64)?.max(1) as usize,
+            ..Default::default()
+        };
         Ok(Self {
             sync,
             psa_table: required("PSA_TABLE")?,

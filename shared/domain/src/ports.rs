@@ -50,7 +50,11 @@ pub trait TokenVault: Send + Sync {
     async fn store(&self, workspace: &WorkspaceId, token: &ApiToken) -> Result<(), VaultError>;
     /// The connector's current token as of `token_version` (the connector's re-token counter:
     /// an adapter may cache by it, never serving a replaced token for a newer version).
-    async fn load(&self, workspace: &WorkspaceId, token_version: u64) -> Result<ApiToken, VaultError>;
+    async fn load(
+        &self,
+        workspace: &WorkspaceId,
+        token_version: u64,
+    ) -> Result<ApiToken, VaultError>;
     /// Deletes the secret at once, without a recovery window; no error if it is absent.
     async fn delete(&self, workspace: &WorkspaceId) -> Result<(), VaultError>;
 }
@@ -232,17 +236,37 @@ pub struct SentReading {
 pub trait RunSlots: Send + Sync {
     /// Claims the slot for `run` if it is free, expired, or already this run's; `ttl` bounds how
     /// long a queued run may hold it without a worker.
-    async fn claim_slot(&self, workspace: &WorkspaceId, run: &RunId, ttl: Duration) -> Result<SlotClaim, StoreError>;
+    async fn claim_slot(
+        &self,
+        workspace: &WorkspaceId,
+        run: &RunId,
+        ttl: Duration,
+    ) -> Result<SlotClaim, StoreError>;
     /// Frees the slot if `run` still holds it.
     async fn release_slot(&self, workspace: &WorkspaceId, run: &RunId) -> Result<(), StoreError>;
     /// Takes (or renews) the worker lease of `run` for `owner` until now + `ttl`; creates the slot
     /// for `run` if there is none. Also pushes the slot's expiry past the lease.
-    async fn take_lease(&self, workspace: &WorkspaceId, run: &RunId, owner: &str, ttl: Duration) -> Result<Lease, StoreError>;
+    async fn take_lease(
+        &self,
+        workspace: &WorkspaceId,
+        run: &RunId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError>;
     /// Ends `owner`'s lease of `run` early (the slot stays: the run continues in another job).
-    async fn drop_lease(&self, workspace: &WorkspaceId, run: &RunId, owner: &str) -> Result<(), StoreError>;
+    async fn drop_lease(
+        &self,
+        workspace: &WorkspaceId,
+        run: &RunId,
+        owner: &str,
+    ) -> Result<(), StoreError>;
     /// Records an on-demand request if the last one is older than `cooldown`; otherwise answers
     /// how long to wait.
-    async fn claim_cooldown(&self, workspace: &WorkspaceId, cooldown: Duration) -> Result<Option<Duration>, StoreError>;
+    async fn claim_cooldown(
+        &self,
+        workspace: &WorkspaceId,
+        cooldown: Duration,
+    ) -> Result<Option<Duration>, StoreError>;
 }
 
 /// Sync run records.
@@ -252,7 +276,11 @@ pub trait SyncRuns: Send + Sync {
     async fn create_run(&self, run: &SyncRun) -> Result<bool, StoreError>;
     /// Overwrites the run record.
     async fn put_run(&self, run: &SyncRun) -> Result<(), StoreError>;
-    async fn get_run(&self, workspace: &WorkspaceId, run: &RunId) -> Result<Option<SyncRun>, StoreError>;
+    async fn get_run(
+        &self,
+        workspace: &WorkspaceId,
+        run: &RunId,
+    ) -> Result<Option<SyncRun>, StoreError>;
     /// Newest first; `cursor` is the opaque `nextCursor` of the previous page.
     async fn list_runs(
         &self,
@@ -266,9 +294,20 @@ pub trait SyncRuns: Send + Sync {
 #[async_trait]
 pub trait LastSent: Send + Sync {
     /// Everything recorded for the connector, keyed by (account id, service key).
-    async fn last_sent(&self, workspace: &WorkspaceId) -> Result<BTreeMap<(String, String), SentReading>, StoreError>;
+    async fn last_sent(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<BTreeMap<(String, String), SentReading>, StoreError>;
     /// Records accepted values (batched writes).
-    async fn record_sent(&self, workspace: &WorkspaceId, readings: &[SentReading]) -> Result<(), StoreError>;
+    async fn record_sent(
+        &self,
+        workspace: &WorkspaceId,
+        readings: &[SentReading],
+    ) -> Result<(), StoreError>;
     /// Forgets values (e.g. a pair that became unmapped: it is sent again once mapped).
-    async fn forget_sent(&self, workspace: &WorkspaceId, keys: &[(String, String)]) -> Result<(), StoreError>;
+    async fn forget_sent(
+        &self,
+        workspace: &WorkspaceId,
+        keys: &[(String, String)],
+    ) -> Result<(), StoreError>;
 }

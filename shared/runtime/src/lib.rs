@@ -6,7 +6,9 @@ use psa_domain::config::{ConfigError, Settings};
 use psa_domain::usecase::Core;
 use psa_gradient::{GradientClient, GradientConfig, GradientPsa};
 use psa_secrets::{SecretsManagerVault, VendorKeyError, load_vendor_key};
-use psa_store::{DynamoConnectors, DynamoServiceRegistry, DynamoWorkspaces};
+use psa_store::{
+    DynamoConnectors, DynamoServiceRegistry, DynamoSync, DynamoWorkspaces, SqsJobQueue,
+};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +57,9 @@ impl Platform {
         gradient.max_rps = settings.gradient_max_rps;
         let client = GradientClient::new(gradient, vendor_key)
             .map_err(|e| StartupError::Gradient(e.to_string()))?;
+        let queue_url = settings.require_queue_url()?.to_owned();
         let connectors = Arc::new(DynamoConnectors::new(dynamo.clone(), &settings.psa_table));
+        let sync_store = Arc::new(DynamoSync::new(dynamo.clone(), &settings.psa_table));
         let vault = Arc::new(SecretsManagerVault::new(
             secrets,
             &settings.token_secret_prefix,
@@ -73,6 +77,10 @@ impl Platform {
             )),
             psa: Arc::new(GradientPsa::new(client.clone())),
             catalogue: Arc::new(Catalogue::builtin()),
+            slots: sync_store.clone(),
+            runs: sync_store.clone(),
+            last: sync_store,
+            queue: Arc::new(SqsJobQueue::new(sqs.clone(), queue_url)),
         };
         Ok(Self {
             settings,

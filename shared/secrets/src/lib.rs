@@ -156,7 +156,11 @@ impl TokenVault for SecretsManagerVault {
         Ok(())
     }
 
-    async fn load(&self, workspace: &WorkspaceId, token_version: u64) -> Result<ApiToken, VaultError> {
+    async fn load(
+        &self,
+        workspace: &WorkspaceId,
+        token_version: u64,
+    ) -> Result<ApiToken, VaultError> {
         self.load_version(workspace, token_version).await
     }
 

@@ -161,13 +161,21 @@ impl ConnectorRepo for DynamoConnectors {
         let start = match cursor {
             None => None,
             Some(c) => {
-                let keys: std::collections::HashMap<String, String> =
-                    serde_json::from_str(&c).map_err(|e| StoreError(format!("invalid connector cursor: {e}")))?;
-                Some(keys.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+                let keys: std::collections::HashMap<String, String> = serde_json::from_str(&c)
+                    .map_err(|e| StoreError(format!("invalid connector cursor: {e}")))?;
+                Some(
+                    keys.into_iter()
+                        .map(|(k, v)| (k, AttributeValue::S(v)))
+                        .collect(),
+                )
             }
         };
         let (items, last) = self
-            .page_by_status(ConnectorStatus::Connected, start, limit.clamp(1, 1000) as i32)
+            .page_by_status(
+                ConnectorStatus::Connected,
+                start,
+                limit.clamp(1, 1000) as i32,
+            )
             .await?;
         let next = last.map(|keys| {
             let plain: std::collections::BTreeMap<String, String> = keys

@@ -150,7 +150,11 @@ pub async fn delete(core: &Core, caller: &Caller) -> Result<(), ConnectorError> 
     let Some(connector) = core.connectors.get(&caller.workspace).await? else {
         return Err(ConnectorError::NotFound);
     };
-    let inactive = match core.vault.load(&caller.workspace, connector.token_version).await {
+    let inactive = match core
+        .vault
+        .load(&caller.workspace, connector.token_version)
+        .await
+    {
         Ok(token) => core
             .psa
             .set_status(&token, PsaStatus::Inactive)

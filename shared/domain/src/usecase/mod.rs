@@ -6,7 +6,8 @@ pub mod sync;
 
 use crate::catalogue::Catalogue;
 use crate::ports::{
-    ConnectorRepo, JobQueue, LastSent, Psa, RunSlots, ServiceRegistry, SyncRuns, TokenVault, WorkspaceDirectory,
+    ConnectorRepo, JobQueue, LastSent, Psa, RunSlots, ServiceRegistry, SyncRuns, TokenVault,
+    WorkspaceDirectory,
 };
 use std::sync::Arc;
 use time::OffsetDateTime;

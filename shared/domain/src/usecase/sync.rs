@@ -30,6 +30,9 @@ pub struct SyncPolicy {
     pub cooldown: Duration,
     /// A job stops and enqueues its continuation when less than this is left before the deadline.
     pub deadline_margin: Duration,
+    /// Fault injection for tests and drills: after this many chunks the job stops exactly as a
+    /// killed worker would (lease left behind, run `running`, no continuation). `None` in production.
+    pub halt_after_chunks: Option<usize>,
 }
 
 impl Default for SyncPolicy {
@@ -42,6 +45,7 @@ impl Default for SyncPolicy {
             slot_ttl: Duration::from_secs(6 * 3600),
             cooldown: Duration::from_secs(300),
             deadline_margin: Duration::from_secs(30),
+            halt_after_chunks: None,
         }
     }
 }
@@ -74,28 +78,59 @@ impl From<StoreError> for RequestError {
 
 /// An admin's "Sync now": one queued run, or why not.
 #[tracing::instrument(skip(core, policy), fields(workspace_id = %caller.workspace))]
-pub async fn request_sync(core: &Core, policy: &SyncPolicy, caller: &Caller) -> Result<SyncRun, RequestError> {
-    let connector = core.connectors.get(&caller.workspace).await?.ok_or(RequestError::NotFound)?;
+pub async fn request_sync(
+    core: &Core,
+    policy: &SyncPolicy,
+    caller: &Caller,
+) -> Result<SyncRun, RequestError> {
+    let connector = core
+        .connectors
+        .get(&caller.workspace)
+        .await?
+        .ok_or(RequestError::NotFound)?;
     if !connector.may_sync() {
-        return Err(RequestError::Disconnected { reason: connector.status_reason });
+        return Err(RequestError::Disconnected {
+            reason: connector.status_reason,
+        });
     }
     let at = now();
     let run_id = run_id_for(at, &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    if let SlotClaim::Busy(active) = core.slots.claim_slot(&caller.workspace, &run_id, policy.slot_ttl).await? {
+    if let SlotClaim::Busy(active) = core
+        .slots
+        .claim_slot(&caller.workspace, &run_id, policy.slot_ttl)
+        .await?
+    {
         return Err(RequestError::InProgress(active));
     }
     let queued = async {
-        if let Some(wait) = core.slots.claim_cooldown(&caller.workspace, policy.cooldown).await? {
+        if let Some(wait) = core
+            .slots
+            .claim_cooldown(&caller.workspace, policy.cooldown)
+            .await?
+        {
             return Err(RequestError::TooSoon(wait));
         }
-        let run = new_run(&caller.workspace, run_id.clone(), Trigger::OnDemand, Some(caller.user.clone()), at);
+        let run = new_run(
+            &caller.workspace,
+            run_id.clone(),
+            Trigger::OnDemand,
+            Some(caller.user.clone()),
+            at,
+        );
         core.runs.create_run(&run).await?;
-        let job = SyncJob { workspace_id: caller.workspace.clone(), run_id: run_id.clone() };
+        let job = SyncJob {
+            workspace_id: caller.workspace.clone(),
+            run_id: run_id.clone(),
+        };
         if let Err(e) = core.queue.enqueue(&[job]).await {
             let mut failed = run.clone();
             failed.status = RunStatus::Failed;
             failed.finished_at = Some(now());
-            failed.failures.push(Failure { account_id: String::new(), service: String::new(), reason: "could not be queued".into() });
+            failed.failures.push(Failure {
+                account_id: String::new(),
+                service: String::new(),
+                reason: "could not be queued".into(),
+            });
             let _ = core.runs.put_run(&failed).await;
             return Err(e.into());
         }
@@ -167,7 +202,10 @@ pub async fn schedule_all(
             }
             let run = new_run(ws, run_id.clone(), Trigger::Scheduled, None, now());
             if core.runs.create_run(&run).await? {
-                jobs.push(SyncJob { workspace_id: ws.clone(), run_id: run_id.clone() });
+                jobs.push(SyncJob {
+                    workspace_id: ws.clone(),
+                    run_id: run_id.clone(),
+                });
             } else {
                 report.duplicates += 1;
                 // Same run seen again: if it already finished, the claim we just made must go.
@@ -198,6 +236,8 @@ pub enum JobOutcome {
     Continued,
     /// Another worker holds this run's lease: leave the message to come back.
     Busy,
+    /// Stopped by [`SyncPolicy::halt_after_chunks`] like a killed worker: the message comes back.
+    Halted,
 }
 
 /// One planned reading: the count of one enabled service of one managed workspace.
@@ -235,7 +275,9 @@ pub fn plan_readings(
     let mut enabled_pairs = BTreeSet::new();
     for ws in workspaces {
         for service in ws.enabled_services(catalogue) {
-            let Some(service_id) = service_ids.get(&service.key) else { continue };
+            let Some(service_id) = service_ids.get(&service.key) else {
+                continue;
+            };
             let key = (ws.id.as_str().to_owned(), service.key.clone());
             enabled_pairs.insert(key.clone());
             let reading = Reading {
@@ -245,8 +287,14 @@ pub fn plan_readings(
                 count: ws.count_for(service.unit),
             };
             match last.get(&key) {
-                Some(l) if &l.run_id == run_id && l.count == reading.count => plan.already_posted += 1,
-                Some(l) if !full && l.count == reading.count && l.service_id == reading.service_id => plan.unchanged += 1,
+                Some(l) if &l.run_id == run_id && l.count == reading.count => {
+                    plan.already_posted += 1
+                }
+                Some(l)
+                    if !full && l.count == reading.count && l.service_id == reading.service_id =>
+                {
+                    plan.unchanged += 1
+                }
                 _ => plan.send.push(reading),
             }
         }
@@ -284,7 +332,11 @@ pub async fn run_job(
     if !run.status.is_active() {
         return Ok(JobOutcome::Done(Some(run.status))); // a duplicate delivery of a finished run
     }
-    match core.slots.take_lease(ws, &job.run_id, owner, policy.lease_ttl).await? {
+    match core
+        .slots
+        .take_lease(ws, &job.run_id, owner, policy.lease_ttl)
+        .await?
+    {
         Lease::Acquired => {}
         Lease::HeldByOther => return Ok(JobOutcome::Busy),
         Lease::OtherRun(other) => {
@@ -303,7 +355,8 @@ pub async fn run_job(
     core.runs.put_run(&run).await?;
 
     let Some(connector) = core.connectors.get(ws).await? else {
-        run.failures.push(failure("", "", "the connector was deleted"));
+        run.failures
+            .push(failure("", "", "the connector was deleted"));
         return finish_run(core, &mut run, RunStatus::Failed).await;
     };
     if !connector.may_sync() {
@@ -312,14 +365,25 @@ pub async fn run_job(
         } else {
             RunStatus::Failed
         };
-        run.failures.push(failure("", "", &format!("the connector is {}", connector.status.as_str())));
+        run.failures.push(failure(
+            "",
+            "",
+            &format!("the connector is {}", connector.status.as_str()),
+        ));
         return finish_run(core, &mut run, status).await;
     }
     let token = match core.vault.load(ws, connector.token_version).await {
         Ok(t) => t,
         Err(VaultError::NotFound) => {
-            set_connector_status(core, &connector, ConnectorStatus::Error, reason::TOKEN_MISSING).await?;
-            run.failures.push(failure("", "", "no token is stored for the connector"));
+            set_connector_status(
+                core,
+                &connector,
+                ConnectorStatus::Error,
+                reason::TOKEN_MISSING,
+            )
+            .await?;
+            run.failures
+                .push(failure("", "", "no token is stored for the connector"));
             return finish_run(core, &mut run, RunStatus::Failed).await;
         }
         Err(e) => return Err(StoreError(e.to_string())),
@@ -355,28 +419,45 @@ pub async fn run_job(
             .is_none_or(|at| now() - at >= policy.full_resend_every);
     let plan = plan_readings(&core.catalogue, &workspaces, &ids, &last, &run.run_id, full);
     let counts = &mut run.counts;
-    counts.readings = plan.send.len() as u64 + plan.unchanged + plan.already_posted + plan.skipped_disabled;
+    counts.readings =
+        plan.send.len() as u64 + plan.unchanged + plan.already_posted + plan.skipped_disabled;
     counts.posted = plan.already_posted;
     counts.unchanged = plan.unchanged;
     counts.skipped_disabled = plan.skipped_disabled;
     counts.unmapped = 0;
     counts.failed = 0;
     run.failures.clear();
-    tracing::info!(send = plan.send.len(), unchanged = plan.unchanged, full, "readings planned");
+    tracing::info!(
+        send = plan.send.len(),
+        unchanged = plan.unchanged,
+        full,
+        "readings planned"
+    );
 
     let stop = AtomicU8::new(GO);
     let total = plan.send.len();
     let mut sent_so_far = 0usize;
-    for chunk in plan.send.chunks(policy.chunk.max(1)) {
-        if stop.load(Ordering::SeqCst) == GO && deadline.saturating_duration_since(Instant::now()) < policy.deadline_margin {
+    for (n, chunk) in plan.send.chunks(policy.chunk.max(1)).enumerate() {
+        if policy.halt_after_chunks == Some(n) {
+            tracing::warn!(chunks = n, "halted by fault injection, as a killed worker");
+            return Ok(JobOutcome::Halted);
+        }
+        if stop.load(Ordering::SeqCst) == GO
+            && deadline.saturating_duration_since(Instant::now()) < policy.deadline_margin
+        {
             // Progress is saved per chunk; the continuation re-plans and skips what this run posted.
             core.slots.drop_lease(ws, &run.run_id, owner).await?;
-            core.queue.enqueue(&[job.clone()]).await?;
+            core.queue.enqueue(std::slice::from_ref(job)).await?;
             core.runs.put_run(&run).await?;
             tracing::info!(sent_so_far, total, "deadline near: continuing in a new job");
             return Ok(JobOutcome::Continued);
         }
-        if core.slots.take_lease(ws, &run.run_id, owner, policy.lease_ttl).await? != Lease::Acquired {
+        if core
+            .slots
+            .take_lease(ws, &run.run_id, owner, policy.lease_ttl)
+            .await?
+            != Lease::Acquired
+        {
             tracing::warn!("lease lost to another worker; it finishes the run");
             return Ok(JobOutcome::Busy);
         }
@@ -419,7 +500,15 @@ pub async fn run_job(
 
     match stop.load(Ordering::SeqCst) {
         STOP_TOKEN => psa_stop(core, connector, &mut run, PsaError::TokenRejected).await,
-        STOP_FORBIDDEN => psa_stop(core, connector, &mut run, PsaError::Forbidden("forbidden".into())).await,
+        STOP_FORBIDDEN => {
+            psa_stop(
+                core,
+                connector,
+                &mut run,
+                PsaError::Forbidden("forbidden".into()),
+            )
+            .await
+        }
         _ => {
             let status = if run.counts.failed == 0 {
                 RunStatus::Succeeded
@@ -445,14 +534,24 @@ async fn post_chunk(
     stop: &AtomicU8,
 ) -> Vec<Posted> {
     let is_final_chunk = offset + chunk.len() == total;
-    let (bulk, last) = if is_final_chunk { chunk.split_at(chunk.len() - 1) } else { (chunk, &[][..]) };
+    let (bulk, last) = if is_final_chunk {
+        chunk.split_at(chunk.len() - 1)
+    } else {
+        (chunk, &[][..])
+    };
     let post = |reading: Reading, no_build: bool| async move {
         if stop.load(Ordering::SeqCst) != GO {
             return Posted::NotSent(reading);
         }
         match core
             .psa
-            .post_count(token, &reading.service_id, &reading.account_id, reading.count, no_build)
+            .post_count(
+                token,
+                &reading.service_id,
+                &reading.account_id,
+                reading.count,
+                no_build,
+            )
             .await
         {
             Ok(()) => Posted::Ok(reading),
@@ -480,7 +579,11 @@ async fn post_chunk(
 }
 
 fn failure(account: &str, service: &str, why: &str) -> Failure {
-    Failure { account_id: account.into(), service: service.into(), reason: why.into() }
+    Failure {
+        account_id: account.into(),
+        service: service.into(),
+        reason: why.into(),
+    }
 }
 
 fn push_failure(failures: &mut Vec<Failure>, reading: &Reading, why: &str) {
@@ -491,33 +594,66 @@ fn push_failure(failures: &mut Vec<Failure>, reading: &Reading, why: &str) {
 
 /// 401 → connector disconnected (`token_rejected`), run `token_rejected`; 403 → connector
 /// `error`, run `failed`; anything else during set-up → run `failed` (retried next run).
-async fn psa_stop(core: &Core, connector: Connector, run: &mut SyncRun, e: PsaError) -> Result<JobOutcome, StoreError> {
+async fn psa_stop(
+    core: &Core,
+    connector: Connector,
+    run: &mut SyncRun,
+    e: PsaError,
+) -> Result<JobOutcome, StoreError> {
     match e {
         PsaError::TokenRejected => {
-            set_connector_status(core, &connector, ConnectorStatus::Disconnected, reason::TOKEN_REJECTED).await?;
+            set_connector_status(
+                core,
+                &connector,
+                ConnectorStatus::Disconnected,
+                reason::TOKEN_REJECTED,
+            )
+            .await?;
             if run.failures.is_empty() {
-                run.failures.push(failure("", "", "Gradient rejected the token (401)"));
+                run.failures
+                    .push(failure("", "", "Gradient rejected the token (401)"));
             }
             finish_run(core, run, RunStatus::TokenRejected).await
         }
         PsaError::Forbidden(m) => {
-            set_connector_status(core, &connector, ConnectorStatus::Error, reason::GRADIENT_FORBIDDEN).await?;
+            set_connector_status(
+                core,
+                &connector,
+                ConnectorStatus::Error,
+                reason::GRADIENT_FORBIDDEN,
+            )
+            .await?;
             if run.failures.is_empty() {
-                run.failures.push(failure("", "", &format!("Gradient refused the calls (403): {m}")));
+                run.failures.push(failure(
+                    "",
+                    "",
+                    &format!("Gradient refused the calls (403): {m}"),
+                ));
             }
             finish_run(core, run, RunStatus::Failed).await
         }
         other => {
-            run.failures.push(failure("", "", &format!("setting up Gradient failed: {other}")));
+            run.failures.push(failure(
+                "",
+                "",
+                &format!("setting up Gradient failed: {other}"),
+            ));
             finish_run(core, run, RunStatus::Failed).await
         }
     }
 }
 
 /// Sets the connector's status unless a newer token arrived meanwhile (its outcome wins).
-async fn set_connector_status(core: &Core, seen: &Connector, status: ConnectorStatus, why: &str) -> Result<(), StoreError> {
+async fn set_connector_status(
+    core: &Core,
+    seen: &Connector,
+    status: ConnectorStatus,
+    why: &str,
+) -> Result<(), StoreError> {
     for _ in 0..5 {
-        let Some(mut fresh) = core.connectors.get(&seen.workspace_id).await? else { return Ok(()) };
+        let Some(mut fresh) = core.connectors.get(&seen.workspace_id).await? else {
+            return Ok(());
+        };
         if fresh.token_version != seen.token_version {
             return Ok(());
         }
@@ -526,10 +662,16 @@ async fn set_connector_status(core: &Core, seen: &Connector, status: ConnectorSt
             return Ok(());
         }
     }
-    Err(StoreError("the connector kept changing while setting its status".into()))
+    Err(StoreError(
+        "the connector kept changing while setting its status".into(),
+    ))
 }
 
-async fn finish_run(core: &Core, run: &mut SyncRun, status: RunStatus) -> Result<JobOutcome, StoreError> {
+async fn finish_run(
+    core: &Core,
+    run: &mut SyncRun,
+    status: RunStatus,
+) -> Result<JobOutcome, StoreError> {
     finish_run_full(core, run, status, false).await
 }
 
@@ -544,22 +686,33 @@ async fn finish_run_full(
     run.status = status;
     run.finished_at = Some(finished);
     core.runs.put_run(run).await?;
-    let last_sync = LastSync { run_id: run.run_id.clone(), status, finished_at: finished, counts: run.counts.clone() };
+    let last_sync = LastSync {
+        run_id: run.run_id.clone(),
+        status,
+        finished_at: finished,
+        counts: run.counts.clone(),
+    };
     for _ in 0..5 {
-        let Some(mut c) = core.connectors.get(&run.workspace_id).await? else { break };
+        let Some(mut c) = core.connectors.get(&run.workspace_id).await? else {
+            break;
+        };
         c.last_sync = Some(last_sync.clone());
         if full && status != RunStatus::TokenRejected && status != RunStatus::Failed {
             c.full_resend_due = false;
             c.last_full_resend_at = Some(finished);
         }
-        if status == RunStatus::Succeeded && c.status_reason.as_deref() == Some(reason::SETUP_INCOMPLETE) {
+        if status == RunStatus::Succeeded
+            && c.status_reason.as_deref() == Some(reason::SETUP_INCOMPLETE)
+        {
             c.status_reason = None;
         }
         if core.connectors.replace(&mut c).await? {
             break;
         }
     }
-    core.slots.release_slot(&run.workspace_id, &run.run_id).await?;
+    core.slots
+        .release_slot(&run.workspace_id, &run.run_id)
+        .await?;
     tracing::info!(status = ?status, counts = ?run.counts, "sync run finished");
     Ok(JobOutcome::Done(Some(status)))
 }
@@ -571,7 +724,13 @@ mod tests {
     use crate::catalogue::Catalogue;
     use crate::workspace::{Workspace, WorkspaceStatus};
 
-    fn ws(id: &str, status: WorkspaceStatus, services: &[&str], users: u64, devices: u64) -> Workspace {
+    fn ws(
+        id: &str,
+        status: WorkspaceStatus,
+        services: &[&str],
+        users: u64,
+        devices: u64,
+    ) -> Workspace {
         Workspace {
             id: WorkspaceId::parse(id).unwrap(),
             parent: None,
@@ -601,9 +760,18 @@ mod tests {
     #[test]
     fn plan_counts_by_unit_skips_unchanged_and_accounts_for_disabled() {
         let c = Catalogue::builtin();
-        let ids: BTreeMap<String, String> = c.iter().map(|s| (s.key.clone(), format!("svc_{}", s.key))).collect();
+        let ids: BTreeMap<String, String> = c
+            .iter()
+            .map(|s| (s.key.clone(), format!("svc_{}", s.key)))
+            .collect();
         let workspaces = vec![
-            ws("a", WorkspaceStatus::Subscription, &["EDR", "EMAIL_SECURITY"], 10, 4),
+            ws(
+                "a",
+                WorkspaceStatus::Subscription,
+                &["EDR", "EMAIL_SECURITY"],
+                10,
+                4,
+            ),
             ws("b", WorkspaceStatus::Inactive, &["EDR"], 3, 3),
             ws("c", WorkspaceStatus::Trial, &["ZTNA"], 0, 0),
         ];
@@ -616,7 +784,11 @@ mod tests {
         .into_iter()
         .collect();
         let plan = plan_readings(&c, &workspaces, &ids, &last, &run, false);
-        let send: Vec<_> = plan.send.iter().map(|r| (r.account_id.as_str(), r.service_key.as_str(), r.count)).collect();
+        let send: Vec<_> = plan
+            .send
+            .iter()
+            .map(|r| (r.account_id.as_str(), r.service_key.as_str(), r.count))
+            .collect();
         // Email Security counts users, ZTNA devices; an enabled service with 0 is still sent.
         assert_eq!(send, vec![("a", "EMAIL_SECURITY", 10), ("c", "ZTNA", 0)]);
         assert_eq!(plan.unchanged, 1);
@@ -630,8 +802,17 @@ mod tests {
     #[test]
     fn a_resumed_run_does_not_resend_what_it_already_posted() {
         let c = Catalogue::builtin();
-        let ids: BTreeMap<String, String> = c.iter().map(|s| (s.key.clone(), format!("svc_{}", s.key))).collect();
-        let workspaces = vec![ws("a", WorkspaceStatus::Subscription, &["EDR", "EMAIL_SECURITY"], 10, 4)];
+        let ids: BTreeMap<String, String> = c
+            .iter()
+            .map(|s| (s.key.clone(), format!("svc_{}", s.key)))
+            .collect();
+        let workspaces = vec![ws(
+            "a",
+            WorkspaceStatus::Subscription,
+            &["EDR", "EMAIL_SECURITY"],
+            10,
+            4,
+        )];
         let run = RunId::parse("r2").unwrap();
         let last: BTreeMap<_, _> = [sent("a", "EDR", 4, "r2")].into_iter().collect();
         let plan = plan_readings(&c, &workspaces, &ids, &last, &run, true);
