@@ -734,3 +734,29 @@ async fn a_duplicate_schedule_event_makes_no_duplicate_runs() {
         "the scheduled run released its slot"
     );
 }
+
+#[tokio::test]
+async fn the_on_demand_function_serves_only_the_sync_route() {
+    let m = connected_msp("sync-fn", 4).await;
+    let admin = Claims::admin(CH);
+    let ev = psa_tests::http_event(
+        "POST",
+        "/v1/psa/connectors/gradient/sync",
+        Some(&admin),
+        None,
+    );
+    let r = sync_on_demand::handle(&m.env.api, ev).await;
+    assert_eq!(r.status(), 202);
+    let ev = psa_tests::http_event("GET", "/v1/psa/connectors/gradient", Some(&admin), None);
+    assert_eq!(sync_on_demand::handle(&m.env.api, ev).await.status(), 404);
+    let ev = psa_tests::http_event("POST", "/v1/psa/connectors/gradient/sync", None, None);
+    assert_eq!(sync_on_demand::handle(&m.env.api, ev).await.status(), 401);
+    let ev = psa_tests::http_event(
+        "POST",
+        "/v1/psa/connectors/gradient/sync",
+        Some(&Claims::viewer(CH)),
+        None,
+    );
+    assert_eq!(sync_on_demand::handle(&m.env.api, ev).await.status(), 403);
+    assert_eq!(m.env.queued_jobs().await.len(), 1);
+}
