@@ -523,6 +523,17 @@ async fn a_regenerated_token_disconnects_and_stops_the_run() {
     assert_eq!(m.env.retoken(CH, &new_key).await.status, 200);
     let run2 = sync_and_wait(&m.env).await;
     assert_eq!(run2["status"], "succeeded", "{run2}");
+    // Through the whole sync path — worker, 401, re-token — no token reached a log line or an item.
+    let logs = psa_tests::logs::captured();
+    assert!(
+        logs.contains("sync run finished"),
+        "log capture is not working"
+    );
+    let items = format!("{:?}", m.env.psa_items().await);
+    for secret in [new_key.as_str(), m.env.sim.vendor_key()] {
+        assert!(!logs.contains(secret), "a log line carried a key");
+        assert!(!items.contains(secret), "a DynamoDB item carried a key");
+    }
 }
 
 #[tokio::test]

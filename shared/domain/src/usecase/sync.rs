@@ -167,6 +167,10 @@ fn new_run(
     }
 }
 
+/// A scheduled run found still `queued` this long after its creation is enqueued again by a
+/// repeated schedule event (an immediate duplicate delivery is not).
+const REQUEUE_AFTER: time::Duration = time::Duration::seconds(30);
+
 /// What one firing of the daily schedule did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ScheduleReport {
@@ -208,11 +212,24 @@ pub async fn schedule_all(
                 });
             } else {
                 report.duplicates += 1;
-                // Same run seen again: if it already finished, the claim we just made must go.
-                if let Some(existing) = core.runs.get_run(ws, &run_id).await?
-                    && !existing.status.is_active()
-                {
-                    core.slots.release_slot(ws, &run_id).await?;
+                match core.runs.get_run(ws, &run_id).await? {
+                    // Same run seen again after it finished: the claim we just made must go.
+                    Some(existing) if !existing.status.is_active() => {
+                        core.slots.release_slot(ws, &run_id).await?
+                    }
+                    // Still queued well after it was created: the earlier delivery may have died
+                    // before enqueuing (EventBridge retries a failed invocation after a minute or
+                    // more). Enqueue it again; the worker runs a run once whatever the job count.
+                    Some(existing)
+                        if existing.status == RunStatus::Queued
+                            && now() - existing.queued_at > REQUEUE_AFTER =>
+                    {
+                        jobs.push(SyncJob {
+                            workspace_id: ws.clone(),
+                            run_id: run_id.clone(),
+                        });
+                    }
+                    _ => {}
                 }
             }
         }
