@@ -1,72 +1,194 @@
-//! `make demo`: the connector lifecycle end to end on the local stack, printed as plain text.
+//! `make demo`: the product's main job end to end on the local stack, printed as plain text.
 //!
-//! A channel "Acme MSP" with six child workspaces, an MSP organization in the Gradient simulator,
-//! then through the real HTTP handler: connect, a rejected token, a re-token after the MSP
-//! regenerated its key, delete. Exits non-zero as soon as a step answers an unexpected status.
+//! A sample MSP on the Coro side (channel "Acme MSP", subchannel "Acme West", 50 child workspaces
+//! with mixed subscriptions and statuses) and its organization in the Gradient simulator. Through
+//! the real HTTP handler: connect, an on-demand sync run by the real worker (with a progress bar),
+//! what Gradient then holds; a subscription change and a second sync that posts only what changed;
+//! mapping the new account; the token lifecycle; disconnect. Exits non-zero as soon as a step
+//! answers an unexpected status or count.
 
+use gradient_sim::Pair;
+use psa_domain::Catalogue;
+use psa_domain::catalogue::Unit;
+use psa_store::WorkspaceItem;
 use psa_tests::{ApiResponse, Claims, TestEnv, workspace};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 const CHANNEL: &str = "acme_msp";
+const SUBCHANNEL: &str = "acme_west";
+const CHILDREN: usize = 50;
 
-/// A managed workspace of the demo channel.
+/// Service bundles the sample customers buy (catalogue keys); each child gets one, plus extras.
+const BUNDLES: &[&[&str]] = &[
+    &["EMAIL_SECURITY", "CLOUD_SECURITY", "INBOUND_GATEWAY"],
+    &["ENDPOINT_SECURITY", "EDR", "NETWORK"],
+    &[
+        "EMAIL_SECURITY",
+        "ENDPOINT_SECURITY",
+        "SECURITY_AWARENESS_TRAINING",
+        "EMAIL_ENCRYPTION",
+    ],
+    &[
+        "CLOUD_SECURITY",
+        "USER_DATA_GOVERNANCE",
+        "MOBILE_DEVICE_MANAGEMENT",
+        "ZTNA",
+    ],
+    &[
+        "EDR",
+        "ENDPOINT_DATA_GOVERNANCE",
+        "WIFI_PHISHING",
+        "SECURE_WEB_GATEWAY",
+        "NETWORK",
+    ],
+];
+
+/// Short column labels for the compact tables.
+const SHORT: &[(&str, &str)] = &[
+    ("CLOUD_SECURITY", "Cloud"),
+    ("EMAIL_SECURITY", "Email"),
+    ("USER_DATA_GOVERNANCE", "UDG"),
+    ("SECURITY_AWARENESS_TRAINING", "SAT"),
+    ("ENDPOINT_SECURITY", "Endpoint"),
+    ("EDR", "EDR"),
+    ("ENDPOINT_DATA_GOVERNANCE", "EDG"),
+    ("MOBILE_DEVICE_MANAGEMENT", "MDM"),
+    ("NETWORK", "Network"),
+    ("INBOUND_GATEWAY", "Inbound"),
+    ("EMAIL_ENCRYPTION", "Encrypt"),
+    ("WIFI_PHISHING", "WiFi"),
+    ("SECURE_WEB_GATEWAY", "SWG"),
+    ("ZTNA", "ZTNA"),
+];
+
+const TOWNS: &[&str] = &[
+    "Alpine",
+    "Bayside",
+    "Cedar",
+    "Delta",
+    "Evergreen",
+    "Granite",
+    "Harbor",
+    "Maple",
+    "Redwood",
+    "Summit",
+];
+const TRADES: &[&str] = &["Dental", "Law Group", "Bakery", "Logistics", "Clinic"];
+
+/// Children whose every pair the MSP has not mapped yet in Synthesize.
+const UNMAPPED_CHILDREN: &[usize] = &[12, 27];
+/// A service the MSP has not mapped for anyone yet.
+const UNMAPPED_SERVICE: &str = "ZTNA";
+
+/// A managed workspace of the demo MSP.
+#[derive(Clone, Debug)]
 struct Child {
-    id: &'static str,
-    name: &'static str,
+    id: String,
+    parent: &'static str,
+    name: String,
     status: &'static str,
-    services: &'static [&'static str],
+    services: Vec<&'static str>,
     users: u64,
     devices: u64,
 }
 
-const fn child(
-    id: &'static str,
-    name: &'static str,
-    status: &'static str,
-    services: &'static [&'static str],
-    users: u64,
-    devices: u64,
-) -> Child {
-    Child {
-        id,
-        name,
-        status,
-        services,
-        users,
-        devices,
+impl Child {
+    fn reported(&self) -> bool {
+        matches!(self.status, "trial" | "subscription")
     }
 }
 
-/// Mixed statuses: trial and subscription children become Gradient accounts, the others do not.
-const CHILDREN: &[Child] = &[
-    child(
-        "bakery",
-        "Bakery Bros",
-        "subscription",
-        &["EDR", "EMAIL_SECURITY"],
-        12,
-        9,
-    ),
-    child("dentist", "Dental Care", "trial", &["CLOUD_SECURITY"], 4, 2),
-    child(
-        "lawfirm",
-        "Law & Partners",
-        "subscription",
-        &["EMAIL_SECURITY", "INBOUND_GATEWAY", "ZTNA"],
-        31,
-        28,
-    ),
-    child(
-        "school",
-        "Green Valley School",
-        "subscription",
-        &["ENDPOINT_SECURITY", "NETWORK", "SECURE_WEB_GATEWAY"],
-        120,
-        95,
-    ),
-    child("oldshop", "Old Shop", "inactive", &["EDR"], 5, 5),
-    child("gone", "Gone Ltd", "archived", &["CLOUD_SECURITY"], 3, 3),
-];
+fn fixture() -> Vec<Child> {
+    (0..CHILDREN)
+        .map(|i| {
+            let mut services: Vec<&'static str> = BUNDLES[i % BUNDLES.len()].to_vec();
+            for (every, extra) in [(7, "SECURITY_AWARENESS_TRAINING"), (6, "EDR")] {
+                if i % every == 0 && !services.contains(&extra) {
+                    services.push(extra);
+                }
+            }
+            Child {
+                id: format!("{CHANNEL}_c{i:02}"),
+                parent: if i < 35 { CHANNEL } else { SUBCHANNEL },
+                name: format!("{} {}", TOWNS[i % TOWNS.len()], TRADES[i / TOWNS.len()]),
+                status: match i {
+                    7 | 23 | 38 => "inactive",
+                    15 | 44 => "archived",
+                    _ if i % 9 == 4 => "trial",
+                    _ => "subscription",
+                },
+                services,
+                users: 5 + (i as u64 * 37) % 140,
+                devices: 3 + (i as u64 * 53) % 120,
+            }
+        })
+        .collect()
+}
+
+fn items(children: &[Child]) -> Vec<WorkspaceItem> {
+    let mut items = vec![
+        workspace(
+            CHANNEL,
+            None,
+            "channel",
+            "Acme MSP",
+            "subscription",
+            &[],
+            0,
+            0,
+        ),
+        workspace(
+            SUBCHANNEL,
+            Some(CHANNEL),
+            "channel",
+            "Acme West",
+            "subscription",
+            &[],
+            0,
+            0,
+        ),
+    ];
+    items.extend(children.iter().map(|c| {
+        workspace(
+            &c.id,
+            Some(c.parent),
+            "child",
+            &c.name,
+            c.status,
+            &c.services,
+            c.users,
+            c.devices,
+        )
+    }));
+    items
+}
+
+/// What Coro should report: (account, service key) → count, for trial/subscription children.
+fn expected(catalogue: &Catalogue, children: &[Child]) -> BTreeMap<(String, String), u64> {
+    let mut out = BTreeMap::new();
+    for c in children.iter().filter(|c| c.reported()) {
+        for s in &c.services {
+            let n = match catalogue.get(s).map(|s| s.unit) {
+                Some(Unit::ProtectedUsers) => c.users,
+                _ => c.devices,
+            };
+            out.insert((c.id.clone(), s.to_string()), n);
+        }
+    }
+    out
+}
+
+fn short(key: &str) -> &str {
+    SHORT
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(key, |(_, s)| s)
+}
 
 struct Failed(String);
 
@@ -89,158 +211,394 @@ async fn main() -> ExitCode {
 async fn run() -> Step {
     let env = TestEnv::start("demo").await;
     let admin = Claims::admin(CHANNEL);
+    let catalogue = Catalogue::builtin();
 
-    heading("1. Coro side: the channel workspace and its children (workspace read model)");
-    let mut items = vec![workspace(
-        CHANNEL,
-        None,
-        "channel",
-        "Acme MSP",
-        "subscription",
-        &[],
-        0,
-        0,
-    )];
-    for c in CHILDREN {
-        let id = format!("{CHANNEL}_{}", c.id);
-        items.push(workspace(
-            &id,
-            Some(CHANNEL),
-            "child",
-            c.name,
-            c.status,
-            c.services,
-            c.users,
-            c.devices,
-        ));
+    heading("1. Coro side: channel \"Acme MSP\", subchannel \"Acme West\", 50 child workspaces");
+    let mut children = fixture();
+    env.seed_workspaces(&items(&children)).await;
+    let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in &children {
+        *by_status.entry(c.status).or_default() += 1;
     }
-    env.seed_workspaces(&items).await;
-    table(
-        &[
-            "workspace",
-            "name",
-            "status",
-            "users",
-            "devices",
-            "services",
-        ],
-        items.iter().map(|w| {
-            let services: Vec<String> = w
-                .modules
-                .iter()
-                .chain(w.addons.iter())
-                .flatten()
-                .cloned()
-                .collect();
-            vec![
-                w.workspace_id.clone(),
-                w.name.clone(),
-                format!("{} ({})", w.status, w.kind),
-                w.protected_users.to_string(),
-                w.protected_devices.to_string(),
-                services.join(", "),
-            ]
-        }),
-    );
-
-    heading("2. Gradient side: the MSP's organization in Synthesize (simulator)");
-    let org = env.sim.create_organization("Acme MSP");
-    let before = env.sim.organization(&org.organization_id).expect("org");
     println!(
-        "organization {}  status {}  accounts {}  (the admin copies its API token into the Coro console)",
-        org.organization_id,
-        before.status,
-        before.accounts.len()
-    );
-
-    heading("3. POST /v1/psa/connectors  {\"type\": \"gradient\", \"apiToken\": \"…\"}  as admin");
-    let r = env.connect(CHANNEL, &org.partner_key).await;
-    show(&r);
-    expect("connect", &r, 201)?;
-    println!("Location: {}", r.header("location").unwrap_or_default());
-
-    heading("4. What Gradient holds now");
-    let o = env.sim.organization(&org.organization_id).expect("org");
-    println!("integration status: {} (was {})", o.status, before.status);
-    let services = env.sim.state().vendor.services;
-    println!(
-        "\nservices ({}, vendor-wide, created once):",
-        services.len()
-    );
-    table(
-        &["name", "description"],
-        services
+        "statuses: {}  (only trial and subscription are reported)",
+        by_status
             .iter()
-            .map(|s| vec![s.name.clone(), s.description.clone()]),
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
+    workspaces_table(&children);
+
+    heading("2. Connect: POST /v1/psa/connectors with the MSP's Gradient API token");
+    let org = env.sim.create_organization("Acme MSP");
+    let org_id = org.organization_id.clone();
+    let r = env.connect(CHANNEL, &org.partner_key).await;
+    expect("connect", &r, 201)?;
+    let o = env.sim.organization(&org_id).expect("org");
+    let vendor_services = env.sim.state().vendor.services;
     println!(
-        "\naccounts ({}: trial and subscription children only):",
+        "HTTP {}  Location {}  → Gradient: integration {}, {} services, {} accounts",
+        r.status,
+        r.header("location").unwrap_or_default(),
+        o.status,
+        vendor_services.len(),
         o.accounts.len()
     );
-    table(
-        &["account id", "name", "description"],
-        o.accounts.iter().map(|a| {
-            vec![
-                a.id.clone(),
-                a.name.clone(),
-                a.description.clone().unwrap_or_default(),
-            ]
-        }),
-    );
-    if o.status != "pending" {
+    // Catalogue key ↔ Gradient service id, through the names the MSP sees in Synthesize.
+    let mut id_of: BTreeMap<String, String> = BTreeMap::new();
+    for s in catalogue.iter() {
+        let name = s.gradient_name();
+        let svc = vendor_services
+            .iter()
+            .find(|v| v.name == name)
+            .ok_or_else(|| Failed(format!("no Gradient service named {name}")))?;
+        id_of.insert(s.key.clone(), svc.id.clone());
+    }
+    let key_of: BTreeMap<String, String> =
+        id_of.iter().map(|(k, v)| (v.clone(), k.clone())).collect();
+    let reported = children.iter().filter(|c| c.reported()).count();
+    if o.accounts.len() != reported {
         return Err(Failed(format!(
-            "integration status is {}, expected pending",
-            o.status
+            "{} accounts in Gradient, expected {reported}",
+            o.accounts.len()
         )));
     }
 
-    heading("5. PUT /v1/psa/connectors/gradient/token with a token Gradient does not know");
-    let r = env.retoken(CHANNEL, "gr-not-a-real-partner-key-0000").await;
-    show(&r);
-    expect("bad token", &r, 422)?;
-    let still = env
-        .call("GET", "/v1/psa/connectors/gradient", Some(&admin), None)
-        .await;
+    heading("3. The MSP maps accounts × services to agreements in Synthesize (not all yet)");
+    let mut unmapped: BTreeSet<(String, String)> = BTreeSet::new();
+    for c in children.iter().filter(|c| c.reported()) {
+        for key in catalogue.iter().map(|s| s.key.as_str()) {
+            let idx: usize = c.id[c.id.len() - 2..].parse().unwrap_or(0);
+            if UNMAPPED_CHILDREN.contains(&idx) || key == UNMAPPED_SERVICE {
+                unmapped.insert((c.id.clone(), key.to_string()));
+            }
+        }
+    }
+    let except: Vec<Pair> = unmapped
+        .iter()
+        .map(|(a, k)| Pair::new(a.clone(), id_of[k].clone()))
+        .collect();
+    if !env.sim.map_all(&org_id, &except) {
+        return Err(Failed("the simulator did not map the pairs".into()));
+    }
+    let o = env.sim.organization(&org_id).expect("org");
+    let names: Vec<String> = UNMAPPED_CHILDREN
+        .iter()
+        .map(|i| children[*i].name.clone())
+        .collect();
     println!(
-        "connector unchanged: status {}, tokenHint {}",
-        still.json()["status"].as_str().unwrap_or("?"),
-        still.json()["tokenHint"].as_str().unwrap_or("?")
+        "{} pairs mapped; left unmapped: every pair of {} and {UNMAPPED_SERVICE} for everyone",
+        o.mappings.len(),
+        names.join(" and ")
     );
 
-    heading("6. The MSP regenerates its key in Synthesize; the admin pastes the new one");
-    let new_key = env
-        .sim
-        .regenerate_key(&org.organization_id)
-        .ok_or_else(|| Failed("the simulator did not regenerate the key".into()))?;
-    let r = env.retoken(CHANNEL, &org.partner_key).await;
-    println!("old key → {} {}", r.status, r.code());
-    expect("old key after regeneration", &r, 422)?;
-    let r = env.retoken(CHANNEL, &new_key).await;
-    println!("new key → PUT /v1/psa/connectors/gradient/token");
-    show(&r);
-    expect("re-token", &r, 200)?;
+    heading("4. On-demand sync: POST /v1/psa/connectors/gradient/sync, then the sync worker");
+    let want1 = expected(&catalogue, &children);
+    let unmapped1 = want1.keys().filter(|k| unmapped.contains(*k)).count() as u64;
+    let run1 = sync(&env, &org_id, want1.len() as u64).await?;
+    let c1 = counts(&run1);
+    print_counts(&run1);
+    check(
+        "first sync",
+        &c1,
+        &[
+            ("readings", want1.len() as u64),
+            ("posted", want1.len() as u64 - unmapped1),
+            ("unmapped", unmapped1),
+            ("unchanged", 0),
+            ("skippedDisabled", 0),
+            ("failed", 0),
+        ],
+    )?;
 
-    heading("7. DELETE /v1/psa/connectors/gradient");
-    let r = env
-        .call("DELETE", "/v1/psa/connectors/gradient", Some(&admin), None)
-        .await;
-    println!("HTTP {} (body {} bytes)", r.status, r.body.len());
-    expect("delete", &r, 204)?;
-    let o = env.sim.organization(&org.organization_id).expect("org");
-    println!("Gradient integration status: {}", o.status);
-    let r = env
-        .call("GET", "/v1/psa/connectors/gradient", Some(&admin), None)
-        .await;
+    heading("5. What Gradient holds now (latest unit count per account × service)");
+    let o = env.sim.organization(&org_id).expect("org");
+    let mut held: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut records: Vec<_> = o.counts.iter().collect();
+    let rank = |id: &str| {
+        let key = key_of.get(id).map_or("?", String::as_str);
+        SHORT
+            .iter()
+            .position(|(k, _)| *k == key)
+            .unwrap_or(SHORT.len())
+    };
+    records.sort_by_key(|r| rank(&r.service_id));
+    for rec in records {
+        let key = key_of.get(&rec.service_id).map_or("?", String::as_str);
+        held.entry(rec.account_id.clone())
+            .or_default()
+            .push(format!("{}={}", short(key), rec.unit_count));
+    }
+    table(
+        &["account", "name", "services → count"],
+        o.accounts.iter().map(|a| {
+            let cells = held.get(&a.id).map_or_else(
+                || "(nothing mapped yet: every reading answered 404)".to_string(),
+                |v| v.join(" "),
+            );
+            vec![a.id.clone(), a.name.clone(), cells]
+        }),
+    );
     println!(
-        "GET /v1/psa/connectors/gradient → {} {}",
+        "(UDG user data governance, SAT security awareness training, EDG endpoint data \
+         governance, MDM mobile device management, SWG secure web gateway)"
+    );
+    println!(
+        "{} counts held, {} readings answered 404 (unmapped pair)",
+        o.counts.len(),
+        o.not_found_counts.len()
+    );
+    for ((acc, key), n) in &want1 {
+        let got = o.count(acc, &id_of[key]).map(|r| r.unit_count);
+        let ok = if unmapped.contains(&(acc.clone(), key.clone())) {
+            got.is_none()
+        } else {
+            got == Some(*n)
+        };
+        if !ok {
+            return Err(Failed(format!(
+                "Gradient holds {got:?} for {acc}/{key}, expected {n}"
+            )));
+        }
+    }
+
+    heading("6. The subscriptions change in Coro");
+    let dis = children
+        .iter()
+        .position(|c| {
+            c.reported()
+                && c.services
+                    .iter()
+                    .any(|s| !unmapped.contains(&(c.id.clone(), s.to_string())))
+        })
+        .ok_or_else(|| Failed("no child with a mapped service".into()))?;
+    let disabled = children[dis]
+        .services
+        .iter()
+        .find(|s| !unmapped.contains(&(children[dis].id.clone(), s.to_string())))
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    children[dis].services.retain(|s| *s != disabled);
+    println!(
+        "{}: {} disabled",
+        children[dis].name,
+        catalogue.get(&disabled).map_or("?", |s| s.name.as_str())
+    );
+    let grow = (dis + 1..children.len())
+        .find(|&i| {
+            let c = &children[i];
+            c.reported()
+                && !unmapped.contains(&(c.id.clone(), c.services[0].to_string()))
+                && c.services
+                    .iter()
+                    .any(|s| catalogue.get(s).map(|s| s.unit) == Some(Unit::ProtectedUsers))
+        })
+        .ok_or_else(|| Failed("no child to grow".into()))?;
+    children[grow].users += 5;
+    println!(
+        "{}: protected users {} → {}",
+        children[grow].name,
+        children[grow].users - 5,
+        children[grow].users
+    );
+    let ren = (grow + 1..children.len())
+        .find(|&i| children[i].reported())
+        .ok_or_else(|| Failed("no child to rename".into()))?;
+    let old_name = children[ren].name.clone();
+    children[ren].name = format!("{old_name} & Partners");
+    println!("{old_name}: renamed to {}", children[ren].name);
+    let new = Child {
+        id: format!("{CHANNEL}_new"),
+        parent: SUBCHANNEL,
+        name: "Northwind Traders".into(),
+        status: "trial",
+        services: vec!["EDR", "EMAIL_SECURITY"],
+        users: 9,
+        devices: 11,
+    };
+    println!(
+        "{}: new {} workspace under Acme West ({})",
+        new.name,
+        new.status,
+        new.services.join(", ")
+    );
+    children.push(new.clone());
+    env.seed_workspaces(&items(&children)).await;
+    let before = env.sim.organization(&org_id).expect("org");
+
+    heading("7. Second sync: only what changed is posted");
+    let want2 = expected(&catalogue, &children);
+    let changed: Vec<(String, String)> = want2
+        .iter()
+        .filter(|(k, v)| !unmapped.contains(*k) && want1.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .filter(|(a, _)| *a != new.id)
+        .collect();
+    let unmapped2 = unmapped1 + new.services.len() as u64;
+    let run2 = sync(&env, &org_id, changed.len() as u64 + unmapped2).await?;
+    let c2 = counts(&run2);
+    print_counts(&run2);
+    check(
+        "second sync",
+        &c2,
+        &[
+            ("readings", want2.len() as u64 + 1),
+            ("posted", changed.len() as u64),
+            (
+                "unchanged",
+                (want2.len() - changed.len()) as u64 - unmapped2,
+            ),
+            ("unmapped", unmapped2),
+            ("skippedDisabled", 1),
+            ("failed", 0),
+            ("accountsCreated", 1),
+            ("accountsRenamed", 1),
+        ],
+    )?;
+    let after = env.sim.organization(&org_id).expect("org");
+    let dis_id = &id_of[&disabled];
+    let acc = &children[dis].id;
+    let (b, a) = (
+        before.count(acc, dis_id).map(|r| r.unit_count),
+        after.count(acc, dis_id),
+    );
+    println!(
+        "disabled: {} / {} still holds {} in Gradient ({} count received, none since)",
+        children[dis].name,
+        short(&disabled),
+        a.map_or("nothing".into(), |r| r.unit_count.to_string()),
+        a.map_or(0, |r| r.history.len())
+    );
+    if a.map(|r| r.unit_count) != b || a.map(|r| r.history.len()) != Some(1) {
+        return Err(Failed(
+            "the disabled service's count changed in Gradient".into(),
+        ));
+    }
+    for (acc, key) in &changed {
+        let got = after.count(acc, &id_of[key]).map(|r| r.unit_count);
+        let name = children
+            .iter()
+            .find(|c| &c.id == acc)
+            .map_or(acc.as_str(), |c| c.name.as_str());
+        println!(
+            "changed:  {name} / {} {} → {}",
+            short(key),
+            want1.get(&(acc.clone(), key.clone())).copied().unwrap_or(0),
+            got.map_or("nothing".into(), |n| n.to_string())
+        );
+        if got != want2.get(&(acc.clone(), key.clone())).copied() {
+            return Err(Failed(format!("{acc}/{key} not updated in Gradient")));
+        }
+    }
+    let renamed = after.accounts.iter().find(|a| a.id == children[ren].id);
+    println!(
+        "renamed:  account {} is now \"{}\" in Gradient",
+        children[ren].id,
+        renamed.map_or("?", |a| a.name.as_str())
+    );
+    if renamed.map(|a| a.name.as_str()) != Some(children[ren].name.as_str()) {
+        return Err(Failed("the account was not renamed in Gradient".into()));
+    }
+    let new_pairs: Vec<Pair> = new
+        .services
+        .iter()
+        .map(|s| Pair::new(new.id.clone(), id_of[*s].clone()))
+        .collect();
+    let held_new = new_pairs
+        .iter()
+        .filter(|p| after.count(&p.account_id, &p.service_id).is_some())
+        .count();
+    let created = after.accounts.iter().any(|a| a.id == new.id);
+    println!(
+        "new:      account {} \"{}\" {} in Gradient, {} of its {} readings held (not mapped yet)",
+        new.id,
+        new.name,
+        if created { "created" } else { "MISSING" },
+        held_new,
+        new_pairs.len()
+    );
+    if !created || held_new != 0 {
+        return Err(Failed("the new account is not as expected".into()));
+    }
+
+    heading("8. The MSP maps the new account; the next sync posts just those");
+    if !env.sim.set_mappings(&org_id, &new_pairs, true) {
+        return Err(Failed("the simulator did not map the new pairs".into()));
+    }
+    let run3 = sync(&env, &org_id, new_pairs.len() as u64 + unmapped1).await?;
+    print_counts(&run3);
+    check(
+        "third sync",
+        &counts(&run3),
+        &[
+            ("posted", new_pairs.len() as u64),
+            ("unmapped", unmapped1),
+            ("failed", 0),
+        ],
+    )?;
+    let o = env.sim.organization(&org_id).expect("org");
+    println!(
+        "Gradient now holds for {}: {}",
+        new.name,
+        new.services
+            .iter()
+            .map(|s| format!(
+                "{}={}",
+                short(s),
+                o.count(&new.id, &id_of[*s])
+                    .map_or("-".into(), |r| r.unit_count.to_string())
+            ))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+
+    heading("9. Token lifecycle: a wrong token, then a regenerated key");
+    let r = env.retoken(CHANNEL, "gr-not-a-real-partner-key-0000").await;
+    println!(
+        "PUT …/token with an unknown token → {} {}",
         r.status,
         r.code()
     );
-    expect("get after delete", &r, 404)?;
+    expect("bad token", &r, 422)?;
+    let new_key = env
+        .sim
+        .regenerate_key(&org_id)
+        .ok_or_else(|| Failed("the simulator did not regenerate the key".into()))?;
+    let r = env.retoken(CHANNEL, &org.partner_key).await;
     println!(
-        "token secrets left under this run's prefix: {}",
+        "PUT …/token with the old key after regeneration → {} {}",
+        r.status,
+        r.code()
+    );
+    expect("old key after regeneration", &r, 422)?;
+    let r = env.retoken(CHANNEL, &new_key).await;
+    println!(
+        "PUT …/token with the new key → {} (status {}, tokenHint {})",
+        r.status,
+        r.json()["status"].as_str().unwrap_or("?"),
+        r.json()["tokenHint"].as_str().unwrap_or("?")
+    );
+    expect("re-token", &r, 200)?;
+
+    heading("10. Disconnect: DELETE /v1/psa/connectors/gradient");
+    let r = env
+        .call("DELETE", "/v1/psa/connectors/gradient", Some(&admin), None)
+        .await;
+    expect("delete", &r, 204)?;
+    let o = env.sim.organization(&org_id).expect("org");
+    let g = env
+        .call("GET", "/v1/psa/connectors/gradient", Some(&admin), None)
+        .await;
+    println!(
+        "HTTP {} → Gradient integration {}; GET connector → {} {}; token secrets left {}",
+        r.status,
+        o.status,
+        g.status,
+        g.code(),
         env.token_secret_names().await.len()
     );
+    expect("get after delete", &g, 404)?;
     if o.status != "inactive" {
         return Err(Failed(format!(
             "Gradient status after delete is {}, expected inactive",
@@ -248,6 +606,152 @@ async fn run() -> Step {
         )));
     }
     Ok(())
+}
+
+/// Requests a sync through the real handler, runs the real worker while drawing a progress bar
+/// of the readings Gradient receives (counts accepted + 404s), and returns the finished run.
+async fn sync(env: &TestEnv, org_id: &str, expected_sends: u64) -> Step<Value> {
+    let r = env.sync_now(CHANNEL).await;
+    expect("sync now", &r, 202)?;
+    let run_id = r.json()["runId"].as_str().unwrap_or_default().to_string();
+    println!(
+        "HTTP {}  runId {}  status {}",
+        r.status,
+        run_id,
+        r.json()["status"].as_str().unwrap_or("?")
+    );
+    let received = |env: &TestEnv| {
+        env.sim.organization(org_id).map_or(0, |o| {
+            o.counts.iter().map(|c| c.history.len()).sum::<usize>() + o.not_found_counts.len()
+        }) as u64
+    };
+    let base = received(env);
+    let done = AtomicBool::new(false);
+    let worker = async {
+        let n = env.drain().await;
+        done.store(true, Ordering::SeqCst);
+        n
+    };
+    let bar = async {
+        let mut shown = None;
+        loop {
+            let finished = done.load(Ordering::SeqCst);
+            let n = received(env) - base;
+            if shown != Some(n) {
+                progress(n, expected_sends);
+                shown = Some(n);
+            }
+            if finished {
+                println!();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let (invocations, ()) = tokio::join!(worker, bar);
+    let run = env.run(CHANNEL, &run_id).await;
+    println!(
+        "worker invocations {invocations}; GET …/syncs/{run_id} → status {}",
+        run["status"].as_str().unwrap_or("?")
+    );
+    if run["status"] != "succeeded" {
+        return Err(Failed(format!("sync run did not succeed: {run}")));
+    }
+    Ok(run)
+}
+
+fn progress(n: u64, total: u64) {
+    const WIDTH: u64 = 30;
+    let filled = (n.min(total) * WIDTH).checked_div(total).unwrap_or(WIDTH);
+    print!(
+        "\r[{}{}] {n}/{total} readings sent to Gradient",
+        "#".repeat(filled as usize),
+        ".".repeat((WIDTH - filled) as usize)
+    );
+    let _ = std::io::stdout().flush();
+}
+
+fn counts(run: &Value) -> BTreeMap<String, u64> {
+    run["counts"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn print_counts(run: &Value) {
+    const ORDER: &[&str] = &[
+        "readings",
+        "posted",
+        "unchanged",
+        "unmapped",
+        "skippedDisabled",
+        "failed",
+        "accounts",
+        "accountsCreated",
+        "accountsRenamed",
+        "servicesCreated",
+    ];
+    let c = counts(run);
+    let mut cells: Vec<String> = ORDER
+        .iter()
+        .filter_map(|k| c.get(*k).map(|v| format!("{k} {v}")))
+        .collect();
+    cells.extend(
+        c.iter()
+            .filter(|(k, _)| !ORDER.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k} {v}")),
+    );
+    println!("counts: {}", cells.join(" · "));
+}
+
+fn check(step: &str, c: &BTreeMap<String, u64>, want: &[(&str, u64)]) -> Step {
+    for (k, v) in want {
+        let got = c.get(*k).copied();
+        if got != Some(*v) {
+            return Err(Failed(format!(
+                "{step}: counts.{k} is {got:?}, expected {v} (counts {c:?})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn workspaces_table(children: &[Child]) {
+    table(
+        &[
+            "workspace",
+            "name",
+            "parent",
+            "status",
+            "users",
+            "devices",
+            "services",
+        ],
+        children.iter().map(|c| {
+            vec![
+                c.id.clone(),
+                c.name.clone(),
+                if c.parent == CHANNEL {
+                    "Acme MSP"
+                } else {
+                    "Acme West"
+                }
+                .to_string(),
+                c.status.to_string(),
+                c.users.to_string(),
+                c.devices.to_string(),
+                c.services
+                    .iter()
+                    .map(|s| short(s))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ]
+        }),
+    );
 }
 
 fn expect(step: &str, r: &ApiResponse, status: u16) -> Step {
@@ -263,17 +767,6 @@ fn expect(step: &str, r: &ApiResponse, status: u16) -> Step {
 
 fn heading(title: &str) {
     println!("\n== {title}");
-}
-
-/// Status line, content type, then the JSON body pretty-printed.
-fn show(r: &ApiResponse) {
-    println!(
-        "HTTP {}  {}",
-        r.status,
-        r.header("content-type").unwrap_or_default()
-    );
-    let body = serde_json::to_string_pretty(&r.json()).unwrap_or_else(|_| r.body.clone());
-    println!("{body}");
 }
 
 /// A plain-text table: columns padded to their widest cell, a dashed rule under the header.
