@@ -513,6 +513,14 @@ pub async fn run_job(
         }
         core.last.record_sent(ws, &accepted).await?;
         core.last.forget_sent(ws, &forget).await?;
+        if stop.load(Ordering::SeqCst) != GO {
+            // 401/403: no further calls. What was not sent fails now and goes out next run.
+            for reading in &plan.send[sent_so_far..] {
+                run.counts.failed += 1;
+                push_failure(&mut run.failures, reading, "not sent: the run stopped");
+            }
+            break;
+        }
     }
 
     match stop.load(Ordering::SeqCst) {
