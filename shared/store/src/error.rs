@@ -14,10 +14,11 @@ pub(crate) fn serde_error(what: &str, err: serde_dynamo::Error) -> StoreError {
     StoreError(format!("{what}: {err}"))
 }
 
-/// True when a write failed only because its condition did not hold.
-pub(crate) fn is_condition_failed<R>(
-    err: &SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
+/// True when a write failed only because its condition did not hold (any DynamoDB operation).
+pub(crate) fn is_condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    err: &SdkError<E, R>,
 ) -> bool {
     err.as_service_error()
-        .is_some_and(|e| e.is_conditional_check_failed_exception())
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
 }

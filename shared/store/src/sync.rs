@@ -6,10 +6,9 @@
 //! TTL attribute `expiresAt` is epoch seconds, as DynamoDB requires.
 
 use crate::connectors::ws_pk;
-use crate::error::{serde_error, store_error};
+use crate::error::{is_condition_failed, serde_error, store_error};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -66,12 +65,6 @@ fn slot_ttl(expires_ms: u64) -> u64 {
 }
 
 /// True when a write failed only because its condition did not hold (any operation).
-fn condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|c| c == "ConditionalCheckFailedException")
-}
-
 fn attr_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
@@ -251,7 +244,7 @@ impl RunSlots for DynamoSync {
                 .await;
             match res {
                 Ok(_) => return Ok(SlotClaim::Claimed),
-                Err(e) if condition_failed(&e) => {}
+                Err(e) if is_condition_failed(&e) => {}
                 Err(e) => return Err(store_error("claim run slot", e)),
             }
             let Some(item) = self.get(ws_pk(workspace), SLOT_SK, "read run slot").await? else {
@@ -284,7 +277,7 @@ impl RunSlots for DynamoSync {
                 .await;
             match res {
                 Ok(_) => return Ok(SlotClaim::Claimed),
-                Err(e) if condition_failed(&e) => {
+                Err(e) if is_condition_failed(&e) => {
                     // Either it already lasts longer (still ours) or it changed hands: re-check.
                     let item = self.get(ws_pk(workspace), SLOT_SK, "read run slot").await?;
                     if item
@@ -316,7 +309,7 @@ impl RunSlots for DynamoSync {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
             Err(e) => Err(store_error("release run slot", e)),
         }
     }
@@ -376,11 +369,11 @@ impl RunSlots for DynamoSync {
                         .await;
                     return match res {
                         Ok(_) => Ok(Lease::Acquired),
-                        Err(e) if condition_failed(&e) => Ok(Lease::Acquired),
+                        Err(e) if is_condition_failed(&e) => Ok(Lease::Acquired),
                         Err(e) => Err(store_error("extend run slot", e)),
                     };
                 }
-                Err(e) if condition_failed(&e) => {}
+                Err(e) if is_condition_failed(&e) => {}
                 Err(e) => return Err(store_error("take worker lease", e)),
             }
             let Some(item) = self.get(ws_pk(workspace), SLOT_SK, "read run slot").await? else {
@@ -427,7 +420,7 @@ impl RunSlots for DynamoSync {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
             Err(e) => Err(store_error("drop worker lease", e)),
         }
     }
@@ -456,7 +449,7 @@ impl RunSlots for DynamoSync {
                 .await;
             match res {
                 Ok(_) => return Ok(None),
-                Err(e) if condition_failed(&e) => {}
+                Err(e) if is_condition_failed(&e) => {}
                 Err(e) => return Err(store_error("claim on-demand cool-down", e)),
             }
             let item = self
@@ -490,7 +483,7 @@ impl SyncRuns for DynamoSync {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(store_error("create run", e)),
         }
     }
