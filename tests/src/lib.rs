@@ -531,6 +531,20 @@ impl TestEnv {
         .await
     }
 
+    /// `GET .../syncs` (first page, newest first) as a viewer of the channel.
+    pub async fn syncs(&self, channel: &str) -> Value {
+        let r = self
+            .call(
+                "GET",
+                "/v1/psa/connectors/gradient/syncs",
+                Some(&Claims::viewer(channel)),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    }
+
     /// `GET .../syncs/{runId}` as the channel's admin.
     pub async fn run(&self, channel: &str, run_id: &str) -> Value {
         let r = self

@@ -575,16 +575,7 @@ async fn one_run_for_concurrent_requests_and_duplicate_deliveries() {
         org.counts.iter().all(|c| c.history.len() == 1),
         "a count was posted twice"
     );
-    let runs = m
-        .env
-        .call(
-            "GET",
-            "/v1/psa/connectors/gradient/syncs",
-            Some(&Claims::viewer(CH)),
-            None,
-        )
-        .await
-        .json();
+    let runs = m.env.syncs(CH).await;
     assert_eq!(runs["items"].as_array().unwrap().len(), 1);
     assert_eq!(runs["items"][0]["status"], "succeeded");
 }
@@ -727,16 +718,7 @@ async fn a_duplicate_schedule_event_makes_no_duplicate_runs() {
         .unwrap();
     assert_eq!((late.connectors, late.enqueued, late.duplicates), (2, 0, 2));
     assert!(m.env.queued_jobs().await.is_empty());
-    let runs = m
-        .env
-        .call(
-            "GET",
-            "/v1/psa/connectors/gradient/syncs",
-            Some(&Claims::viewer(CH)),
-            None,
-        )
-        .await
-        .json();
+    let runs = m.env.syncs(CH).await;
     assert_eq!(runs["items"].as_array().unwrap().len(), 1);
     assert_eq!(runs["items"][0]["trigger"], "scheduled");
     assert_eq!(
