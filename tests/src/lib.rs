@@ -531,6 +531,20 @@ impl TestEnv {
         .await
     }
 
+    /// `GET /v1/psa/connectors/gradient` as a viewer of the channel (must answer 200).
+    pub async fn connector(&self, channel: &str) -> Value {
+        let r = self
+            .call(
+                "GET",
+                "/v1/psa/connectors/gradient",
+                Some(&Claims::viewer(channel)),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    }
+
     /// `GET .../syncs` (first page, newest first) as a viewer of the channel.
     pub async fn syncs(&self, channel: &str) -> Value {
         let r = self

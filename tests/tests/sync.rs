@@ -261,16 +261,7 @@ async fn a_sync_posts_exactly_the_expected_counts() {
     let history: Vec<_> = org.counts.iter().flat_map(|c| c.history.iter()).collect();
     assert_eq!(history.iter().filter(|h| !h.no_build).count(), 1);
     // The connector shows the run as its lastSync.
-    let conn = m
-        .env
-        .call(
-            "GET",
-            "/v1/psa/connectors/gradient",
-            Some(&Claims::viewer(CH)),
-            None,
-        )
-        .await
-        .json();
+    let conn = m.env.connector(CH).await;
     assert_eq!(conn["lastSync"]["runId"], run["runId"]);
     assert_eq!(conn["lastSync"]["counts"]["posted"], c["posted"]);
 
@@ -493,16 +484,7 @@ async fn a_regenerated_token_disconnects_and_stops_the_run() {
     assert_eq!(run["status"], "token_rejected", "{run}");
     let c = counts(&run);
     outcomes_add_up(&c);
-    let conn = m
-        .env
-        .call(
-            "GET",
-            "/v1/psa/connectors/gradient",
-            Some(&Claims::viewer(CH)),
-            None,
-        )
-        .await
-        .json();
+    let conn = m.env.connector(CH).await;
     assert_eq!(conn["status"], "disconnected");
     assert_eq!(conn["statusReason"], "token_rejected");
     let log = m.env.sim.requests().requests;
@@ -701,16 +683,7 @@ async fn a_duplicate_schedule_event_makes_no_duplicate_runs() {
     );
     m.env.drain().await;
     // MSP C's token was regenerated: its scheduled run found out and disconnected it.
-    let c_conn = m
-        .env
-        .call(
-            "GET",
-            "/v1/psa/connectors/gradient",
-            Some(&Claims::viewer("msp_c")),
-            None,
-        )
-        .await
-        .json();
+    let c_conn = m.env.connector("msp_c").await;
     assert_eq!(c_conn["status"], "disconnected");
     // A late duplicate after the runs finished still creates nothing, and leaves no slot behind.
     let late = sync_scheduled::handle(&sched, serde_json::from_value(event).unwrap())
