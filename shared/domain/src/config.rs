@@ -26,7 +26,8 @@ pub struct Settings {
     /// `TOKEN_SECRET_PREFIX`: name prefix of the per-connector token secrets.
     pub token_secret_prefix: String,
     /// Sync knobs from optional variables beyond the contract: `SYNC_COOLDOWN_SECONDS` (300),
-    /// `SYNC_FULL_RESEND_DAYS` (7), `SYNC_IN_FLIGHT` (8).
+    /// `SYNC_FULL_RESEND_DAYS` (7), `SYNC_IN_FLIGHT` (8), `SYNC_MAX_CONTINUATIONS` (10),
+    /// `SYNC_KEY_FAULT_CONNECTORS` (3) within `SYNC_KEY_FAULT_WINDOW_MINUTES` (15).
     pub sync: crate::usecase::sync::SyncPolicy,
 }
 
@@ -100,6 +101,11 @@ impl Settings {
                 number("SYNC_FULL_RESEND_DAYS", 7, 365)?.max(1) * 86_400,
             ),
             in_flight: number("SYNC_IN_FLIGHT", 8, 64)?.max(1) as usize,
+            max_continuations: number("SYNC_MAX_CONTINUATIONS", 10, 100)? as u32,
+            key_fault_connectors: number("SYNC_KEY_FAULT_CONNECTORS", 3, 1000)?.max(2) as usize,
+            key_fault_window: std::time::Duration::from_secs(
+                number("SYNC_KEY_FAULT_WINDOW_MINUTES", 15, 24 * 60)?.max(1) * 60,
+            ),
             ..Default::default()
         };
         Ok(Self {

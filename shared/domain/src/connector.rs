@@ -73,8 +73,32 @@ pub struct Connector {
         with = "time::serde::rfc3339::option"
     )]
     pub last_full_resend_at: Option<OffsetDateTime>,
+    /// This incarnation of the connector: a connector deleted and created again is a new one,
+    /// and nothing a run of an older incarnation does touches it.
+    pub incarnation: String,
     /// Optimistic-concurrency version of the stored item.
     pub version: u64,
+}
+
+/// The key space of one connector incarnation: its runs, readings, pair states and slot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorRef {
+    pub workspace: WorkspaceId,
+    pub kind: ConnectorType,
+    pub incarnation: String,
+}
+
+impl ConnectorRef {
+    /// `<type>#<incarnation>`: the part of every per-connector key after the workspace.
+    pub fn key(&self) -> String {
+        format!("{}#{}", self.kind.as_str(), self.incarnation)
+    }
+
+    /// The token-cache key of this incarnation at `token_version`.
+    pub fn token_ref(&self, token_version: u64) -> String {
+        format!("{}#{token_version}", self.key())
+    }
 }
 
 impl Connector {
@@ -97,8 +121,22 @@ impl Connector {
             token_version: 1,
             full_resend_due: true,
             last_full_resend_at: None,
+            incarnation: uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
             version: 0,
         }
+    }
+
+    pub fn reference(&self) -> ConnectorRef {
+        ConnectorRef {
+            workspace: self.workspace_id.clone(),
+            kind: self.kind,
+            incarnation: self.incarnation.clone(),
+        }
+    }
+
+    /// Whether `run` may still act for this connector: same incarnation and token version.
+    pub fn owns(&self, incarnation: &str, token_version: u64) -> bool {
+        self.incarnation == incarnation && self.token_version == token_version
     }
 
     /// A new token was verified and stored: connected again, everything resent next run.

@@ -2,6 +2,7 @@
 //! the service catalogue, workspaces, sync runs, the ports the core needs, and the use cases.
 //! No AWS or HTTP types live here.
 
+pub mod audit;
 pub mod caller;
 pub mod catalogue;
 pub mod config;
@@ -13,10 +14,14 @@ pub mod sync;
 pub mod usecase;
 pub mod workspace;
 
+pub use audit::{Actor, AuditAction, AuditEvent};
 pub use caller::{AccessError, Caller, Role, WorkspaceType};
 pub use catalogue::{Catalogue, Service, Unit};
-pub use connector::{Connector, ConnectorStatus, LastSync};
+pub use connector::{Connector, ConnectorRef, ConnectorStatus, LastSync};
 pub use ids::{ConnectorType, RunId, UserId, WorkspaceId};
 pub use secret::{ApiToken, TokenError, VendorKey};
-pub use sync::{Failure, RunCounts, RunStatus, SyncRun, Trigger};
+pub use sync::{
+    Accepted, AttemptOutcome, Failure, Outcome, PairState, RunCounts, RunReading, RunStatus,
+    SyncRun, Trigger,
+};
 pub use workspace::{Workspace, WorkspaceStatus};

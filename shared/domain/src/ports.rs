@@ -48,11 +48,12 @@ pub enum VaultError {
 pub trait TokenVault: Send + Sync {
     /// Stores the token as the connector's current secret (creating the secret if needed).
     async fn store(&self, workspace: &WorkspaceId, token: &ApiToken) -> Result<(), VaultError>;
-    /// The connector's current token as of `token_version` (the connector's re-token counter:
-    /// an adapter may cache by it, never serving a replaced token for a newer version).
+    /// The connector's current token as of `token_version` of incarnation `connector` (an
+    /// adapter may cache by both, never serving a replaced token for a newer version or a token
+    /// of a deleted incarnation to a new one).
     async fn load(
         &self,
-        workspace: &WorkspaceId,
+        connector: &crate::connector::ConnectorRef,
         token_version: u64,
     ) -> Result<ApiToken, VaultError>;
     /// Deletes the secret at once, without a recovery window; no error if it is absent.
@@ -181,17 +182,38 @@ pub trait Psa: Send + Sync {
 
 // ---- usage sync ----------------------------------------------------------------------------
 
+use crate::audit::AuditEvent;
+use crate::connector::ConnectorRef;
 use crate::ids::RunId;
-use crate::sync::SyncRun;
+use crate::sync::{Outcome, PairState, RunReading, SyncRun};
 use serde::{Deserialize, Serialize};
 
-/// One message on the sync queue: run `run_id` of the workspace's Gradient connector.
+/// One message on the sync queue: run `run_id` of one incarnation of the workspace's connector.
 /// A continuation of a run is the same job again (progress lives in the store).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncJob {
     pub workspace_id: WorkspaceId,
     pub run_id: RunId,
+    pub incarnation: String,
+}
+
+impl SyncJob {
+    pub fn for_run(run: &SyncRun) -> Self {
+        Self {
+            workspace_id: run.workspace_id.clone(),
+            run_id: run.run_id.clone(),
+            incarnation: run.incarnation.clone(),
+        }
+    }
+
+    pub fn connector(&self) -> ConnectorRef {
+        ConnectorRef {
+            workspace: self.workspace_id.clone(),
+            kind: crate::ids::ConnectorType::Gradient,
+            incarnation: self.incarnation.clone(),
+        }
+    }
 }
 
 /// The sync job queue.
@@ -221,16 +243,6 @@ pub enum Lease {
     OtherRun(RunId),
 }
 
-/// The last value Gradient accepted for (account, service), and the run that sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SentReading {
-    pub account_id: String,
-    pub service_key: String,
-    pub service_id: String,
-    pub count: u64,
-    pub run_id: RunId,
-}
-
 /// Per-connector run slot (queued or running run), worker lease, on-demand cool-down.
 #[async_trait]
 pub trait RunSlots: Send + Sync {
@@ -238,17 +250,17 @@ pub trait RunSlots: Send + Sync {
     /// long a queued run may hold it without a worker.
     async fn claim_slot(
         &self,
-        workspace: &WorkspaceId,
+        connector: &ConnectorRef,
         run: &RunId,
         ttl: Duration,
     ) -> Result<SlotClaim, StoreError>;
     /// Frees the slot if `run` still holds it.
-    async fn release_slot(&self, workspace: &WorkspaceId, run: &RunId) -> Result<(), StoreError>;
+    async fn release_slot(&self, connector: &ConnectorRef, run: &RunId) -> Result<(), StoreError>;
     /// Takes (or renews) the worker lease of `run` for `owner` until now + `ttl`; creates the slot
     /// for `run` if there is none. Also pushes the slot's expiry past the lease.
     async fn take_lease(
         &self,
-        workspace: &WorkspaceId,
+        connector: &ConnectorRef,
         run: &RunId,
         owner: &str,
         ttl: Duration,
@@ -256,7 +268,7 @@ pub trait RunSlots: Send + Sync {
     /// Ends `owner`'s lease of `run` early (the slot stays: the run continues in another job).
     async fn drop_lease(
         &self,
-        workspace: &WorkspaceId,
+        connector: &ConnectorRef,
         run: &RunId,
         owner: &str,
     ) -> Result<(), StoreError>;
@@ -264,12 +276,30 @@ pub trait RunSlots: Send + Sync {
     /// how long to wait.
     async fn claim_cooldown(
         &self,
-        workspace: &WorkspaceId,
+        connector: &ConnectorRef,
         cooldown: Duration,
     ) -> Result<Option<Duration>, StoreError>;
+    /// Removes the slot and the cool-down of a deleted connector incarnation.
+    async fn clear(&self, connector: &ConnectorRef) -> Result<(), StoreError>;
 }
 
-/// Sync run records.
+/// One page of a list and the opaque cursor of the next (absent on the last page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// The cursor is not one this store handed out.
+    #[error("invalid cursor")]
+    InvalidCursor,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Sync run records (kept 90 days).
 #[async_trait]
 pub trait SyncRuns: Send + Sync {
     /// Writes a new run; `Ok(false)` if a run with this id already exists.
@@ -278,36 +308,99 @@ pub trait SyncRuns: Send + Sync {
     async fn put_run(&self, run: &SyncRun) -> Result<(), StoreError>;
     async fn get_run(
         &self,
-        workspace: &WorkspaceId,
+        connector: &ConnectorRef,
         run: &RunId,
     ) -> Result<Option<SyncRun>, StoreError>;
-    /// Newest first; `cursor` is the opaque `nextCursor` of the previous page.
+    /// Newest `queuedAt` first; `cursor` is the opaque `next` of the previous page.
     async fn list_runs(
+        &self,
+        connector: &ConnectorRef,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<SyncRun>, PageError>;
+}
+
+/// The readings of each run and their outcomes (kept at least 35 days).
+#[async_trait]
+pub trait RunReadings: Send + Sync {
+    /// Records readings (a reading recorded again replaces the earlier record).
+    async fn put_readings(
+        &self,
+        connector: &ConnectorRef,
+        run: &RunId,
+        readings: &[RunReading],
+    ) -> Result<(), StoreError>;
+    /// Every recorded reading of the run, ordered by account id then service key.
+    async fn all_readings(
+        &self,
+        connector: &ConnectorRef,
+        run: &RunId,
+    ) -> Result<Vec<RunReading>, StoreError>;
+    /// One page of the run's readings in the same order, optionally of one outcome only.
+    async fn readings_page(
+        &self,
+        connector: &ConnectorRef,
+        run: &RunId,
+        outcome: Option<Outcome>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<RunReading>, PageError>;
+}
+
+/// What the project knows about each (account, service) pair: the last accepted value, for the
+/// delta, and the latest attempt, for the usage view.
+#[async_trait]
+pub trait PairStates: Send + Sync {
+    /// Everything recorded for the connector incarnation, keyed by (account id, service key).
+    async fn pairs(
+        &self,
+        connector: &ConnectorRef,
+    ) -> Result<BTreeMap<(String, String), PairState>, StoreError>;
+    /// Writes pair states (batched; the last state of a key wins).
+    async fn put_pairs(
+        &self,
+        connector: &ConnectorRef,
+        pairs: &[PairState],
+    ) -> Result<(), StoreError>;
+    /// Forgets pairs (e.g. every pair of an account the PSA lost and that was created again).
+    async fn delete_pairs(
+        &self,
+        connector: &ConnectorRef,
+        keys: &[(String, String)],
+    ) -> Result<(), StoreError>;
+}
+
+/// The audit trail of a workspace (kept at least 400 days, survives the connector).
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn record(&self, workspace: &WorkspaceId, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn audit_page(
         &self,
         workspace: &WorkspaceId,
         limit: u32,
         cursor: Option<&str>,
-    ) -> Result<(Vec<SyncRun>, Option<String>), StoreError>;
+    ) -> Result<Page<AuditEvent>, PageError>;
 }
 
-/// Last values Gradient accepted, per (account, service), for the delta.
+/// What a wave of rejections is about: 401 (token) or 403 (anomaly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    Unauthorized,
+    Forbidden,
+}
+
+/// Deployment-wide record of PSA rejections, to tell a bad vendor key from MSPs' bad tokens.
 #[async_trait]
-pub trait LastSent: Send + Sync {
-    /// Everything recorded for the connector, keyed by (account id, service key).
-    async fn last_sent(
+pub trait KeyHealth: Send + Sync {
+    /// A PSA call with the vendor key was accepted: any wave of rejections is over.
+    async fn accepted(&self) -> Result<(), StoreError>;
+    /// Records that `workspace`'s connector was rejected and answers the distinct workspaces
+    /// rejected (this kind) within `window` with no accepted call since, this one included.
+    async fn rejected(
         &self,
+        kind: Rejection,
         workspace: &WorkspaceId,
-    ) -> Result<BTreeMap<(String, String), SentReading>, StoreError>;
-    /// Records accepted values (batched writes).
-    async fn record_sent(
-        &self,
-        workspace: &WorkspaceId,
-        readings: &[SentReading],
-    ) -> Result<(), StoreError>;
-    /// Forgets values (e.g. a pair that became unmapped: it is sent again once mapped).
-    async fn forget_sent(
-        &self,
-        workspace: &WorkspaceId,
-        keys: &[(String, String)],
-    ) -> Result<(), StoreError>;
+        window: Duration,
+    ) -> Result<Vec<WorkspaceId>, StoreError>;
 }

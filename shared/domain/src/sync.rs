@@ -1,5 +1,6 @@
-//! Sync runs: what one run of one connector did.
+//! Sync runs: what one run of one connector did, reading by reading.
 
+use crate::catalogue::Unit;
 use crate::ids::{ConnectorType, RunId, UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -20,16 +21,30 @@ pub enum RunStatus {
     PartiallyFailed,
     Failed,
     TokenRejected,
+    /// The connector was deleted or re-tokened while the run was going.
+    Cancelled,
 }
 
 impl RunStatus {
     pub fn is_active(self) -> bool {
         matches!(self, Self::Queued | Self::Running)
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::PartiallyFailed => "partially_failed",
+            Self::Failed => "failed",
+            Self::TokenRejected => "token_rejected",
+            Self::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// Every reading of a run ends in exactly one of `posted`, `unchanged`, `unmapped`,
-/// `skipped_disabled` or `failed`.
+/// `skipped_disabled` or `failed`: `readings` is their sum.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RunCounts {
@@ -45,6 +60,24 @@ pub struct RunCounts {
     pub failed: u64,
 }
 
+impl RunCounts {
+    /// Sets the reading tallies from the run's recorded readings (the one source of truth).
+    pub fn tally<'a>(&mut self, outcomes: impl IntoIterator<Item = &'a Outcome>) {
+        (self.posted, self.unchanged, self.unmapped) = (0, 0, 0);
+        (self.skipped_disabled, self.failed, self.readings) = (0, 0, 0);
+        for o in outcomes {
+            self.readings += 1;
+            *match o {
+                Outcome::Posted => &mut self.posted,
+                Outcome::Unchanged => &mut self.unchanged,
+                Outcome::Unmapped => &mut self.unmapped,
+                Outcome::SkippedDisabled => &mut self.skipped_disabled,
+                Outcome::Failed => &mut self.failed,
+            } += 1;
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Failure {
@@ -53,8 +86,22 @@ pub struct Failure {
     pub reason: String,
 }
 
-/// Most failures a run record keeps (the counts are always complete).
+/// Most failures a run record keeps (the whole list is the run's readings with outcome `failed`).
 pub const MAX_RECORDED_FAILURES: usize = 50;
+
+/// Longest reason kept anywhere (run, reading, audit).
+pub const MAX_REASON_CHARS: usize = 200;
+
+/// `text` cut to [`MAX_REASON_CHARS`] characters (with `…` when cut).
+pub fn bounded_reason(text: &str) -> String {
+    let text = text.trim();
+    if text.chars().count() <= MAX_REASON_CHARS {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(MAX_REASON_CHARS - 1).collect();
+    out.push('…');
+    out
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -62,6 +109,8 @@ pub struct SyncRun {
     pub run_id: RunId,
     pub connector_id: ConnectorType,
     pub workspace_id: WorkspaceId,
+    /// The connector incarnation the run belongs to (see [`crate::ConnectorRef`]).
+    pub incarnation: String,
     pub trigger: Trigger,
     pub status: RunStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,4 +131,152 @@ pub struct SyncRun {
     pub finished_at: Option<OffsetDateTime>,
     pub counts: RunCounts,
     pub failures: Vec<Failure>,
+    /// Why the run failed or was cancelled (≤ 200 chars).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The connector's token version when the run started: a re-token cancels the run.
+    #[serde(default)]
+    pub token_version: u64,
+    /// Follow-up jobs this run has enqueued (bounded by the policy).
+    #[serde(default)]
+    pub continuations: u32,
+    /// The run carries a full resend (every enabled reading is sent).
+    #[serde(default)]
+    pub full: bool,
+}
+
+impl SyncRun {
+    pub fn connector(&self) -> crate::ConnectorRef {
+        crate::ConnectorRef {
+            workspace: self.workspace_id.clone(),
+            kind: self.connector_id,
+            incarnation: self.incarnation.clone(),
+        }
+    }
+}
+
+/// How one reading of a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Posted,
+    Unchanged,
+    Unmapped,
+    SkippedDisabled,
+    Failed,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Self::Posted,
+        Self::Unchanged,
+        Self::Unmapped,
+        Self::SkippedDisabled,
+        Self::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Posted => "posted",
+            Self::Unchanged => "unchanged",
+            Self::Unmapped => "unmapped",
+            Self::SkippedDisabled => "skipped_disabled",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == raw)
+    }
+}
+
+/// One reading of a run and how it ended (contract `RunReading`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReading {
+    pub account_id: String,
+    pub account_name: String,
+    pub service: String,
+    pub unit: Unit,
+    pub value: u64,
+    /// The last value the PSA had accepted for the pair before this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<u64>,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The last value the PSA accepted for a pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    pub value: u64,
+    /// The PSA's id of the service the value was sent to: a value is valid only for it.
+    pub service_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub run_id: RunId,
+}
+
+/// The latest attempt to report a pair, when it did not end accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Posted,
+    Unmapped,
+    Failed,
+}
+
+/// What the project knows about one (account, service) pair of a connector incarnation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairState {
+    pub account_id: String,
+    pub service_key: String,
+    pub account_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Accepted>,
+    pub last_attempt: AttemptOutcome,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_attempt_at: OffsetDateTime,
+}
+
+impl PairState {
+    pub fn key(&self) -> (String, String) {
+        (self.account_id.clone(), self.service_key.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tallies_add_up() {
+        let mut c = RunCounts::default();
+        c.tally(&[
+            Outcome::Posted,
+            Outcome::Posted,
+            Outcome::Failed,
+            Outcome::Unmapped,
+        ]);
+        assert_eq!(
+            (c.readings, c.posted, c.failed, c.unmapped, c.unchanged),
+            (4, 2, 1, 1, 0)
+        );
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o));
+        }
+        assert_eq!(Outcome::parse("held_back"), None);
+    }
+
+    #[test]
+    fn reasons_are_bounded() {
+        assert_eq!(bounded_reason("  short "), "short");
+        let long = "é".repeat(500);
+        let b = bounded_reason(&long);
+        assert_eq!(b.chars().count(), MAX_REASON_CHARS);
+        assert!(b.ends_with('…'));
+    }
 }
