@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use psa_domain::ports::{TokenVault, VaultError};
-use psa_domain::{ApiToken, VendorKey, WorkspaceId};
+use psa_domain::{ApiToken, ConnectorRef, VendorKey, WorkspaceId};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -44,13 +44,16 @@ impl SecretsManagerVault {
         format!("{}{}", self.prefix, workspace)
     }
 
-    /// The token of the connector as of `token_version`, from the cache or Secrets Manager.
+    /// The token of the connector incarnation as of `token_version`, from the cache or Secrets
+    /// Manager. The cache key holds the workspace, the incarnation and the version: a re-token or
+    /// a connector created again never gets a cached older token.
     pub async fn load_version(
         &self,
-        workspace: &WorkspaceId,
+        connector: &ConnectorRef,
         token_version: u64,
     ) -> Result<ApiToken, VaultError> {
-        let key = format!("{workspace}#{token_version}");
+        let workspace = &connector.workspace;
+        let key = format!("{workspace}#{}", connector.token_ref(token_version));
         if let Some((token, at)) = self.cache.lock().expect("cache lock").get(&key)
             && at.elapsed() < TOKEN_CACHE_TTL
         {
@@ -158,10 +161,10 @@ impl TokenVault for SecretsManagerVault {
 
     async fn load(
         &self,
-        workspace: &WorkspaceId,
+        connector: &ConnectorRef,
         token_version: u64,
     ) -> Result<ApiToken, VaultError> {
-        self.load_version(workspace, token_version).await
+        self.load_version(connector, token_version).await
     }
 
     #[tracing::instrument(skip(self), fields(workspace_id = %workspace))]

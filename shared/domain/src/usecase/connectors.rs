@@ -1,10 +1,10 @@
 //! Connector lifecycle: connect, re-token, delete, read.
 
 use super::provision::{ProvisionError, ensure_accounts, ensure_services, managed_workspaces};
-use super::{Core, now};
+use super::{Core, audit, now, update_connector};
+use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::caller::Caller;
 use crate::connector::{Connector, ConnectorStatus, reason};
-use crate::ids::WorkspaceId;
 use crate::ports::{PsaError, PsaOrganization, PsaStatus, StoreError, VaultError};
 use crate::secret::ApiToken;
 
@@ -80,6 +80,14 @@ pub async fn list(core: &Core, caller: &Caller) -> Result<Vec<Connector>, Connec
         .collect())
 }
 
+fn by(caller: &Caller, action: AuditAction) -> AuditEvent {
+    AuditEvent::new(
+        Actor::User(caller.user.clone()),
+        action,
+        crate::ConnectorType::Gradient,
+    )
+}
+
 /// Connects the caller's workspace to Gradient with `token`.
 ///
 /// Order matters: the token is verified before anything is written; the connector item is
@@ -111,7 +119,13 @@ pub async fn connect(
         }
         return Err(e.into());
     }
-    let report = set_up(core, &caller.workspace, &token, &org).await;
+    audit(
+        core,
+        &caller.workspace,
+        by(caller, AuditAction::ConnectorCreated),
+    )
+    .await;
+    let report = set_up(core, &connector, &token, &org).await;
     settle_setup(core, &mut connector, &report).await?;
     Ok((connector, report))
 }
@@ -128,33 +142,34 @@ pub async fn retoken(
     }
     let org = verify(core, &token).await?;
     core.vault.store(&caller.workspace, &token).await?;
-    let mut connector = loop {
-        let mut c = core
-            .connectors
-            .get(&caller.workspace)
-            .await?
-            .ok_or(ConnectorError::NotFound)?;
-        c.retokened(token.hint(), now());
-        if core.connectors.replace(&mut c).await? {
-            break c;
-        }
-    };
-    let report = set_up(core, &caller.workspace, &token, &org).await;
+    let hint = token.hint();
+    let mut connector = update_connector(core, &caller.workspace, |c| {
+        c.retokened(hint.clone(), now());
+        true
+    })
+    .await?
+    .ok_or(ConnectorError::NotFound)?;
+    audit(
+        core,
+        &caller.workspace,
+        by(caller, AuditAction::TokenReplaced),
+    )
+    .await;
+    let report = set_up(core, &connector, &token, &org).await;
     settle_setup(core, &mut connector, &report).await?;
     Ok((connector, report))
 }
 
-/// Deletes the connector: Gradient status `inactive` (best effort, logged), the secret, the item.
+/// Deletes the connector: Gradient status `inactive` (best effort, logged), the secret, the item,
+/// and the incarnation's slot and pair states (its runs and readings expire with their TTL and are
+/// never seen by a connector created again).
 #[tracing::instrument(skip(core), fields(workspace_id = %caller.workspace))]
 pub async fn delete(core: &Core, caller: &Caller) -> Result<(), ConnectorError> {
     let Some(connector) = core.connectors.get(&caller.workspace).await? else {
         return Err(ConnectorError::NotFound);
     };
-    let inactive = match core
-        .vault
-        .load(&caller.workspace, connector.token_version)
-        .await
-    {
+    let cref = connector.reference();
+    let inactive = match core.vault.load(&cref, connector.token_version).await {
         Ok(token) => core
             .psa
             .set_status(&token, PsaStatus::Inactive)
@@ -171,8 +186,24 @@ pub async fn delete(core: &Core, caller: &Caller) -> Result<(), ConnectorError> 
             tracing::warn!(%error, "connector deleted; Gradient status could not be set to inactive")
         }
     }
-    core.vault.delete(&caller.workspace).await?;
     core.connectors.delete(&caller.workspace).await?;
+    core.vault.delete(&caller.workspace).await?;
+    audit(
+        core,
+        &caller.workspace,
+        by(caller, AuditAction::ConnectorDeleted),
+    )
+    .await;
+    // What is left belongs to a dead incarnation: nothing can reach it any more, so a failure
+    // here costs storage until the TTL, never correctness.
+    let cleanup = async {
+        core.slots.clear(&cref).await?;
+        let keys: Vec<_> = core.pairs.pairs(&cref).await?.into_keys().collect();
+        core.pairs.delete_pairs(&cref, &keys).await
+    };
+    if let Err(e) = cleanup.await {
+        tracing::warn!(error = %e, "could not clean up the deleted connector's sync state");
+    }
     Ok(())
 }
 
@@ -180,10 +211,11 @@ pub async fn delete(core: &Core, caller: &Caller) -> Result<(), ConnectorError> 
 /// Never fails the caller: what went wrong is reported and repeated by the next sync.
 async fn set_up(
     core: &Core,
-    workspace: &WorkspaceId,
+    connector: &Connector,
     token: &ApiToken,
     org: &PsaOrganization,
 ) -> SetupReport {
+    let workspace = &connector.workspace_id;
     let mut report = SetupReport::default();
     let result: Result<(), ProvisionError> = async {
         if org.status != PsaStatus::Active.as_str() {
@@ -192,7 +224,8 @@ async fn set_up(
         let (_, created) = ensure_services(core, token, workspace.as_str()).await?;
         report.services_created = created;
         let workspaces = managed_workspaces(core, workspace).await?;
-        let accounts = ensure_accounts(core, token, &workspaces).await?;
+        let cref = connector.reference();
+        let accounts = ensure_accounts(core, token, &workspaces, Some(&cref), &|| false).await?;
         report.accounts = accounts.accounts;
         report.accounts_created = accounts.created;
         report.accounts_renamed = accounts.renamed;
@@ -225,21 +258,22 @@ async fn settle_setup(
     if connector.status == status && connector.status_reason.as_deref() == why {
         return Ok(());
     }
-    for _ in 0..5 {
-        let Some(mut fresh) = core.connectors.get(&connector.workspace_id).await? else {
-            return Err(ConnectorError::NotFound);
-        };
-        if fresh.token_version != connector.token_version {
-            *connector = fresh; // a newer token arrived meanwhile: its outcome wins
-            return Ok(());
+    let (incarnation, version) = (connector.incarnation.clone(), connector.token_version);
+    let mut newer = None;
+    let updated = update_connector(core, &connector.workspace_id, |c| {
+        if !c.owns(&incarnation, version) {
+            newer = Some(c.clone()); // a newer token arrived meanwhile: its outcome wins
+            return false;
         }
-        fresh.set_status(status, why, now());
-        if core.connectors.replace(&mut fresh).await? {
-            *connector = fresh;
-            return Ok(());
+        c.set_status(status, why, now());
+        true
+    })
+    .await?;
+    match updated.or(newer) {
+        Some(c) => {
+            *connector = c;
+            Ok(())
         }
+        None => Err(ConnectorError::NotFound),
     }
-    Err(ConnectorError::Internal(
-        "the connector kept changing while recording its setup".into(),
-    ))
 }

@@ -3,11 +3,15 @@
 pub mod connectors;
 pub mod provision;
 pub mod sync;
+pub mod views;
 
+use crate::audit::AuditEvent;
 use crate::catalogue::Catalogue;
+use crate::connector::Connector;
+use crate::ids::WorkspaceId;
 use crate::ports::{
-    ConnectorRepo, JobQueue, LastSent, Psa, RunSlots, ServiceRegistry, SyncRuns, TokenVault,
-    WorkspaceDirectory,
+    AuditLog, ConnectorRepo, JobQueue, KeyHealth, PairStates, Psa, RunReadings, RunSlots,
+    ServiceRegistry, StoreError, SyncRuns, TokenVault, WorkspaceDirectory,
 };
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -23,10 +27,45 @@ pub struct Core {
     pub catalogue: Arc<Catalogue>,
     pub slots: Arc<dyn RunSlots>,
     pub runs: Arc<dyn SyncRuns>,
-    pub last: Arc<dyn LastSent>,
+    pub readings: Arc<dyn RunReadings>,
+    pub pairs: Arc<dyn PairStates>,
+    pub audit: Arc<dyn AuditLog>,
+    pub key_health: Arc<dyn KeyHealth>,
     pub queue: Arc<dyn JobQueue>,
 }
 
 pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
+}
+
+/// Appends to the audit trail. The trail must not undo what it records: a failed write is logged
+/// at error level and the action stands.
+pub(crate) async fn audit(core: &Core, workspace: &WorkspaceId, event: AuditEvent) {
+    if let Err(e) = core.audit.record(workspace, &event).await {
+        tracing::error!(error = %e, action = ?event.action, "could not write the audit trail");
+    }
+}
+
+/// The one way the core changes a stored connector: `change` edits a fresh copy and answers
+/// whether to write it; a write race re-reads and asks again. `Ok(None)` when the connector is
+/// gone or `change` declined.
+pub(crate) async fn update_connector(
+    core: &Core,
+    workspace: &WorkspaceId,
+    mut change: impl FnMut(&mut Connector) -> bool,
+) -> Result<Option<Connector>, StoreError> {
+    for _ in 0..8 {
+        let Some(mut c) = core.connectors.get(workspace).await? else {
+            return Ok(None);
+        };
+        if !change(&mut c) {
+            return Ok(None);
+        }
+        if core.connectors.replace(&mut c).await? {
+            return Ok(Some(c));
+        }
+    }
+    Err(StoreError(
+        "the connector kept changing while it was being updated".into(),
+    ))
 }

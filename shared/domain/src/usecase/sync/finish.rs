@@ -1,0 +1,227 @@
+//! Ending a run: tally its recorded readings, record it, update the connector it belongs to (and
+//! only that incarnation), free the slot, audit. Also what a 401/403 does to the connector — or,
+//! when many connectors are rejected at once, to no one (a fault of the vendor key).
+
+use super::{JobOutcome, SyncPolicy};
+use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::connector::{Connector, ConnectorStatus, LastSync, reason};
+use crate::ports::{PsaError, Rejection, StoreError};
+use crate::sync::{Failure, MAX_RECORDED_FAILURES, Outcome, RunStatus, SyncRun, bounded_reason};
+use crate::usecase::{Core, audit, now, update_connector};
+
+fn system(action: AuditAction, run: &SyncRun) -> AuditEvent {
+    AuditEvent::new(Actor::System, action, run.connector_id).run(&run.run_id)
+}
+
+/// Whether the next run of `connector` carries a full resend.
+pub fn full_due(connector: &Connector, policy: &SyncPolicy) -> bool {
+    connector.full_resend_due
+        || connector
+            .last_full_resend_at
+            .is_none_or(|at| now() - at >= policy.full_resend_every)
+}
+
+/// Ends the run with `status` and `why`.
+pub(super) async fn end(
+    core: &Core,
+    run: &mut SyncRun,
+    status: RunStatus,
+    why: &str,
+) -> Result<JobOutcome, StoreError> {
+    run.reason = Some(bounded_reason(why));
+    finish(core, run, Some(status)).await
+}
+
+/// Records the finished run. The counts are the tally of the run's recorded readings (so the
+/// readings route adds up to them exactly); `status` `None` derives it from them.
+pub(super) async fn finish(
+    core: &Core,
+    run: &mut SyncRun,
+    status: Option<RunStatus>,
+) -> Result<JobOutcome, StoreError> {
+    let cref = run.connector();
+    let readings = core.readings.all_readings(&cref, &run.run_id).await?;
+    run.counts.tally(readings.iter().map(|r| &r.outcome));
+    run.failures = readings
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+        .take(MAX_RECORDED_FAILURES)
+        .map(|r| Failure {
+            account_id: r.account_id.clone(),
+            service: r.service.clone(),
+            reason: r.reason.clone().unwrap_or_default(),
+        })
+        .collect();
+    let c = &run.counts;
+    let status = status.unwrap_or(if c.failed == 0 {
+        RunStatus::Succeeded
+    } else if c.posted + c.unchanged + c.unmapped > 0 {
+        RunStatus::PartiallyFailed
+    } else {
+        RunStatus::Failed
+    });
+    if status == RunStatus::Failed && run.reason.is_none() && c.failed > 0 {
+        run.reason = Some("no reading could be sent; they are sent again next run".into());
+    }
+    let finished = now();
+    run.status = status;
+    run.finished_at = Some(finished);
+    core.runs.put_run(run).await?;
+    if status != RunStatus::Cancelled {
+        let last_sync = LastSync {
+            run_id: run.run_id.clone(),
+            status,
+            finished_at: finished,
+            counts: run.counts.clone(),
+        };
+        let (incarnation, version, full) = (run.incarnation.clone(), run.token_version, run.full);
+        update_connector(core, &run.workspace_id, |c| {
+            if !c.owns(&incarnation, version) {
+                return false; // a newer token or connector: this run's outcome is not its
+            }
+            c.last_sync = Some(last_sync.clone());
+            // A full resend is done only when every reading of the run that carried it went out.
+            if full && status == RunStatus::Succeeded {
+                c.full_resend_due = false;
+                c.last_full_resend_at = Some(finished);
+            }
+            if status == RunStatus::Succeeded
+                && c.status_reason.as_deref() == Some(reason::SETUP_INCOMPLETE)
+            {
+                c.status_reason = None;
+            }
+            true
+        })
+        .await?;
+    }
+    core.slots.release_slot(&cref, &run.run_id).await?;
+    let mut event = system(AuditAction::SyncFinished, run).with("status", status.as_str());
+    if let Some(why) = &run.reason {
+        event = event.with("reason", why.clone());
+    }
+    audit(core, &run.workspace_id, event).await;
+    tracing::info!(status = ?status, counts = ?run.counts, "sync run finished");
+    Ok(JobOutcome::Done(Some(status)))
+}
+
+/// Sets the connector's status for `run`'s incarnation and token (never a newer one's), with an
+/// audit entry when it changed.
+async fn set_status(
+    core: &Core,
+    run: &SyncRun,
+    status: ConnectorStatus,
+    why: &str,
+    action: AuditAction,
+) -> Result<(), StoreError> {
+    let (incarnation, version) = (run.incarnation.clone(), run.token_version);
+    let changed = update_connector(core, &run.workspace_id, |c| {
+        if !c.owns(&incarnation, version)
+            || (c.status == status && c.status_reason.as_deref() == Some(why))
+        {
+            return false;
+        }
+        c.set_status(status, Some(why), now());
+        true
+    })
+    .await?;
+    if changed.is_some() {
+        audit(
+            core,
+            &run.workspace_id,
+            system(action, run).with("reason", why),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// A 401 or 403 stopped the run. Normally the connector is disconnected (401, `token_rejected`)
+/// or errored (403). When `key_fault_connectors` different connectors were rejected the same way
+/// within `key_fault_window` with no accepted call in between, the vendor key is at fault: no one
+/// is disconnected, those disconnected by the wave are restored, and the run fails saying so.
+pub(super) async fn rejected(
+    core: &Core,
+    policy: &SyncPolicy,
+    run: &mut SyncRun,
+    e: PsaError,
+) -> Result<JobOutcome, StoreError> {
+    let (kind, status, why, action, run_status) = match e {
+        PsaError::TokenRejected => (
+            Rejection::Unauthorized,
+            ConnectorStatus::Disconnected,
+            reason::TOKEN_REJECTED,
+            AuditAction::ConnectorDisconnected,
+            RunStatus::TokenRejected,
+        ),
+        PsaError::Forbidden(_) => (
+            Rejection::Forbidden,
+            ConnectorStatus::Error,
+            reason::GRADIENT_FORBIDDEN,
+            AuditAction::ConnectorErrored,
+            RunStatus::Failed,
+        ),
+        other => {
+            let why = format!("setting up Gradient failed: {other}");
+            return end(core, run, RunStatus::Failed, &why).await;
+        }
+    };
+    let wave = core
+        .key_health
+        .rejected(kind, &run.workspace_id, policy.key_fault_window)
+        .await?;
+    if wave.len() >= policy.key_fault_connectors.max(1) {
+        let what = match kind {
+            Rejection::Unauthorized => "rejected (401)",
+            Rejection::Forbidden => "refused (403)",
+        };
+        tracing::error!(
+            event = "vendor_key_fault",
+            connectors = wave.len(),
+            kind = what,
+            "Gradient {what} the calls of {} connectors with no accepted call in between: Coro's \
+             vendor key is at fault; no connector is disconnected",
+            wave.len()
+        );
+        for ws in wave.iter().filter(|w| **w != run.workspace_id) {
+            restore(core, ws, status, why).await?;
+        }
+        let reason = format!(
+            "Gradient {what} Coro's vendor key ({} connectors at once): the connector stays \
+             connected and the next run sends these readings",
+            wave.len()
+        );
+        return end(core, run, RunStatus::Failed, &reason).await;
+    }
+    set_status(core, run, status, why, action).await?;
+    let reason = match kind {
+        Rejection::Unauthorized => {
+            "Gradient rejected the token (401): paste the new API token to reconnect"
+        }
+        Rejection::Forbidden => "Gradient refused the calls (403, anomaly detected)",
+    };
+    end(core, run, run_status, reason).await
+}
+
+/// Undoes what a wave of rejections did to another workspace's connector.
+async fn restore(
+    core: &Core,
+    workspace: &crate::ids::WorkspaceId,
+    status: ConnectorStatus,
+    why: &str,
+) -> Result<(), StoreError> {
+    let restored = update_connector(core, workspace, |c| {
+        if c.status != status || c.status_reason.as_deref() != Some(why) {
+            return false;
+        }
+        c.set_status(ConnectorStatus::Connected, None, now());
+        true
+    })
+    .await?;
+    if let Some(c) = restored {
+        tracing::warn!(workspace_id = %workspace, "connector restored after a vendor-key fault");
+        let event = AuditEvent::new(Actor::System, AuditAction::ConnectorRestored, c.kind)
+            .with("reason", "vendor key fault");
+        audit(core, workspace, event).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! The usage sync, by step: requesting runs ([`request`]), planning readings ([`plan`]), running
+//! one job of a run ([`run`]: lease, set-up, plan, send, record), posting counts ([`send`]), and
+//! finishing a run ([`finish`]: tally, connector, vendor-key faults).
+
+mod finish;
+mod plan;
+mod request;
+mod run;
+mod send;
+
+pub use finish::full_due;
+pub use plan::{Plan, Reading, plan_readings};
+pub use request::{RequestError, ScheduleReport, request_sync, schedule_all};
+pub use run::run_job;
+
+use crate::sync::RunStatus;
+use std::time::Duration;
+
+/// Knobs of the sync, from optional environment variables (see `Settings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncPolicy {
+    /// Every reading is resent when the last full resend is older than this (default 7 days).
+    pub full_resend_every: Duration,
+    /// Counts in flight at once (the shared rate budget still bounds requests per second).
+    pub in_flight: usize,
+    /// Readings per checkpoint: after each chunk, outcomes are saved and the lease renewed.
+    pub chunk: usize,
+    /// Worker lease duration; renewed at every chunk.
+    pub lease_ttl: Duration,
+    /// How long a queued run may hold the connector's slot without a worker.
+    pub slot_ttl: Duration,
+    /// Minimum time between two on-demand requests of one connector.
+    pub cooldown: Duration,
+    /// A job stops and enqueues its continuation when less than this is left before the deadline.
+    pub deadline_margin: Duration,
+    /// Follow-up jobs a run may enqueue; what is left after the last one ends `failed`.
+    pub max_continuations: u32,
+    /// The connector is re-read (deleted? re-tokened?) after every this many counts.
+    pub cancel_check_every: usize,
+    /// This many different connectors rejected (401, or 403) within `key_fault_window` with no
+    /// accepted call in between is a fault of the vendor key, not of the MSPs' tokens.
+    pub key_fault_connectors: usize,
+    pub key_fault_window: Duration,
+    /// Fault injection for tests and drills: after this many chunks the job stops exactly as a
+    /// killed worker would (lease left behind, run `running`, no continuation). `None` in production.
+    pub halt_after_chunks: Option<usize>,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        Self {
+            full_resend_every: Duration::from_secs(7 * 24 * 3600),
+            in_flight: 8,
+            chunk: 100,
+            lease_ttl: Duration::from_secs(90),
+            slot_ttl: Duration::from_secs(6 * 3600),
+            cooldown: Duration::from_secs(300),
+            deadline_margin: Duration::from_secs(30),
+            max_continuations: 10,
+            cancel_check_every: 8,
+            key_fault_connectors: 3,
+            key_fault_window: Duration::from_secs(15 * 60),
+            halt_after_chunks: None,
+        }
+    }
+}
+
+/// How a job ended, for the queue: acknowledge it, or let it come back later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Finished (or nothing to do): acknowledge the message.
+    Done(Option<RunStatus>),
+    /// Deadline near: progress saved and a continuation enqueued; acknowledge the message.
+    Continued,
+    /// Another worker holds this run's lease: leave the message to come back.
+    Busy,
+    /// Stopped by [`SyncPolicy::halt_after_chunks`] like a killed worker: the message comes back.
+    Halted,
+}
