@@ -5,23 +5,30 @@
 //!
 //! | item | pk | sk | gsi1pk / gsi1sk |
 //! |---|---|---|---|
-//! | connector | `WS#<workspaceId>` | `CONNECTOR#gradient` | `CONNECTORS#<status>` / `WS#<workspaceId>` |
+//! | connector | `WS#<ws>` | `CONNECTOR#<type>` | `CONNECTORS#<status>` / `WS#<ws>` |
 //! | service registry entry | `VENDOR#gradient` | `SERVICE#<catalogue key>` | – |
 //! | service-creation lock | `VENDOR#gradient` | `LOCK#services` | – |
-//! | run slot + worker lease | `WS#<workspaceId>` | `SLOT#gradient` | – |
-//! | on-demand cool-down | `WS#<workspaceId>` | `COOLDOWN#gradient` | – |
-//! | sync run (kept 90 days after it finished) | `WS#<workspaceId>` | `RUN#<runId>` | – |
-//! | last value Gradient accepted | `WS#<workspaceId>` | `LAST#<accountId>#<serviceKey>` | – |
+//! | PSA rejections (vendor-key faults) | `VENDOR#gradient` | `KEYHEALTH` | – |
+//! | run slot + worker lease | `WS#<ws>` | `SLOT#<type>#<inc>` | – |
+//! | on-demand cool-down | `WS#<ws>` | `COOLDOWN#<type>` | – |
+//! | sync run (90 days) | `WS#<ws>` | `RUN#<type>#<inc>#<runId>` | `RUNS#<ws>#<type>#<inc>` / `<queuedAt ms>#<runId>` |
+//! | a run's reading (40 days) | `WS#<ws>` | `READING#<type>#<inc>#<runId>#<accountId>#<serviceKey>` | – |
+//! | pair state: last accepted value and attempt (400 days past its last write) | `WS#<ws>` | `PAIR#<type>#<inc>#<accountId>#<serviceKey>` | – |
+//! | audit event (401 days) | `WS#<ws>` | `AUDIT#<at ms>#<random>` | – |
+//!
+//! `<inc>` is the connector's incarnation: a connector deleted and created again gets a new one,
+//! so nothing of (or written late by) an older incarnation is ever seen by the new one. `#` never
+//! occurs in ids, and sorts before every id character, so readings list by account then service.
 //!
 //! Slot, lease and cool-down times are epoch milliseconds (`slotExpiresAtMs`, `leaseExpiresAtMs`,
-//! `lastRequestMs`); `expiresAt` (TTL) is epoch seconds: slot end + 1 day, cool-down end + 1 day,
-//! run finished (or queued) + 90 days. Last-sent values do not expire. The sync job queue is SQS
+//! `lastRequestMs`); `expiresAt` (TTL) is epoch seconds. The sync job queue is SQS
 //! ([`SqsJobQueue`]).
 //!
 //! The workspace read model is the platform's own table (`WORKSPACES_TABLE`, contract).
 
 mod connectors;
 mod error;
+mod history;
 mod queue;
 mod registry;
 mod sync;
@@ -31,7 +38,7 @@ pub use connectors::DynamoConnectors;
 pub use error::store_error;
 pub use queue::SqsJobQueue;
 pub use registry::DynamoServiceRegistry;
-pub use sync::{DynamoSync, decode_cursor, encode_cursor};
+pub use sync::DynamoSync;
 pub use workspaces::{DynamoWorkspaces, WorkspaceItem};
 
 pub use aws_sdk_dynamodb::Client;

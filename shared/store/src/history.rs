@@ -1,0 +1,679 @@
+//! What runs leave behind in the project's table: run records (listed newest `queuedAt` first
+//! through the `byStatus` index), each run's readings, the pair states of a connector
+//! incarnation, the workspace's audit trail, and the deployment-wide record of PSA rejections.
+//!
+//! Every per-connector key carries `<type>#<incarnation>`, so a connector deleted and created
+//! again never sees (or is changed by) what an older incarnation wrote.
+
+use crate::connectors::ws_pk;
+use crate::error::{is_condition_failed, serde_error, store_error};
+use crate::sync::{DynamoSync, n, now_ms, s};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use psa_domain::ports::{
+    AuditLog, KeyHealth, Page, PageError, PairStates, Rejection, RunReadings, StoreError, SyncRuns,
+};
+use psa_domain::{
+    AuditEvent, ConnectorRef, Outcome, PairState, RunId, RunReading, SyncRun, WorkspaceId,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+const DAY_S: i64 = 24 * 3600;
+/// A run record expires 90 days after it finished (or was queued).
+const RUN_RETENTION_S: i64 = 90 * DAY_S;
+/// A run's readings are kept 40 days (the contract asks for at least 35).
+const READING_RETENTION_S: i64 = 40 * DAY_S;
+/// A pair state lives 400 days past its last write; a full resend (at most yearly) renews it.
+const PAIR_RETENTION_S: i64 = 400 * DAY_S;
+/// Audit entries are kept 401 days (the contract asks for at least 400).
+const AUDIT_RETENTION_S: i64 = 401 * DAY_S;
+/// Longest cursor accepted.
+const MAX_CURSOR_LEN: usize = 600;
+
+const VENDOR_PK: &str = "VENDOR#gradient";
+const HEALTH_SK: &str = "KEYHEALTH";
+
+fn now_s() -> i64 {
+    (now_ms() / 1000) as i64
+}
+
+fn run_sk(c: &ConnectorRef, run: &RunId) -> String {
+    format!("RUN#{}#{run}", c.key())
+}
+
+fn runs_index_pk(c: &ConnectorRef) -> String {
+    format!("RUNS#{}#{}", c.workspace, c.key())
+}
+
+fn readings_prefix(c: &ConnectorRef, run: &RunId) -> String {
+    format!("READING#{}#{run}#", c.key())
+}
+
+fn pairs_prefix(c: &ConnectorRef) -> String {
+    format!("PAIR#{}#", c.key())
+}
+
+const AUDIT_PREFIX: &str = "AUDIT#";
+
+/// The opaque cursor of a page: URL-safe base64 of the JSON of the last item's key.
+fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
+    let plain: BTreeMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
+        .collect();
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&plain).expect("a string map serialises"))
+}
+
+/// The exclusive start key a cursor stands for, if it is one this store handed out for this list:
+/// exactly the attributes `names`, `pk` equal to `pk`, `sk` starting with `sk_prefix`.
+fn decode_cursor(
+    cursor: &str,
+    names: &[&str],
+    pk: &str,
+    sk_prefix: &str,
+) -> Result<HashMap<String, AttributeValue>, PageError> {
+    let bad = || PageError::InvalidCursor;
+    if cursor.is_empty() || cursor.len() > MAX_CURSOR_LEN {
+        return Err(bad());
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let map: BTreeMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let ok = map.len() == names.len()
+        && names.iter().all(|k| map.contains_key(*k))
+        && map.get("pk").map(String::as_str) == Some(pk)
+        && map.get("sk").is_some_and(|v| v.starts_with(sk_prefix));
+    if !ok {
+        return Err(bad());
+    }
+    Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
+#[derive(Serialize, Deserialize)]
+struct RunItem {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    #[serde(rename = "expiresAt")]
+    expires_at: i64,
+    #[serde(flatten)]
+    run: SyncRun,
+}
+
+impl RunItem {
+    fn new(run: &SyncRun) -> Self {
+        let c = run.connector();
+        let at = run.finished_at.unwrap_or(run.queued_at);
+        let queued_ms = run.queued_at.unix_timestamp_nanos() / 1_000_000;
+        Self {
+            pk: ws_pk(&run.workspace_id),
+            sk: run_sk(&c, &run.run_id),
+            gsi1pk: runs_index_pk(&c),
+            gsi1sk: format!("{queued_ms:015}#{}", run.run_id),
+            expires_at: at.unix_timestamp() + RUN_RETENTION_S,
+            run: run.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ReadingItem {
+    pk: String,
+    sk: String,
+    #[serde(rename = "expiresAt")]
+    expires_at: i64,
+    #[serde(flatten)]
+    reading: RunReading,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PairItem {
+    pk: String,
+    sk: String,
+    #[serde(rename = "expiresAt")]
+    expires_at: i64,
+    #[serde(flatten)]
+    pair: PairState,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AuditItem {
+    pk: String,
+    sk: String,
+    #[serde(rename = "expiresAt")]
+    expires_at: i64,
+    #[serde(flatten)]
+    event: AuditEvent,
+}
+
+fn put(item: HashMap<String, AttributeValue>) -> Result<WriteRequest, StoreError> {
+    let put = PutRequest::builder()
+        .set_item(Some(item))
+        .build()
+        .map_err(|e| StoreError(format!("put request: {e}")))?;
+    Ok(WriteRequest::builder().put_request(put).build())
+}
+
+impl DynamoSync {
+    /// Every item of `pk` whose `sk` starts with `prefix`, in key order (strongly consistent).
+    async fn query_all<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        prefix: &str,
+        what: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+                .expression_attribute_values(":p", s(pk.clone()))
+                .expression_attribute_values(":s", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| store_error(what, e))?;
+            out.extend(
+                serde_dynamo::from_items::<_, T>(page.items.unwrap_or_default())
+                    .map_err(|e| serde_error(what, e))?,
+            );
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// One page of `limit` items of `pk`/`prefix` (optionally on the runs index, newest first),
+    /// keeping only those `keep` accepts; `next` is the key of the last item returned, present
+    /// only when more items follow.
+    #[allow(clippy::too_many_arguments)]
+    async fn page<T: serde::de::DeserializeOwned>(
+        &self,
+        index: Option<&str>,
+        pk: (&str, String),
+        prefix: Option<(&str, String)>,
+        key_names: &[&str],
+        limit: u32,
+        start: Option<HashMap<String, AttributeValue>>,
+        forward: bool,
+        keep: impl Fn(&T) -> bool,
+        what: &str,
+    ) -> Result<Page<T>, StoreError> {
+        let limit = limit.clamp(1, 1000) as usize;
+        let mut items: Vec<(T, HashMap<String, AttributeValue>)> = Vec::new();
+        let mut start = start;
+        let condition = match &prefix {
+            Some((name, _)) => format!("{} = :p AND begins_with({name}, :s)", pk.0),
+            None => format!("{} = :p", pk.0),
+        };
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(&condition)
+                .expression_attribute_values(":p", s(pk.1.clone()))
+                .scan_index_forward(forward)
+                .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start);
+            if let Some((_, p)) = &prefix {
+                q = q.expression_attribute_values(":s", s(p.clone()));
+            }
+            match index {
+                Some(i) => q = q.index_name(i),
+                None => q = q.consistent_read(true),
+            }
+            let out = q.send().await.map_err(|e| store_error(what, e))?;
+            for raw in out.items.unwrap_or_default() {
+                let key: HashMap<String, AttributeValue> = key_names
+                    .iter()
+                    .filter_map(|k| raw.get(*k).map(|v| (k.to_string(), v.clone())))
+                    .collect();
+                let item: T = serde_dynamo::from_item(raw).map_err(|e| serde_error(what, e))?;
+                if keep(&item) {
+                    items.push((item, key));
+                }
+            }
+            start = out.last_evaluated_key;
+            if items.len() > limit || start.is_none() {
+                break;
+            }
+        }
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = if more {
+            items.last().map(|(_, k)| encode_cursor(k))
+        } else {
+            None
+        };
+        Ok(Page {
+            items: items.into_iter().map(|(i, _)| i).collect(),
+            next,
+        })
+    }
+}
+
+#[async_trait]
+impl SyncRuns for DynamoSync {
+    async fn create_run(&self, run: &SyncRun) -> Result<bool, StoreError> {
+        let item = serde_dynamo::to_item(RunItem::new(run)).map_err(|e| serde_error("run", e))?;
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(store_error("create run", e)),
+        }
+    }
+
+    async fn put_run(&self, run: &SyncRun) -> Result<(), StoreError> {
+        let item = serde_dynamo::to_item(RunItem::new(run)).map_err(|e| serde_error("run", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error("put run", e))?;
+        Ok(())
+    }
+
+    async fn get_run(
+        &self,
+        connector: &ConnectorRef,
+        run: &RunId,
+    ) -> Result<Option<SyncRun>, StoreError> {
+        self.get(
+            ws_pk(&connector.workspace),
+            &run_sk(connector, run),
+            "get run",
+        )
+        .await?
+        .map(|item| {
+            serde_dynamo::from_item::<_, RunItem>(item)
+                .map(|i| i.run)
+                .map_err(|e| serde_error("run item", e))
+        })
+        .transpose()
+    }
+
+    async fn list_runs(
+        &self,
+        connector: &ConnectorRef,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<SyncRun>, PageError> {
+        const NAMES: [&str; 4] = ["pk", "sk", "gsi1pk", "gsi1sk"];
+        let index_pk = runs_index_pk(connector);
+        let start = cursor
+            .map(|c| {
+                let key = decode_cursor(
+                    c,
+                    &NAMES,
+                    &ws_pk(&connector.workspace),
+                    &format!("RUN#{}#", connector.key()),
+                )?;
+                if key.get("gsi1pk").and_then(|v| v.as_s().ok()) != Some(&index_pk) {
+                    return Err(PageError::InvalidCursor);
+                }
+                Ok(key)
+            })
+            .transpose()?;
+        let page: Page<RunItem> = self
+            .page(
+                Some("byStatus"),
+                ("gsi1pk", index_pk),
+                None,
+                &NAMES,
+                limit,
+                start,
+                false,
+                |_| true,
+                "list runs",
+            )
+            .await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|i| i.run).collect(),
+            next: page.next,
+        })
+    }
+}
+
+#[async_trait]
+impl RunReadings for DynamoSync {
+    async fn put_readings(
+        &self,
+        connector: &ConnectorRef,
+        run: &RunId,
+        readings: &[RunReading],
+    ) -> Result<(), StoreError> {
+        let prefix = readings_prefix(connector, run);
+        let expires_at = now_s() + READING_RETENTION_S;
+        // One write per key per batch (DynamoDB rejects duplicates): the last reading wins.
+        let mut by_key = BTreeMap::new();
+        for r in readings {
+            let sk = format!("{prefix}{}#{}", r.account_id, r.service);
+            by_key.insert(sk, r);
+        }
+        let mut requests = Vec::with_capacity(by_key.len());
+        for (sk, r) in by_key {
+            let item = ReadingItem {
+                pk: ws_pk(&connector.workspace),
+                sk,
+                expires_at,
+                reading: r.clone(),
+            };
+            requests.push(put(
+                serde_dynamo::to_item(item).map_err(|e| serde_error("reading", e))?
+            )?);
+        }
+        self.batch_write(requests, "record readings").await
+    }
+
+    async fn all_readings(
+        &self,
+        connector: &ConnectorRef,
+        run: &RunId,
+    ) -> Result<Vec<RunReading>, StoreError> {
+        let items: Vec<ReadingItem> = self
+            .query_all(
+                ws_pk(&connector.workspace),
+                &readings_prefix(connector, run),
+                "query readings",
+            )
+            .await?;
+        Ok(items.into_iter().map(|i| i.reading).collect())
+    }
+
+    async fn readings_page(
+        &self,
+        connector: &ConnectorRef,
+        run: &RunId,
+        outcome: Option<Outcome>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<RunReading>, PageError> {
+        const NAMES: [&str; 2] = ["pk", "sk"];
+        let pk = ws_pk(&connector.workspace);
+        let prefix = readings_prefix(connector, run);
+        let start = cursor
+            .map(|c| decode_cursor(c, &NAMES, &pk, &prefix))
+            .transpose()?;
+        let page: Page<ReadingItem> = self
+            .page(
+                None,
+                ("pk", pk),
+                Some(("sk", prefix)),
+                &NAMES,
+                limit,
+                start,
+                true,
+                |i: &ReadingItem| outcome.is_none_or(|o| i.reading.outcome == o),
+                "list readings",
+            )
+            .await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|i| i.reading).collect(),
+            next: page.next,
+        })
+    }
+}
+
+#[async_trait]
+impl PairStates for DynamoSync {
+    async fn pairs(
+        &self,
+        connector: &ConnectorRef,
+    ) -> Result<BTreeMap<(String, String), PairState>, StoreError> {
+        let items: Vec<PairItem> = self
+            .query_all(
+                ws_pk(&connector.workspace),
+                &pairs_prefix(connector),
+                "query pair states",
+            )
+            .await?;
+        Ok(items.into_iter().map(|i| (i.pair.key(), i.pair)).collect())
+    }
+
+    async fn put_pairs(
+        &self,
+        connector: &ConnectorRef,
+        pairs: &[PairState],
+    ) -> Result<(), StoreError> {
+        let prefix = pairs_prefix(connector);
+        let expires_at = now_s() + PAIR_RETENTION_S;
+        let mut by_key = BTreeMap::new();
+        for p in pairs {
+            by_key.insert(format!("{prefix}{}#{}", p.account_id, p.service_key), p);
+        }
+        let mut requests = Vec::with_capacity(by_key.len());
+        for (sk, p) in by_key {
+            let item = PairItem {
+                pk: ws_pk(&connector.workspace),
+                sk,
+                expires_at,
+                pair: p.clone(),
+            };
+            requests.push(put(
+                serde_dynamo::to_item(item).map_err(|e| serde_error("pair state", e))?
+            )?);
+        }
+        self.batch_write(requests, "record pair states").await
+    }
+
+    async fn delete_pairs(
+        &self,
+        connector: &ConnectorRef,
+        keys: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let prefix = pairs_prefix(connector);
+        let sks: std::collections::BTreeSet<String> = keys
+            .iter()
+            .map(|(a, k)| format!("{prefix}{a}#{k}"))
+            .collect();
+        let mut requests = Vec::with_capacity(sks.len());
+        for sk in sks {
+            let del = DeleteRequest::builder()
+                .key("pk", s(ws_pk(&connector.workspace)))
+                .key("sk", s(sk))
+                .build()
+                .map_err(|e| StoreError(format!("pair delete request: {e}")))?;
+            requests.push(WriteRequest::builder().delete_request(del).build());
+        }
+        self.batch_write(requests, "forget pair states").await
+    }
+}
+
+#[async_trait]
+impl AuditLog for DynamoSync {
+    async fn record(&self, workspace: &WorkspaceId, event: &AuditEvent) -> Result<(), StoreError> {
+        let at_ms = event.at.unix_timestamp_nanos() / 1_000_000;
+        let item = AuditItem {
+            pk: ws_pk(workspace),
+            // A random suffix keeps two events of the same millisecond apart.
+            sk: format!(
+                "{AUDIT_PREFIX}{at_ms:015}#{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            expires_at: event.at.unix_timestamp() + AUDIT_RETENTION_S,
+            event: event.clone(),
+        };
+        let item = serde_dynamo::to_item(item).map_err(|e| serde_error("audit event", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error("record audit event", e))?;
+        Ok(())
+    }
+
+    async fn audit_page(
+        &self,
+        workspace: &WorkspaceId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<AuditEvent>, PageError> {
+        const NAMES: [&str; 2] = ["pk", "sk"];
+        let pk = ws_pk(workspace);
+        let start = cursor
+            .map(|c| decode_cursor(c, &NAMES, &pk, AUDIT_PREFIX))
+            .transpose()?;
+        let page: Page<AuditItem> = self
+            .page(
+                None,
+                ("pk", pk),
+                Some(("sk", AUDIT_PREFIX.to_owned())),
+                &NAMES,
+                limit,
+                start,
+                false,
+                |_| true,
+                "list audit events",
+            )
+            .await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|i| i.event).collect(),
+            next: page.next,
+        })
+    }
+}
+
+/// The deployment-wide rejection record: `lastAcceptedMs` and, per kind, workspace → time of its
+/// latest rejection. Rejections are rare; each is a read and a conditional write (`version`).
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct HealthItem {
+    #[serde(default)]
+    last_accepted_ms: u64,
+    #[serde(default)]
+    unauthorized: BTreeMap<String, u64>,
+    #[serde(default)]
+    forbidden: BTreeMap<String, u64>,
+    #[serde(default)]
+    version: u64,
+}
+
+#[async_trait]
+impl KeyHealth for DynamoSync {
+    async fn accepted(&self) -> Result<(), StoreError> {
+        let now = now_ms();
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(VENDOR_PK))
+            .key("sk", s(HEALTH_SK))
+            // Bumps `version` too, so a concurrent read-modify-write of `rejected` retries
+            // instead of putting back an older `lastAcceptedMs`.
+            .update_expression("SET lastAcceptedMs = :now ADD version :one")
+            .condition_expression("attribute_not_exists(lastAcceptedMs) OR lastAcceptedMs < :now")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(store_error("record an accepted call", e)),
+        }
+    }
+
+    async fn rejected(
+        &self,
+        kind: Rejection,
+        workspace: &WorkspaceId,
+        window: Duration,
+    ) -> Result<Vec<WorkspaceId>, StoreError> {
+        for _ in 0..8 {
+            let raw = self
+                .get(VENDOR_PK.to_owned(), HEALTH_SK, "read key health")
+                .await?;
+            let mut item: HealthItem = match raw {
+                Some(mut raw) => {
+                    raw.remove("pk");
+                    raw.remove("sk");
+                    serde_dynamo::from_item(raw).map_err(|e| serde_error("key health", e))?
+                }
+                None => HealthItem::default(),
+            };
+            let now = now_ms();
+            let since = item
+                .last_accepted_ms
+                .max(now.saturating_sub(window.as_millis() as u64));
+            let map = match kind {
+                Rejection::Unauthorized => &mut item.unauthorized,
+                Rejection::Forbidden => &mut item.forbidden,
+            };
+            map.retain(|_, at| *at > since);
+            map.insert(workspace.to_string(), now);
+            let wave: Vec<WorkspaceId> = map
+                .keys()
+                .filter_map(|w| WorkspaceId::parse(w).ok())
+                .collect();
+            let expected = item.version;
+            item.version += 1;
+            let mut attrs: HashMap<String, AttributeValue> =
+                serde_dynamo::to_item(&item).map_err(|e| serde_error("key health", e))?;
+            attrs.insert("pk".into(), s(VENDOR_PK));
+            attrs.insert("sk".into(), s(HEALTH_SK));
+            let res = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(attrs))
+                .condition_expression("attribute_not_exists(pk) OR version = :v")
+                .expression_attribute_values(":v", n(expected))
+                .send()
+                .await;
+            match res {
+                Ok(_) => return Ok(wave),
+                Err(e) if is_condition_failed(&e) => continue,
+                Err(e) => return Err(store_error("record a rejection", e)),
+            }
+        }
+        Err(StoreError("the key health record kept changing".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_what_this_list_did_not_issue() {
+        let key: HashMap<String, AttributeValue> = [
+            ("pk".to_string(), s("WS#a")),
+            ("sk".to_string(), s("AUDIT#0001#x")),
+        ]
+        .into_iter()
+        .collect();
+        let c = encode_cursor(&key);
+        assert_eq!(
+            decode_cursor(&c, &["pk", "sk"], "WS#a", "AUDIT#").unwrap(),
+            key
+        );
+        assert!(decode_cursor(&c, &["pk", "sk"], "WS#b", "AUDIT#").is_err());
+        assert!(decode_cursor(&c, &["pk", "sk"], "WS#a", "READING#").is_err());
+        assert!(decode_cursor(&c, &["pk", "sk", "gsi1pk"], "WS#a", "AUDIT#").is_err());
+        for bad in ["", "!!!", "e30", &"A".repeat(700)] {
+            assert!(decode_cursor(bad, &["pk", "sk"], "WS#a", "AUDIT#").is_err());
+        }
+    }
+}
