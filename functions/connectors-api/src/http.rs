@@ -156,6 +156,9 @@ pub enum Route {
     RequestSync(String),
     ListSyncs(String),
     GetSync(String, RunId),
+    ListReadings(String, RunId),
+    Usage(String),
+    Audit,
     Services,
 }
 
@@ -169,6 +172,11 @@ impl Route {
                 | Self::DeleteConnector(_)
                 | Self::RequestSync(_)
         )
+    }
+
+    /// Routes only admins may read (the audit trail names users and actions).
+    pub fn admin_only(&self) -> bool {
+        self.is_write() || matches!(self, Self::Audit)
     }
 }
 
@@ -219,6 +227,12 @@ pub fn route(method: &Method, path: &str) -> Result<Route, Problem> {
             let run = RunId::parse(run).map_err(|_| not_found())?;
             allowed(&[Method::GET], Route::GetSync(id.to_string(), run))
         }
+        ["connectors", id, "syncs", run, "readings"] => {
+            let run = RunId::parse(run).map_err(|_| not_found())?;
+            allowed(&[Method::GET], Route::ListReadings(id.to_string(), run))
+        }
+        ["connectors", id, "usage"] => allowed(&[Method::GET], Route::Usage(id.to_string())),
+        ["audit"] => allowed(&[Method::GET], Route::Audit),
         _ => Err(not_found()),
     }
 }

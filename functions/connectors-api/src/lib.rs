@@ -2,7 +2,7 @@
 //! `main.rs` builds the [`App`] once; tests call [`handle`] with real API Gateway v2 payloads.
 
 pub mod http;
-pub mod views;
+pub mod view;
 
 use crate::http::{Problem, Route, caller, json, json_body, route, with_location};
 use lambda_http::RequestExt;
@@ -11,7 +11,8 @@ use lambda_http::{Body, Request, Response};
 use psa_domain::usecase::Core;
 use psa_domain::usecase::connectors::{self, ConnectorError};
 use psa_domain::usecase::sync::{self, RequestError, SyncPolicy};
-use psa_domain::{ApiToken, ConnectorType, TokenError};
+use psa_domain::usecase::views::{self, UsageState, ViewError};
+use psa_domain::{ApiToken, ConnectorType, Outcome, TokenError};
 use serde::Deserialize;
 
 /// What the handler needs, built once per process.
@@ -70,7 +71,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
     let caller = caller(req)?;
     let route = route(req.method(), req.uri().path())?;
-    if route.is_write() {
+    if route.admin_only() {
         caller.may_write()?;
     } else {
         caller.may_read()?;
@@ -80,14 +81,14 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
     match route {
         Route::Services => Ok(json(
             StatusCode::OK,
-            &serde_json::json!({ "items": views::services(&app.core.catalogue) }),
+            &serde_json::json!({ "items": view::services(&app.core.catalogue) }),
         )),
         Route::ListConnectors => {
             let items: Vec<_> = connectors::list(&app.core, &caller)
                 .await
                 .map_err(map_error)?
                 .iter()
-                .map(views::ConnectorView::from)
+                .map(view::ConnectorView::from)
                 .collect();
             Ok(json(StatusCode::OK, &serde_json::json!({ "items": items })))
         }
@@ -105,7 +106,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
             let (connector, _) = connectors::connect(&app.core, &caller, token)
                 .await
                 .map_err(map_error)?;
-            let resp = json(StatusCode::CREATED, &views::ConnectorView::from(&connector));
+            let resp = json(StatusCode::CREATED, &view::ConnectorView::from(&connector));
             Ok(with_location(resp, CONNECTOR_LOCATION))
         }
         Route::GetConnector(id) => {
@@ -113,10 +114,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
             let connector = connectors::get(&app.core, &caller)
                 .await
                 .map_err(map_error)?;
-            Ok(json(
-                StatusCode::OK,
-                &views::ConnectorView::from(&connector),
-            ))
+            Ok(json(StatusCode::OK, &view::ConnectorView::from(&connector)))
         }
         Route::PutToken(id) => {
             own_connector(&id)?;
@@ -125,10 +123,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
             let (connector, _) = connectors::retoken(&app.core, &caller, token)
                 .await
                 .map_err(map_error)?;
-            Ok(json(
-                StatusCode::OK,
-                &views::ConnectorView::from(&connector),
-            ))
+            Ok(json(StatusCode::OK, &view::ConnectorView::from(&connector)))
         }
         Route::DeleteConnector(id) => {
             own_connector(&id)?;
@@ -153,72 +148,163 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
         }
         Route::ListSyncs(id) => {
             own_connector(&id)?;
-            let query = req.query_string_parameters();
-            let limit = match query.first("limit") {
-                None => DEFAULT_PAGE,
-                Some(v) => v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| {
-                        Problem::new(
-                            StatusCode::BAD_REQUEST,
-                            "invalid_query",
-                            "Invalid query",
-                            format!("limit must be a whole number from 1 to {MAX_PAGE}"),
-                        )
-                    })?,
-            };
-            let cursor = query.first("cursor");
-            if cursor.is_some_and(|c| psa_store_cursor_ok(c).is_none()) {
-                return Err(Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_cursor",
-                    "Invalid cursor",
-                    "cursor must be a nextCursor this API returned",
-                ));
-            }
-            connectors::get(&app.core, &caller)
+            let q = PageQuery::from(req)?;
+            let page = views::runs(&app.core, &caller, q.limit, q.cursor.as_deref())
                 .await
-                .map_err(map_error)?;
-            let (runs, next) = app
-                .core
-                .runs
-                .list_runs(&caller.workspace, limit, cursor)
-                .await
-                .map_err(|e| Problem::internal(&e))?;
-            let items: Vec<_> = runs.iter().map(views::RunView::from).collect();
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "items": items, "nextCursor": next }),
-            ))
+                .map_err(map_view_error)?;
+            let items: Vec<_> = page.items.iter().map(view::RunView::from).collect();
+            Ok(json(StatusCode::OK, &paged(items, page.next)))
         }
         Route::GetSync(id, run_id) => {
             own_connector(&id)?;
-            connectors::get(&app.core, &caller)
+            let run = views::run(&app.core, &caller, &run_id)
                 .await
-                .map_err(map_error)?;
-            let run = app
-                .core
-                .runs
-                .get_run(&caller.workspace, &run_id)
+                .map_err(map_view_error)?;
+            Ok(json(StatusCode::OK, &view::RunView::from(&run)))
+        }
+        Route::ListReadings(id, run_id) => {
+            own_connector(&id)?;
+            let q = PageQuery::from(req)?;
+            let outcome = q.choice(
+                "outcome",
+                Outcome::parse,
+                &Outcome::ALL.map(Outcome::as_str),
+            )?;
+            let page = views::readings(
+                &app.core,
+                &caller,
+                &run_id,
+                outcome,
+                q.limit,
+                q.cursor.as_deref(),
+            )
+            .await
+            .map_err(map_view_error)?;
+            Ok(json(StatusCode::OK, &paged(page.items, page.next)))
+        }
+        Route::Usage(id) => {
+            own_connector(&id)?;
+            let q = PageQuery::from(req)?;
+            let state = q.choice(
+                "state",
+                UsageState::parse,
+                &UsageState::ALL.map(UsageState::as_str),
+            )?;
+            let usage = views::usage(
+                &app.core,
+                &app.policy,
+                &caller,
+                state,
+                q.limit,
+                q.cursor.as_deref(),
+            )
+            .await
+            .map_err(map_view_error)?;
+            let mut body = serde_json::json!({
+                "summary": usage.summary,
+                "items": usage.page.items,
+            });
+            if let Some(next) = usage.page.next {
+                body["nextCursor"] = next.into();
+            }
+            Ok(json(StatusCode::OK, &body))
+        }
+        Route::Audit => {
+            let q = PageQuery::from(req)?;
+            let page = views::audit(&app.core, &caller, q.limit, q.cursor.as_deref())
                 .await
-                .map_err(|e| Problem::internal(&e))?;
-            let run = run.ok_or_else(|| {
-                Problem::new(
-                    StatusCode::NOT_FOUND,
-                    "run_not_found",
-                    "Run not found",
-                    "this connector has no such sync run",
-                )
-            })?;
-            Ok(json(StatusCode::OK, &views::RunView::from(&run)))
+                .map_err(map_view_error)?;
+            Ok(json(StatusCode::OK, &paged(page.items, page.next)))
         }
     }
 }
 
-fn psa_store_cursor_ok(cursor: &str) -> Option<String> {
-    psa_store::decode_cursor(cursor)
+/// `{"items": [...], "nextCursor"?}` (no `nextCursor` on the last page).
+fn paged<T: serde::Serialize>(items: Vec<T>, next: Option<String>) -> serde_json::Value {
+    let mut body = serde_json::json!({ "items": items });
+    if let Some(next) = next {
+        body["nextCursor"] = next.into();
+    }
+    body
+}
+
+/// `limit` (1–100, default 20) and `cursor` of every paged route, and its one filter.
+struct PageQuery {
+    limit: u32,
+    cursor: Option<String>,
+    params: lambda_http::aws_lambda_events::query_map::QueryMap,
+}
+
+impl PageQuery {
+    fn from(req: &Request) -> Result<Self, Problem> {
+        let params = req.query_string_parameters();
+        let limit = match params.first("limit") {
+            None => DEFAULT_PAGE,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE).contains(n))
+                .ok_or_else(|| {
+                    invalid_query(format!("limit must be a whole number from 1 to {MAX_PAGE}"))
+                })?,
+        };
+        let cursor = params.first("cursor").map(str::to_owned);
+        if cursor.as_deref() == Some("") {
+            return Err(invalid_cursor());
+        }
+        Ok(Self {
+            limit,
+            cursor,
+            params,
+        })
+    }
+
+    /// An optional filter that must be one of `allowed`.
+    fn choice<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&str) -> Option<T>,
+        allowed: &[&str],
+    ) -> Result<Option<T>, Problem> {
+        match self.params.first(name) {
+            None => Ok(None),
+            Some(v) => parse(v).map(Some).ok_or_else(|| {
+                invalid_query(format!("{name} must be one of {}", allowed.join(", ")))
+            }),
+        }
+    }
+}
+
+fn invalid_query(detail: String) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        "Invalid query",
+        detail,
+    )
+}
+
+fn invalid_cursor() -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_cursor",
+        "Invalid cursor",
+        "cursor must be a nextCursor this API returned",
+    )
+}
+
+fn map_view_error(e: ViewError) -> Problem {
+    match e {
+        ViewError::ConnectorNotFound => Problem::connector_not_found(),
+        ViewError::RunNotFound => Problem::new(
+            StatusCode::NOT_FOUND,
+            "run_not_found",
+            "Run not found",
+            "this connector has no such sync run",
+        ),
+        ViewError::InvalidCursor => invalid_cursor(),
+        ViewError::Internal(cause) => Problem::internal(&cause),
+    }
 }
 
 fn map_request_error(e: RequestError) -> Problem {

@@ -79,7 +79,10 @@ impl Platform {
             catalogue: Arc::new(Catalogue::builtin()),
             slots: sync_store.clone(),
             runs: sync_store.clone(),
-            last: sync_store,
+            readings: sync_store.clone(),
+            pairs: sync_store.clone(),
+            audit: sync_store.clone(),
+            key_health: sync_store,
             queue: Arc::new(SqsJobQueue::new(sqs.clone(), queue_url)),
         };
         Ok(Self {

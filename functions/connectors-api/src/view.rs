@@ -111,6 +111,8 @@ pub struct RunView {
     pub finished_at: Option<String>,
     pub counts: RunCounts,
     pub failures: Vec<psa_domain::Failure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl From<&psa_domain::SyncRun> for RunView {
@@ -126,6 +128,7 @@ impl From<&psa_domain::SyncRun> for RunView {
             finished_at: r.finished_at.map(rfc3339),
             counts: r.counts.clone(),
             failures: r.failures.clone(),
+            reason: r.reason.clone(),
         }
     }
 }
