@@ -2,6 +2,7 @@
 //! `scripts/stack.sh`), a Gradient simulator on a real socket per test, the real handlers driven
 //! with real API Gateway v2 payloads. Each test gets its own tables, secret prefix and simulator.
 
+pub mod fixture;
 pub mod logs;
 
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -2,12 +2,15 @@
 //! against DynamoDB Local and moto.
 
 use psa_domain::ports::{
-    JobQueue, LastSent, Lease, RunSlots, SentReading, SlotClaim, SyncJob, SyncRuns,
+    AuditLog, JobQueue, KeyHealth, Lease, PageError, PairStates, Rejection, RunReadings, RunSlots,
+    SlotClaim, SyncJob, SyncRuns,
 };
 use psa_domain::{
-    ConnectorType, Failure, RunCounts, RunId, RunStatus, SyncRun, Trigger, WorkspaceId,
+    Accepted, Actor, AttemptOutcome, AuditAction, AuditEvent, ConnectorRef, ConnectorType, Failure,
+    Outcome, PairState, RunCounts, RunId, RunReading, RunStatus, SyncRun, Trigger, Unit,
+    WorkspaceId,
 };
-use psa_store::{DynamoSync, SqsJobQueue, decode_cursor};
+use psa_store::{DynamoSync, SqsJobQueue};
 use psa_tests::TestEnv;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -16,8 +19,17 @@ use time::macros::datetime;
 
 const MIN: Duration = Duration::from_secs(60);
 
-fn ws(id: &str) -> WorkspaceId {
-    WorkspaceId::parse(id).expect("workspace id")
+/// The first incarnation of `id`'s Gradient connector.
+fn ws(id: &str) -> ConnectorRef {
+    incarnation(id, "inc1")
+}
+
+fn incarnation(id: &str, inc: &str) -> ConnectorRef {
+    ConnectorRef {
+        workspace: WorkspaceId::parse(id).expect("workspace id"),
+        kind: ConnectorType::Gradient,
+        incarnation: inc.into(),
+    }
 }
 
 fn run_id(suffix: &str) -> RunId {
@@ -32,7 +44,8 @@ fn run(workspace: &str, at: OffsetDateTime, suffix: &str) -> SyncRun {
     SyncRun {
         run_id: RunId::new(at, suffix),
         connector_id: ConnectorType::Gradient,
-        workspace_id: ws(workspace),
+        workspace_id: ws(workspace).workspace,
+        incarnation: "inc1".into(),
         trigger: Trigger::Scheduled,
         status: RunStatus::Queued,
         requested_by: None,
@@ -41,6 +54,10 @@ fn run(workspace: &str, at: OffsetDateTime, suffix: &str) -> SyncRun {
         finished_at: None,
         counts: RunCounts::default(),
         failures: Vec::new(),
+        reason: None,
+        token_version: 1,
+        continuations: 0,
+        full: false,
     }
 }
 
@@ -236,79 +253,320 @@ async fn run_records_page_newest_first() {
     // Another workspace's runs never show up.
     s.create_run(&run("ch_elsewhere", t0, "x")).await.unwrap();
 
+    // Another workspace's runs, and another incarnation's, never show up.
+    s.create_run(&run("ch_elsewhere", t0, "x")).await.unwrap();
+    let mut other = run("ch_runs", t0, "other-inc");
+    other.incarnation = "inc2".into();
+    s.create_run(&other).await.unwrap();
+    // Listed by queuedAt, not by run id: a scheduled run's id is its scheduled minute, and one
+    // queued late sorts after on-demand runs queued before it.
+    let mut late = run("ch_runs", t0, "late");
+    late.queued_at = t0 + Duration::from_secs(60 * 10);
+    assert!(s.create_run(&late).await.unwrap());
+    ids.push(late.run_id.clone());
+
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     let mut pages = 0;
     loop {
-        let (page, next) = s.list_runs(&w, 3, cursor.as_deref()).await.unwrap();
-        assert!(page.len() <= 3);
-        seen.extend(page.into_iter().map(|r| r.run_id));
+        let page = s.list_runs(&w, 3, cursor.as_deref()).await.unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.into_iter().map(|r| r.run_id));
         pages += 1;
-        assert!(pages <= 4, "paging does not end");
-        match next {
-            Some(c) => {
-                assert!(decode_cursor(&c).is_some(), "{c}");
-                cursor = Some(c);
-            }
+        assert!(pages <= 3, "paging does not end");
+        match page.next {
+            Some(c) => cursor = Some(c),
             None => break,
         }
     }
     let mut newest_first = ids.clone();
     newest_first.reverse();
     assert_eq!(seen, newest_first);
+    assert_eq!(pages, 3, "8 runs in pages of 3, no empty last page");
+    assert!(
+        s.list_runs(&incarnation("ch_runs", "inc2"), 10, None)
+            .await
+            .unwrap()
+            .items
+            .len()
+            == 1
+    );
 
-    let err = s.list_runs(&w, 3, Some("not a cursor")).await.unwrap_err();
-    assert!(err.0.starts_with("invalid cursor"), "{err}");
+    for bad in ["not a cursor", "e30", "AAAA"] {
+        let err = s.list_runs(&w, 3, Some(bad)).await.unwrap_err();
+        assert!(matches!(err, PageError::InvalidCursor), "{bad}: {err}");
+    }
+    // A cursor of another connector's list is refused too.
+    let theirs = s
+        .list_runs(&ws("ch_runs"), 1, None)
+        .await
+        .unwrap()
+        .next
+        .unwrap();
+    let err = s
+        .list_runs(&ws("ch_elsewhere"), 1, Some(&theirs))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PageError::InvalidCursor));
 }
 
-fn reading(i: usize) -> SentReading {
-    SentReading {
-        account_id: format!("acct_{}", i / 4),
-        service_key: format!("SVC_{}", i % 4),
-        service_id: format!("gs-{i}"),
-        count: i as u64 * 3,
-        run_id: run_id("sent"),
+fn reading(i: usize, outcome: Outcome) -> RunReading {
+    RunReading {
+        account_id: format!("acct_{:02}", i / 4),
+        account_name: format!("Account {}", i / 4),
+        service: format!("SVC_{}", i % 4),
+        unit: Unit::ProtectedDevices,
+        value: i as u64 * 3,
+        previous: (i % 2 == 0).then_some(7),
+        outcome,
+        reason: (outcome == Outcome::Failed).then(|| "503".to_owned()),
     }
 }
 
 #[tokio::test]
-async fn last_sent_values_round_trip() {
-    let env = TestEnv::start("lastsent").await;
+async fn readings_are_ordered_filtered_and_paged() {
+    let env = TestEnv::start("readings").await;
     let s = store(&env);
-    let w = ws("ch_last");
-    let readings: Vec<SentReading> = (0..60).map(reading).collect();
-
-    s.record_sent(&w, &readings).await.unwrap();
-    let got = s.last_sent(&w).await.unwrap();
-    assert_eq!(got.len(), 60);
-    for r in &readings {
-        assert_eq!(
-            got.get(&(r.account_id.clone(), r.service_key.clone())),
-            Some(r)
-        );
-    }
-
-    let forget: Vec<(String, String)> = readings[..10]
-        .iter()
-        .map(|r| (r.account_id.clone(), r.service_key.clone()))
+    let w = ws("ch_read");
+    let r = run_id("r");
+    let readings: Vec<RunReading> = (0..60)
+        .map(|i| {
+            reading(
+                i,
+                if i % 3 == 0 {
+                    Outcome::Failed
+                } else {
+                    Outcome::Posted
+                },
+            )
+        })
         .collect();
-    s.forget_sent(&w, &forget).await.unwrap();
-    let got = s.last_sent(&w).await.unwrap();
-    assert_eq!(got.len(), 50);
-    assert!(forget.iter().all(|k| !got.contains_key(k)));
-
-    // Overwrite: the newest value wins.
-    let mut newer = readings[20].clone();
-    newer.count = 999;
-    s.record_sent(&w, std::slice::from_ref(&newer))
+    // Written out of order and in two calls; a reading recorded again replaces the first record.
+    s.put_readings(&w, &r, &readings[30..]).await.unwrap();
+    s.put_readings(&w, &r, &readings[..30]).await.unwrap();
+    let mut again = readings[5].clone();
+    again.outcome = Outcome::Unmapped;
+    s.put_readings(&w, &r, std::slice::from_ref(&again))
         .await
         .unwrap();
-    let got = s.last_sent(&w).await.unwrap();
+    let all = s.all_readings(&w, &r).await.unwrap();
+    assert_eq!(all.len(), 60);
+    let keys: Vec<_> = all
+        .iter()
+        .map(|x| (x.account_id.clone(), x.service.clone()))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "ordered by account id then service key");
     assert_eq!(
-        got[&(newer.account_id.clone(), newer.service_key.clone())],
-        newer
+        all.iter()
+            .find(|x| x.account_id == again.account_id && x.service == again.service),
+        Some(&again)
     );
-    assert!(s.last_sent(&ws("ch_empty")).await.unwrap().is_empty());
+
+    for (filter, expected) in [
+        (None, 60),
+        (Some(Outcome::Failed), 20),
+        (Some(Outcome::Unmapped), 1),
+        (Some(Outcome::SkippedDisabled), 0),
+    ] {
+        let mut got = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = s
+                .readings_page(&w, &r, filter, 7, cursor.as_deref())
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 7);
+            assert!(
+                page.items
+                    .iter()
+                    .all(|x| filter.is_none_or(|o| x.outcome == o))
+            );
+            got.extend(page.items);
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(got.len(), expected, "{filter:?}");
+    }
+    // Another run, or another incarnation, has its own readings.
+    assert!(
+        s.all_readings(&w, &run_id("other"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.all_readings(&incarnation("ch_read", "inc2"), &r)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = s
+        .readings_page(&w, &run_id("other"), None, 5, Some("garbage"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PageError::InvalidCursor));
+}
+
+fn pair(i: usize) -> PairState {
+    PairState {
+        account_id: format!("acct_{}", i / 4),
+        service_key: format!("SVC_{}", i % 4),
+        account_name: format!("Account {}", i / 4),
+        accepted: (i % 5 != 0).then(|| Accepted {
+            value: i as u64 * 3,
+            service_id: format!("gs-{i}"),
+            at: datetime!(2026-11-24 05:00:00 UTC),
+            run_id: run_id("sent"),
+        }),
+        last_attempt: if i % 5 == 0 {
+            AttemptOutcome::Unmapped
+        } else {
+            AttemptOutcome::Posted
+        },
+        last_attempt_at: datetime!(2026-11-24 05:00:00 UTC),
+    }
+}
+
+#[tokio::test]
+async fn pair_states_round_trip_per_incarnation() {
+    let env = TestEnv::start("pairs").await;
+    let s = store(&env);
+    let w = ws("ch_pairs");
+    let pairs: Vec<PairState> = (0..60).map(pair).collect();
+    s.put_pairs(&w, &pairs).await.unwrap();
+    let got = s.pairs(&w).await.unwrap();
+    assert_eq!(got.len(), 60);
+    for p in &pairs {
+        assert_eq!(got.get(&p.key()), Some(p));
+    }
+    let forget: Vec<(String, String)> = pairs[..10].iter().map(PairState::key).collect();
+    s.delete_pairs(&w, &forget).await.unwrap();
+    let got = s.pairs(&w).await.unwrap();
+    assert_eq!(got.len(), 50);
+    assert!(forget.iter().all(|k| !got.contains_key(k)));
+    let mut newer = pairs[21].clone();
+    newer.accepted.as_mut().unwrap().value = 999;
+    s.put_pairs(&w, std::slice::from_ref(&newer)).await.unwrap();
+    assert_eq!(s.pairs(&w).await.unwrap()[&newer.key()], newer);
+    assert!(s.pairs(&ws("ch_empty")).await.unwrap().is_empty());
+    assert!(
+        s.pairs(&incarnation("ch_pairs", "inc2"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn audit_trail_is_newest_first_per_workspace() {
+    let env = TestEnv::start("audit").await;
+    let s = store(&env);
+    let w = ws("ch_audit").workspace;
+    let t0 = datetime!(2026-11-24 05:00:00 UTC);
+    for i in 0..9 {
+        let mut e = AuditEvent::new(
+            Actor::System,
+            AuditAction::SyncFinished,
+            ConnectorType::Gradient,
+        )
+        .with("n", i.to_string());
+        e.at = t0 + Duration::from_secs(i);
+        s.record(&w, &e).await.unwrap();
+    }
+    // Same millisecond twice: both kept.
+    let e = AuditEvent::new(
+        Actor::System,
+        AuditAction::ConnectorRestored,
+        ConnectorType::Gradient,
+    );
+    s.record(&w, &e).await.unwrap();
+    s.record(&w, &e).await.unwrap();
+    s.record(&ws("ch_other").workspace, &e).await.unwrap();
+    let mut got = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s.audit_page(&w, 4, cursor.as_deref()).await.unwrap();
+        got.extend(page.items);
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(got.len(), 11);
+    assert!(got.windows(2).all(|p| p[0].at >= p[1].at), "newest first");
+    assert_eq!(got[10].detail["n"], "0");
+}
+
+#[tokio::test]
+async fn rejections_form_a_wave_until_a_call_is_accepted() {
+    let env = TestEnv::start("health").await;
+    let s = store(&env);
+    let window = Duration::from_secs(900);
+    let a = ws("ch_a").workspace;
+    let b = ws("ch_b").workspace;
+    let c = ws("ch_c").workspace;
+    assert_eq!(
+        s.rejected(Rejection::Unauthorized, &a, window)
+            .await
+            .unwrap(),
+        vec![a.clone()]
+    );
+    assert_eq!(
+        s.rejected(Rejection::Unauthorized, &a, window)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "one connector counts once"
+    );
+    assert_eq!(
+        s.rejected(Rejection::Forbidden, &b, window).await.unwrap(),
+        vec![b.clone()],
+        "kinds are apart"
+    );
+    assert_eq!(
+        s.rejected(Rejection::Unauthorized, &b, window)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    s.accepted().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        s.rejected(Rejection::Unauthorized, &c, window)
+            .await
+            .unwrap(),
+        vec![c.clone()],
+        "an accepted call ends the wave"
+    );
+    // Concurrent rejections all land (optimistic versioning).
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let s = s.clone();
+            let w = WorkspaceId::parse(&format!("ch_x{i}")).unwrap();
+            tokio::spawn(async move {
+                s.rejected(Rejection::Unauthorized, &w, window)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    assert_eq!(
+        s.rejected(Rejection::Unauthorized, &c, window)
+            .await
+            .unwrap()
+            .len(),
+        7
+    );
 }
 
 #[tokio::test]
@@ -321,8 +579,9 @@ async fn job_queue_sends_every_job() {
     let q = SqsJobQueue::new(env.local.sqs(), url.clone());
     let jobs: Vec<SyncJob> = (0..23)
         .map(|i| SyncJob {
-            workspace_id: ws(&format!("ch_q{i}")),
+            workspace_id: ws(&format!("ch_q{i}")).workspace,
             run_id: run_id(&format!("q{i}")),
+            incarnation: "inc1".into(),
         })
         .collect();
     q.enqueue(&jobs).await.unwrap();
