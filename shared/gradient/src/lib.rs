@@ -14,12 +14,16 @@
 //! * Secrets: the `GRADIENT-TOKEN` value is built per request from [`VendorKey`] and [`ApiToken`]
 //!   and marked sensitive; errors carry only Gradient's `message` (scrubbed of both keys) and the
 //!   path; nothing logs a header.
+//! * Size caps: a 2xx body over [`MAX_BODY_BYTES`] is `Malformed` ("response too large"); of an
+//!   error body at most [`MAX_ERROR_BODY_BYTES`] are read, the rest is ignored; every message kept
+//!   in a [`GradientError`] has at most [`MAX_MESSAGE_CHARS`] characters (cut after scrubbing).
 
 mod error;
 mod psa;
 mod types;
 
 pub use error::GradientError;
+use error::cap_message;
 pub use psa::GradientPsa;
 pub use types::{
     Account, AccountUpdate, IntegrationStatus, NewAccount, NewService, Organization, Sku,
@@ -46,6 +50,15 @@ pub const ACCOUNT_CHUNK: usize = 100;
 
 /// Spacing factor of the limiter: one request every `LIMITER_SLACK / max_rps` seconds.
 pub const LIMITER_SLACK: f64 = 1.05;
+
+/// Largest 2xx body the client accepts (8 MiB); a larger one is `Malformed`.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
+
+/// Most of an error body the client reads (16 KiB); the rest is ignored.
+pub const MAX_ERROR_BODY_BYTES: usize = 16 << 10;
+
+/// Longest message (in characters) kept in a [`GradientError`].
+pub const MAX_MESSAGE_CHARS: usize = error::MAX_MESSAGE_CHARS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GradientConfig {
@@ -384,8 +397,9 @@ impl GradientClient {
         Ok(value)
     }
 
-    /// Removes anything secret Gradient might echo back in a message.
-    fn scrub(&self, token: &ApiToken, mut message: String) -> String {
+    /// Removes anything secret Gradient might echo back in a message. When the body was cut
+    /// (`truncated`), a secret may have been cut too: a trailing start of one is removed as well.
+    fn scrub(&self, token: &ApiToken, mut message: String, truncated: bool) -> String {
         let header = self
             .header_value(token)
             .ok()
@@ -398,8 +412,14 @@ impl GradientClient {
         .into_iter()
         .flatten()
         {
-            if !secret.is_empty() && message.contains(&secret) {
+            if secret.is_empty() {
+                continue;
+            }
+            if message.contains(&secret) {
                 message = message.replace(&secret, "[REDACTED]");
+            }
+            if truncated {
+                strip_secret_start(&mut message, &secret);
             }
         }
         message
@@ -435,11 +455,33 @@ impl GradientClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = resp.bytes().await.map_err(|e| transport_error(path, &e))?;
         if status.is_success() {
-            return Ok(bytes.to_vec());
+            let too_large = || GradientError::Malformed {
+                message: cap_message(format!("{path}: response too large")),
+            };
+            if resp
+                .content_length()
+                .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+            {
+                return Err(too_large());
+            }
+            let (bytes, truncated) = read_capped(resp, MAX_BODY_BYTES)
+                .await
+                .map_err(|e| transport_error(path, &e))?;
+            if truncated {
+                return Err(too_large());
+            }
+            return Ok(bytes);
         }
-        let message = self.scrub(token, error_message(method, path, status, &bytes));
+        // The status decides; a body that fails half-way is as good as an empty one.
+        let (bytes, truncated) = read_capped(resp, MAX_ERROR_BODY_BYTES)
+            .await
+            .unwrap_or_default();
+        let message = cap_message(self.scrub(
+            token,
+            error_message(method, path, status, &bytes),
+            truncated,
+        ));
         Err(match status.as_u16() {
             401 => GradientError::TokenRejected,
             403 => GradientError::Forbidden { message },
@@ -449,26 +491,60 @@ impl GradientClient {
             s @ 500..=599 => GradientError::Server { status: s },
             s if (300..400).contains(&s) => GradientError::BadRequest {
                 status: s,
-                message: format!("{method} {path}: unexpected redirect (not followed)"),
+                message: cap_message(format!(
+                    "{method} {path}: unexpected redirect (not followed)"
+                )),
             },
             s => GradientError::BadRequest { status: s, message },
         })
     }
 }
 
+/// Removes from the end of `message` the longest proper start of `secret` it ends with.
+fn strip_secret_start(message: &mut String, secret: &str) {
+    let cut = secret
+        .char_indices()
+        .rev()
+        .map(|(i, _)| i)
+        .filter(|&i| i > 0)
+        .find(|&i| message.ends_with(&secret[..i]));
+    if let Some(i) = cut {
+        message.truncate(message.len() - i);
+    }
+}
+
+/// Reads a body chunk by chunk, keeping at most `cap` bytes; `true` when more was there (the rest
+/// is not read).
+async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = cap - buf.len();
+        if chunk.len() > room {
+            buf.extend_from_slice(&chunk[..room]);
+            return Ok((buf, true));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok((buf, false))
+}
+
 fn to_body<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, GradientError> {
     serde_json::to_vec(value).map_err(|e| GradientError::Config {
-        message: format!("cannot encode the request body: {e}"),
+        message: cap_message(format!("cannot encode the request body: {e}")),
     })
 }
 
 fn parse<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, GradientError> {
     serde_json::from_slice(body).map_err(|e| GradientError::Malformed {
-        message: format!("{path}: {e}"),
+        message: cap_message(format!("{path}: {e}")),
     })
 }
 
-/// `"{METHOD} {path}: {Gradient's message}"` (the body's first 200 characters if not JSON).
+/// `"{METHOD} {path}: {Gradient's message}"`; the `message` of a JSON body (also of one cut at
+/// [`MAX_ERROR_BODY_BYTES`]), else the body's first characters.
 fn error_message(method: &Method, path: &str, status: StatusCode, body: &[u8]) -> String {
     let text = match serde_json::from_slice::<ErrorBody>(body) {
         Ok(ErrorBody {
@@ -479,15 +555,58 @@ fn error_message(method: &Method, path: &str, status: StatusCode, body: &[u8]) -
         }) => other.to_string(),
         _ => {
             let raw = String::from_utf8_lossy(body);
-            let t: String = raw.chars().take(200).collect();
-            if t.trim().is_empty() {
-                status.canonical_reason().unwrap_or("").to_owned()
-            } else {
-                t
+            match partial_message(&raw) {
+                Some(m) if !m.trim().is_empty() => m,
+                _ => {
+                    let t: String = raw.chars().take(MAX_MESSAGE_CHARS).collect();
+                    if t.trim().is_empty() {
+                        status.canonical_reason().unwrap_or("").to_owned()
+                    } else {
+                        t
+                    }
+                }
             }
         }
     };
     format!("{method} {path}: {text}")
+}
+
+/// The `"message"` string of a JSON object that may be cut anywhere (as far as it goes), with
+/// JSON escapes decoded; at most [`MAX_MESSAGE_CHARS`] characters are decoded.
+fn partial_message(body: &str) -> Option<String> {
+    if !body.trim_start().starts_with('{') {
+        return None;
+    }
+    let at = body.find("\"message\"")?;
+    let rest = body[at + "\"message\"".len()..].trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let mut chars = rest.strip_prefix('"')?.chars();
+    let mut out = String::new();
+    while out.chars().count() <= MAX_MESSAGE_CHARS {
+        match chars.next() {
+            None | Some('"') => break,
+            Some('\\') => match chars.next() {
+                None => break,
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r' | 'b' | 'f') => out.push(' '),
+                Some('u') => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    if hex.len() < 4 {
+                        break;
+                    }
+                    let c = u32::from_str_radix(&hex, 16)
+                        .ok()
+                        .and_then(char::from_u32)
+                        .unwrap_or(char::REPLACEMENT_CHARACTER);
+                    out.push(c);
+                }
+                Some(other) => out.push(other),
+            },
+            Some(c) => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 /// A reqwest failure without its URL, with its cause chain (never a header).
@@ -502,7 +621,9 @@ fn transport_error(path: &str, e: &reqwest::Error) -> GradientError {
         message.push_str(&s.to_string());
         source = s.source();
     }
-    GradientError::Network { message }
+    GradientError::Network {
+        message: cap_message(message),
+    }
 }
 
 fn kind(e: &reqwest::Error) -> &'static str {
@@ -520,6 +641,47 @@ fn kind(e: &reqwest::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partial_json_messages_are_read_as_far_as_they_go() {
+        assert_eq!(
+            partial_message(r#"{"message":"a\"b\n\u00e9"}"#).unwrap(),
+            "a\"b\né"
+        );
+        assert_eq!(
+            partial_message(r#"{"statusCode":400, "message" : "cut here"#).unwrap(),
+            "cut here"
+        );
+        assert_eq!(partial_message(r#"{"message":"esc \u00"#).unwrap(), "esc ");
+        assert_eq!(partial_message(r#"{"message":"esc \"#).unwrap(), "esc ");
+        assert_eq!(partial_message(r#"{"statusCode":400"#), None);
+        assert_eq!(partial_message("not json \"message\":\"x\""), None);
+        let long = format!(r#"{{"message":"{}"#, "z".repeat(10_000));
+        assert!(partial_message(&long).unwrap().chars().count() <= MAX_MESSAGE_CHARS + 1);
+        let s = StatusCode::BAD_REQUEST;
+        let m = error_message(&Method::GET, "/p", s, br#"{"message":"half"#);
+        assert_eq!(m, "GET /p: half");
+        let m = error_message(&Method::GET, "/p", s, br#"{"message":{"k":1}}"#);
+        assert_eq!(m, r#"GET /p: {"k":1}"#);
+        assert_eq!(
+            error_message(&Method::GET, "/p", s, b""),
+            "GET /p: Bad Request"
+        );
+    }
+
+    #[test]
+    fn a_cut_secret_at_the_end_is_removed() {
+        let mut m = "boom vendor-KE".to_owned();
+        strip_secret_start(&mut m, "vendor-KEY-1");
+        assert_eq!(m, "boom ");
+        let mut m = "boom".to_owned();
+        strip_secret_start(&mut m, "vendor-KEY-1");
+        assert_eq!(m, "boom");
+        // A whole secret is not a "start" of itself (scrub replaces those).
+        let mut m = "x abc".to_owned();
+        strip_secret_start(&mut m, "abc");
+        assert_eq!(m, "x abc");
+    }
 
     #[test]
     fn segments_are_encoded() {

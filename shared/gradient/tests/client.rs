@@ -628,3 +628,175 @@ async fn debug_of_client_and_config_errors_hold_no_secret() {
     assert!(matches!(err, GradientError::Config { .. }));
     assert_redacted(&err, "unused");
 }
+
+// ---------------------------------------------------------------- size caps
+
+/// Every message a `GradientError` carries.
+fn message_of(err: &GradientError) -> Option<&str> {
+    match err {
+        GradientError::Forbidden { message }
+        | GradientError::NotFound { message }
+        | GradientError::Conflict { message }
+        | GradientError::BadRequest { message, .. }
+        | GradientError::Network { message }
+        | GradientError::Malformed { message }
+        | GradientError::Config { message } => Some(message),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn huge_error_bodies_are_cut_and_fail_fast() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let c = client(&sim.base_url());
+    let svc = c.create_service(&t, &edr()).await.unwrap().skus[0]
+        .id
+        .clone();
+    sim.set_faults(Faults {
+        error_body_bytes: Some(20 << 20),
+        ..Faults::default()
+    });
+
+    // A real 404 (unmapped pair) with a 20 MiB message.
+    let started = Instant::now();
+    let err = c.post_count(&t, &svc, "ws-1", 3, false).await.unwrap_err();
+    let GradientError::NotFound { message } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(message.chars().count() <= 200, "{}", message.len());
+    assert!(
+        message.starts_with(&format!(
+            "POST /api/vendor-api/service/{svc}/count: Mapping not found"
+        )),
+        "{message}"
+    );
+    assert!(message.ends_with('…'), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_redacted(&err, &org.partner_key);
+
+    // 401 stays TokenRejected; injected 503s with huge bodies are retried and end as Server.
+    let err = c.organization(&token("wrong-partner")).await.unwrap_err();
+    assert!(matches!(err, GradientError::TokenRejected), "{err:?}");
+    sim.set_faults(Faults {
+        error_body_bytes: Some(20 << 20),
+        force_status: Some(503),
+        ..Faults::default()
+    });
+    let before = c.requests_sent();
+    let err = c.organization(&t).await.unwrap_err();
+    assert!(
+        matches!(err, GradientError::Server { status: 503 }),
+        "{err:?}"
+    );
+    assert_eq!(c.requests_sent(), before + 4);
+    sim.set_faults(Faults {
+        error_body_bytes: Some(1 << 20),
+        force_status: Some(403),
+        ..Faults::default()
+    });
+    let err = c.vendor(&t).await.unwrap_err();
+    let GradientError::Forbidden { message } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(message.chars().count() <= 200);
+    assert!(message.contains("Anomaly detected"), "{message}");
+}
+
+#[tokio::test]
+async fn long_and_cut_error_messages_are_scrubbed_then_capped() {
+    let partner = "pk-long-0001";
+    let header = gradient_sim::gradient_token(VENDOR_KEY, partner);
+    // The vendor key straddles the 16 KiB read limit: only its start is read.
+    let shape = |filler: &str| format!(r#"{{"statusCode":400,"f":"{filler}","message":"boom "#);
+    let prefix = shape(&"y".repeat(16 * 1024 - 8 - shape("").len()));
+    let cut_at = 16 * 1024 - prefix.len();
+    assert!(cut_at > 4 && cut_at < VENDOR_KEY.len(), "{cut_at}");
+    let straddling = format!(r#"{prefix}{VENDOR_KEY} and more"}}"#);
+    let srv = Scripted::start(vec![
+        json_err(
+            400,
+            &format!("{} {header} {partner} {VENDOR_KEY}", "é".repeat(300)),
+        ),
+        json_err(409, &format!("dup {VENDOR_KEY} {}", "z".repeat(5000))),
+        (400, vec![], straddling),
+        (404, vec![], "<html>".repeat(10_000)),
+    ])
+    .await;
+    let c = client(&srv.base);
+    let t = token(partner);
+    for _ in 0..4 {
+        let err = c.vendor(&t).await.unwrap_err();
+        let message = message_of(&err).unwrap().to_owned();
+        assert!(message.chars().count() <= 200, "{err:?}");
+        assert_redacted(&err, partner);
+        assert!(!message.contains(&VENDOR_KEY[..8]), "{message}");
+        match &err {
+            GradientError::BadRequest { status: 400, .. } if message.contains("boom") => {
+                assert_eq!(message, "GET /api/vendor-api: boom ");
+            }
+            GradientError::BadRequest { status: 400, .. } => {
+                assert!(message.ends_with("éé…"), "{message}")
+            }
+            GradientError::Conflict { .. } => {
+                assert!(message.starts_with("GET /api/vendor-api: dup [REDACTED] zz"))
+            }
+            GradientError::NotFound { .. } => assert!(message.contains("<html>")),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn oversized_success_bodies_are_malformed() {
+    // Exactly 8 MiB is accepted; one byte more (with a Content-Length) is not read at all.
+    let mut exact = String::from("[]");
+    exact.push_str(&" ".repeat(psa_gradient::MAX_BODY_BYTES - 2));
+    let mut over = exact.clone();
+    over.push(' ');
+    let srv = Scripted::start(vec![(200, vec![], exact), (200, vec![], over)]).await;
+    let c = client(&srv.base);
+    let t = token("pk-big");
+    assert!(c.list_accounts(&t).await.unwrap().is_empty());
+    let err = c.list_accounts(&t).await.unwrap_err();
+    match &err {
+        GradientError::Malformed { message } => {
+            assert_eq!(
+                message,
+                "/api/vendor-api/organization/accounts: response too large"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_transient());
+    assert_eq!(c.requests_sent(), 2, "not retried");
+
+    // A streamed body without Content-Length is cut while reading.
+    let app = Router::new().fallback(|| async {
+        let chunk = Bytes::from(vec![b' '; 1 << 20]);
+        let chunks = (0..64).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+        Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from_stream(futures::stream::iter(chunks)))
+            .unwrap()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let c = client(&base);
+    let started = Instant::now();
+    let err = c.organization(&t).await.unwrap_err();
+    assert!(
+        matches!(&err, GradientError::Malformed { message } if message.ends_with("response too large")),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
