@@ -14,6 +14,10 @@
 //! * Secrets: the `GRADIENT-TOKEN` value is built per request from [`VendorKey`] and [`ApiToken`]
 //!   and marked sensitive; errors carry only Gradient's `message` (scrubbed of both keys) and the
 //!   path; nothing logs a header.
+//! * Vendor key refresh ([`GradientClient::with_key_refresh`]): on a 401 the client re-reads the
+//!   vendor key; a changed key retries that request once and is kept for every later request of
+//!   the client and its clones. Refreshes are coalesced (one at a time, at most one per
+//!   [`GradientConfig::key_refresh_interval`]), so a revoked key costs one read per interval.
 //! * Size caps: a 2xx body over [`MAX_BODY_BYTES`] is `Malformed` ("response too large"); of an
 //!   error body at most [`MAX_ERROR_BODY_BYTES`] are read, the rest is ignored; every message kept
 //!   in a [`GradientError`] has at most [`MAX_MESSAGE_CHARS`] characters (cut after scrubbing).
@@ -42,8 +46,13 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+/// Re-reads the vendor key (e.g. from Secrets Manager, without a cache); the error is a
+/// human-readable cause that must not contain the key.
+pub type KeyRefresh =
+    Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<VendorKey, String>> + Send + Sync>;
 
 /// Largest number of accounts sent in one `POST /organization/accounts`.
 pub const ACCOUNT_CHUNK: usize = 100;
@@ -73,10 +82,13 @@ pub struct GradientConfig {
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// At most one vendor-key refresh per this interval (see [`GradientClient::with_key_refresh`]).
+    pub key_refresh_interval: Duration,
 }
 
 impl GradientConfig {
-    /// Defaults: 10 s request timeout, 3 s connect timeout, 80 rps, 4 attempts, backoff 200 ms..10 s.
+    /// Defaults: 10 s request timeout, 3 s connect timeout, 80 rps, 4 attempts, backoff 200 ms..10 s,
+    /// a vendor-key refresh at most every 10 s.
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
@@ -86,6 +98,7 @@ impl GradientConfig {
             max_attempts: 4,
             backoff_base: Duration::from_millis(200),
             backoff_cap: Duration::from_secs(10),
+            key_refresh_interval: Duration::from_secs(10),
         }
     }
 }
@@ -111,7 +124,12 @@ struct Inner {
     /// Base URL without trailing slash.
     base: String,
     config: GradientConfig,
-    vendor_key: VendorKey,
+    /// The current vendor key (replaced by a refresh that found a new one).
+    vendor_key: RwLock<Arc<VendorKey>>,
+    refresh: RwLock<Option<KeyRefresh>>,
+    /// Serialises refreshes; holds when the last one finished.
+    last_refresh: tokio::sync::Mutex<Option<Instant>>,
+    refreshes: AtomicU64,
     limiter: Arc<DefaultDirectRateLimiter>,
     sent: AtomicU64,
 }
@@ -127,6 +145,7 @@ impl fmt::Debug for GradientClient {
         f.debug_struct("GradientClient")
             .field("base_url", &self.inner.base)
             .field("max_rps", &self.inner.config.max_rps)
+            .field("key_refresh", &self.refresher().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -195,14 +214,103 @@ impl GradientClient {
                 base,
                 limiter: shared_limiter(config.max_rps),
                 config,
-                vendor_key,
+                vendor_key: RwLock::new(Arc::new(vendor_key)),
+                refresh: RwLock::new(None),
+                last_refresh: tokio::sync::Mutex::new(None),
+                refreshes: AtomicU64::new(0),
                 sent: AtomicU64::new(0),
             }),
         })
     }
 
+    /// Re-reads the vendor key through `refresh` when Gradient answers 401: if the key differs
+    /// from the one the failed request used, that request is sent once more with the new key,
+    /// which every later request of this client and its clones uses (logged at warn, never the
+    /// key). An unchanged key or a failed refresh leaves the call `TokenRejected`. Concurrent 401s
+    /// share one refresh, and there is at most one per `key_refresh_interval`; within it a 401
+    /// is retried only when the current key already differs from the one its request used.
+    ///
+    /// The refresher is shared by the clones made from the returned client (and by existing ones).
+    pub fn with_key_refresh(self, refresh: KeyRefresh) -> Self {
+        *self
+            .inner
+            .refresh
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(refresh);
+        self
+    }
+
+    /// Vendor-key refreshes this client and its clones have asked for (successful or not).
+    pub fn key_refreshes(&self) -> u64 {
+        self.inner.refreshes.load(Ordering::Relaxed)
+    }
+
     pub fn config(&self) -> &GradientConfig {
         &self.inner.config
+    }
+
+    fn refresher(&self) -> Option<KeyRefresh> {
+        self.inner
+            .refresh
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn current_key(&self) -> Arc<VendorKey> {
+        self.inner
+            .vendor_key
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// After a 401 of a request sent with `used`: true when the request should be sent again
+    /// with the (now) current key. See [`GradientClient::with_key_refresh`].
+    async fn renew_key(&self, token: &ApiToken, used: &VendorKey) -> bool {
+        let Some(refresh) = self.refresher() else {
+            return false;
+        };
+        let changed = || self.current_key().expose_secret() != used.expose_secret();
+        if changed() {
+            return true;
+        }
+        let mut last = self.inner.last_refresh.lock().await;
+        // Whoever held the lock may have found a new key meanwhile.
+        if changed() {
+            return true;
+        }
+        let interval = self.inner.config.key_refresh_interval;
+        if last.is_some_and(|at| at.elapsed() < interval) {
+            return false;
+        }
+        self.inner.refreshes.fetch_add(1, Ordering::Relaxed);
+        let outcome = tokio::time::timeout(self.inner.config.request_timeout, refresh()).await;
+        *last = Some(Instant::now());
+        match outcome {
+            Ok(Ok(new)) if new.expose_secret() != used.expose_secret() => {
+                *self
+                    .inner
+                    .vendor_key
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+                tracing::warn!("vendor key changed; using the new one");
+                true
+            }
+            Ok(Ok(_)) => {
+                tracing::debug!("vendor key unchanged after a 401");
+                false
+            }
+            Ok(Err(cause)) => {
+                let cause = cap_message(self.scrub(used, token, cause, false));
+                tracing::warn!(error = %cause, "cannot re-read the vendor key after a 401");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("cannot re-read the vendor key after a 401: timed out");
+                false
+            }
+        }
     }
 
     /// HTTP requests actually sent by this client and its clones (retries included).
@@ -345,12 +453,27 @@ impl GradientClient {
         let cfg = &self.inner.config;
         let max_attempts = cfg.max_attempts.max(1);
         let mut attempt = 0u32;
+        let mut key_renewed = false;
         loop {
             attempt += 1;
-            let err = match self.attempt(token, &method, path, body.as_deref()).await {
+            let key = self.current_key();
+            let err = match self
+                .attempt(&key, token, &method, path, body.as_deref())
+                .await
+            {
                 Ok(bytes) => return Ok(bytes),
                 Err(e) => e,
             };
+            // A 401 had no effect, so even a non-idempotent call may go again with a new key;
+            // once per call, and it does not use up an attempt.
+            if matches!(err, GradientError::TokenRejected) {
+                if !key_renewed && self.renew_key(token, &key).await {
+                    key_renewed = true;
+                    attempt -= 1;
+                    continue;
+                }
+                return Err(err);
+            }
             let retryable = match retry {
                 Retry::Transient => err.is_transient(),
                 Retry::Only429 => matches!(err, GradientError::RateLimited { .. }),
@@ -383,12 +506,8 @@ impl GradientClient {
         Duration::from_millis(rand::rng().random_range(0..=ms))
     }
 
-    fn header_value(&self, token: &ApiToken) -> Result<HeaderValue, GradientError> {
-        let raw = format!(
-            "{}:{}",
-            self.inner.vendor_key.expose_secret(),
-            token.expose_secret()
-        );
+    fn header_value(key: &VendorKey, token: &ApiToken) -> Result<HeaderValue, GradientError> {
+        let raw = format!("{}:{}", key.expose_secret(), token.expose_secret());
         let mut value =
             HeaderValue::from_str(&STANDARD.encode(raw)).map_err(|_| GradientError::Config {
                 message: "the API token cannot form a header".to_owned(),
@@ -399,15 +518,25 @@ impl GradientClient {
 
     /// Removes anything secret Gradient might echo back in a message. When the body was cut
     /// (`truncated`), a secret may have been cut too: a trailing start of one is removed as well.
-    fn scrub(&self, token: &ApiToken, mut message: String, truncated: bool) -> String {
-        let header = self
-            .header_value(token)
-            .ok()
-            .and_then(|v| v.to_str().ok().map(str::to_owned));
+    fn scrub(
+        &self,
+        key: &VendorKey,
+        token: &ApiToken,
+        mut message: String,
+        truncated: bool,
+    ) -> String {
+        let current = self.current_key();
+        let header = |k: &VendorKey| {
+            Self::header_value(k, token)
+                .ok()
+                .and_then(|v| v.to_str().ok().map(str::to_owned))
+        };
         for secret in [
-            Some(self.inner.vendor_key.expose_secret().to_owned()),
+            Some(key.expose_secret().to_owned()),
+            Some(current.expose_secret().to_owned()),
             Some(token.expose_secret().to_owned()),
-            header,
+            header(key),
+            header(&current),
         ]
         .into_iter()
         .flatten()
@@ -428,12 +557,13 @@ impl GradientClient {
     /// One HTTP attempt (waits on the shared limiter first).
     async fn attempt(
         &self,
+        key: &VendorKey,
         token: &ApiToken,
         method: &Method,
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Vec<u8>, GradientError> {
-        let header = self.header_value(token)?;
+        let header = Self::header_value(key, token)?;
         self.inner.limiter.until_ready().await;
         self.inner.sent.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}{}", self.inner.base, path);
@@ -478,6 +608,7 @@ impl GradientClient {
             .await
             .unwrap_or_default();
         let message = cap_message(self.scrub(
+            key,
             token,
             error_message(method, path, status, &bytes),
             truncated,

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use gradient_sim::{Faults, Pair, SimConfig, SimHandle, Simulator};
 use psa_domain::{ApiToken, VendorKey};
 use psa_gradient::{
-    AccountUpdate, GradientClient, GradientConfig, GradientError, IntegrationStatus, NewAccount,
-    NewService,
+    AccountUpdate, GradientClient, GradientConfig, GradientError, IntegrationStatus, KeyRefresh,
+    NewAccount, NewService,
 };
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -799,4 +799,208 @@ async fn oversized_success_bodies_are_malformed() {
         "{err:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+// ---------------------------------------------------------------- vendor-key refresh
+
+const NEW_VENDOR_KEY: &str = "vendor-KEY-s3cret-0002";
+
+/// A refresher that reads the key a test keeps in `store` (as Secrets Manager would), counting reads.
+fn refresher(store: Arc<Mutex<String>>, reads: Arc<std::sync::atomic::AtomicU64>) -> KeyRefresh {
+    Arc::new(move || {
+        let store = store.clone();
+        let reads = reads.clone();
+        Box::pin(async move {
+            reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let raw = store.lock().unwrap().clone();
+            VendorKey::parse(&raw).map_err(|_| "the vendor key secret is unusable".to_owned())
+        })
+    })
+}
+
+struct Refreshing {
+    client: GradientClient,
+    store: Arc<Mutex<String>>,
+    reads: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Refreshing {
+    fn new(base_url: &str, interval: Duration) -> Self {
+        let store = Arc::new(Mutex::new(VENDOR_KEY.to_owned()));
+        let reads = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut cfg = config(base_url);
+        cfg.key_refresh_interval = interval;
+        let client = GradientClient::new(cfg, VendorKey::parse(VENDOR_KEY).unwrap())
+            .unwrap()
+            .with_key_refresh(refresher(store.clone(), reads.clone()));
+        Self {
+            client,
+            store,
+            reads,
+        }
+    }
+
+    fn rotate_secret(&self, key: &str) {
+        *self.store.lock().unwrap() = key.to_owned();
+    }
+
+    fn reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn statuses(sim: &SimHandle) -> Vec<u16> {
+    sim.requests().requests.iter().map(|r| r.status).collect()
+}
+
+#[tokio::test]
+async fn rotated_vendor_key_is_refreshed_once_and_kept() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let r = Refreshing::new(&sim.base_url(), Duration::from_millis(300));
+    let c = r.client.clone();
+    c.organization(&t).await.unwrap();
+    assert_eq!(c.key_refreshes(), 0, "no refresh without a 401");
+
+    // Gradient and Secrets Manager both have the new key; the client still holds the old one.
+    sim.set_vendor_key(NEW_VENDOR_KEY);
+    r.rotate_secret(NEW_VENDOR_KEY);
+    sim.clear_requests();
+    let o = c.organization(&t).await.unwrap();
+    assert_eq!(o.organization_id, org.organization_id);
+    assert_eq!(c.key_refreshes(), 1);
+    assert_eq!(r.reads(), 1);
+    assert_eq!(statuses(&sim), [401, 200]);
+
+    // Later calls, of the client and of a clone made before the rotation, use the new key.
+    sim.clear_requests();
+    r.client.list_accounts(&t).await.unwrap();
+    c.vendor(&t).await.unwrap();
+    assert_eq!(statuses(&sim), [200, 200]);
+    assert_eq!(c.key_refreshes(), 1);
+
+    // Many concurrent 401s after another rotation share one refresh, and all succeed.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    sim.set_vendor_key("vendor-KEY-s3cret-0003");
+    r.rotate_secret("vendor-KEY-s3cret-0003");
+    sim.clear_requests();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let c = c.clone();
+            let t = t.clone();
+            tokio::spawn(async move { c.organization(&t).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(c.key_refreshes(), 2);
+    assert_eq!(r.reads(), 2);
+    let log = statuses(&sim);
+    assert_eq!(log.iter().filter(|s| **s == 200).count(), 20, "{log:?}");
+    assert!(log.iter().all(|s| *s == 200 || *s == 401), "{log:?}");
+
+    // A non-idempotent call (create_service retries only 429) also goes again after a
+    // rotation: a 401 had no effect. It is created exactly once.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    sim.set_vendor_key("vendor-KEY-s3cret-0004");
+    r.rotate_secret("vendor-KEY-s3cret-0004");
+    sim.clear_requests();
+    let v = c.create_service(&t, &edr()).await.unwrap();
+    assert_eq!(v.skus.len(), 1);
+    assert_eq!(statuses(&sim), [401, 201]);
+    assert_eq!(c.key_refreshes(), 3);
+}
+
+#[tokio::test]
+async fn revoked_vendor_key_costs_one_refresh_per_interval() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let r = Refreshing::new(&sim.base_url(), Duration::from_millis(500));
+    let c = r.client.clone();
+    c.organization(&t).await.unwrap();
+
+    // Gradient revoked the key; Secrets Manager still answers the old one.
+    sim.set_vendor_key("some-other-vendor-key");
+    let concurrent = |n: usize| {
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let c = c.clone();
+                let t = t.clone();
+                tokio::spawn(async move { c.organization(&t).await })
+            })
+            .collect();
+        async move {
+            let mut errs = Vec::new();
+            for task in tasks {
+                errs.push(task.await.unwrap().unwrap_err());
+            }
+            errs
+        }
+    };
+    for err in concurrent(25).await {
+        assert!(matches!(err, GradientError::TokenRejected), "{err:?}");
+        assert_redacted(&err, &org.partner_key);
+    }
+    assert_eq!(c.key_refreshes(), 1, "one refresh for 25 concurrent 401s");
+    assert_eq!(r.reads(), 1);
+    // Within the interval: no further read, and no retry (one request per call).
+    sim.clear_requests();
+    for err in concurrent(10).await {
+        assert!(matches!(err, GradientError::TokenRejected));
+    }
+    assert_eq!(r.reads(), 1);
+    assert_eq!(statuses(&sim), [401; 10]);
+    // The next interval: exactly one more read.
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    for err in concurrent(10).await {
+        assert!(matches!(err, GradientError::TokenRejected));
+    }
+    assert_eq!(c.key_refreshes(), 2);
+    assert_eq!(r.reads(), 2);
+
+    // A failing refresher is like an unchanged key.
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    r.rotate_secret("");
+    let err = c.organization(&t).await.unwrap_err();
+    assert!(matches!(err, GradientError::TokenRejected), "{err:?}");
+    assert_eq!(r.reads(), 3);
+
+    // The secret is fixed later: the next interval picks the new key up.
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    r.rotate_secret("some-other-vendor-key");
+    c.organization(&t).await.unwrap();
+    assert_eq!(r.reads(), 4);
+}
+
+#[tokio::test]
+async fn regenerated_partner_key_is_token_rejected_with_at_most_one_refresh() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let r = Refreshing::new(&sim.base_url(), Duration::from_secs(10));
+    let c = r.client.clone();
+    c.organization(&t).await.unwrap();
+    sim.regenerate_key(&org.organization_id).unwrap();
+    sim.clear_requests();
+    for _ in 0..5 {
+        let err = c.list_accounts(&t).await.unwrap_err();
+        assert!(matches!(err, GradientError::TokenRejected), "{err:?}");
+        assert_redacted(&err, &org.partner_key);
+    }
+    assert_eq!(c.key_refreshes(), 1);
+    assert_eq!(r.reads(), 1);
+    assert_eq!(statuses(&sim), [401; 5], "no 401 is sent twice");
+
+    // Without a refresher nothing is re-read.
+    let plain = client(&sim.base_url());
+    assert!(matches!(
+        plain.organization(&t).await.unwrap_err(),
+        GradientError::TokenRejected
+    ));
+    assert_eq!(plain.key_refreshes(), 0);
+    assert!(format!("{plain:?}").contains("key_refresh: false"));
+    assert!(!format!("{c:?}").contains(VENDOR_KEY));
 }
