@@ -95,7 +95,8 @@ pub struct NewAccount {
     pub description: Option<String>,
 }
 
-/// `PATCH /organization/accounts/{id}`: only the fields that are `Some` are sent.
+/// `PATCH /organization/accounts/{id}`: only the fields that are `Some` are sent; Gradient keeps
+/// an absent one. `description: Some("")` is sent as `"description": ""` and clears it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -179,6 +180,26 @@ mod tests {
             );
         }
         assert!("Active".parse::<IntegrationStatus>().is_err());
+    }
+
+    #[test]
+    fn account_update_sends_only_some_and_an_explicit_empty_description() {
+        let body = |u: &AccountUpdate| serde_json::to_string(u).unwrap();
+        assert_eq!(body(&AccountUpdate::default()), "{}");
+        assert_eq!(
+            body(&AccountUpdate {
+                name: Some("A".into()),
+                description: None,
+            }),
+            r#"{"name":"A"}"#
+        );
+        assert_eq!(
+            body(&AccountUpdate {
+                name: Some("A".into()),
+                description: Some(String::new()),
+            }),
+            r#"{"name":"A","description":""}"#
+        );
     }
 
     #[test]

@@ -1004,3 +1004,106 @@ async fn regenerated_partner_key_is_token_rejected_with_at_most_one_refresh() {
     assert!(format!("{plain:?}").contains("key_refresh: false"));
     assert!(!format!("{c:?}").contains(VENDOR_KEY));
 }
+
+// ---------------------------------------------------------------- PSA adapter: descriptions
+
+#[tokio::test]
+async fn psa_descriptions_empty_is_none_and_none_clears_in_gradient() {
+    use psa_domain::ports::{Psa, PsaAccount};
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let c = client(&sim.base_url());
+    let psa = psa_gradient::GradientPsa::new(c.clone());
+    let account = |id: &str, name: &str, d: Option<&str>| PsaAccount {
+        id: id.into(),
+        name: name.into(),
+        description: d.map(str::to_owned),
+    };
+    psa.create_accounts(
+        &t,
+        &[
+            account("a", "A", None),
+            account("b", "B", Some("b.example")),
+        ],
+    )
+    .await
+    .unwrap();
+    // Blank and padded values as another writer might have left them in Gradient.
+    c.create_accounts(
+        &t,
+        &[
+            NewAccount {
+                id: "c".into(),
+                name: "  C  ".into(),
+                description: Some("   ".into()),
+            },
+            NewAccount {
+                id: "d".into(),
+                name: "D".into(),
+                description: Some(" d.example\n".into()),
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    let raw = c.list_accounts(&t).await.unwrap();
+    assert_eq!(
+        raw[0].description.as_deref(),
+        Some(""),
+        "Gradient shows \"\""
+    );
+    assert_eq!(
+        psa.accounts(&t).await.unwrap(),
+        [
+            account("a", "A", None),
+            account("b", "B", Some("b.example")),
+            account("c", "C", None),
+            account("d", "D", Some("d.example")),
+        ]
+    );
+
+    // The core's account lost its domain: the description is cleared in Gradient.
+    sim.clear_requests();
+    psa.update_account(&t, &account("b", "B", None))
+        .await
+        .unwrap();
+    let o = sim.organization(&org.organization_id).unwrap();
+    assert_eq!(o.accounts[1].description, None);
+    assert_eq!(psa.accounts(&t).await.unwrap()[1], account("b", "B", None));
+    // And set again.
+    psa.update_account(&t, &account("b", "B2", Some("new.example")))
+        .await
+        .unwrap();
+    assert_eq!(
+        psa.accounts(&t).await.unwrap()[1],
+        account("b", "B2", Some("new.example"))
+    );
+}
+
+#[tokio::test]
+async fn psa_update_sends_an_explicit_empty_description() {
+    use psa_domain::ports::{Psa, PsaAccount};
+    let srv = Scripted::start(vec![(
+        200,
+        vec![],
+        r#"{"id":"a","name":"A","description":""}"#.into(),
+    )])
+    .await;
+    let psa = psa_gradient::GradientPsa::new(client(&srv.base));
+    psa.update_account(
+        &token("pk-desc"),
+        &PsaAccount {
+            id: "a".into(),
+            name: "A".into(),
+            description: None,
+        },
+    )
+    .await
+    .unwrap();
+    let seen = srv.seen();
+    assert_eq!(seen[0].method, "PATCH");
+    assert_eq!(seen[0].uri, "/api/vendor-api/organization/accounts/a");
+    let body: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(body, serde_json::json!({"name": "A", "description": ""}));
+}
