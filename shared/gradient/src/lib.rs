@@ -30,8 +30,8 @@ pub use error::GradientError;
 use error::cap_message;
 pub use psa::GradientPsa;
 pub use types::{
-    Account, AccountUpdate, IntegrationStatus, NewAccount, NewService, Organization, Sku,
-    UnknownStatus, Vendor,
+    Account, AccountUpdate, AlertPriority, AlertReceipt, IntegrationStatus, NewAccount, NewAlert,
+    NewService, Organization, Sku, UnknownStatus, Vendor,
 };
 
 use base64::Engine;
@@ -439,6 +439,41 @@ impl GradientClient {
         self.execute(token, Method::POST, &path, Some(body), Retry::Transient)
             .await?;
         Ok(())
+    }
+
+    /// `POST /api/vendor-api/alerting/{accountId}`: an alert that becomes a ticket in the MSP's
+    /// PSA. Not idempotent: only a 429 is retried. `NotFound` means the account (or the
+    /// `service_id`) is unknown to Gradient. An empty 2xx body is taken as accepted (the receipt
+    /// then carries only the alert id); a `data` envelope is looked into.
+    pub async fn alert(
+        &self,
+        token: &ApiToken,
+        account_id: &str,
+        alert: &NewAlert,
+    ) -> Result<AlertReceipt, GradientError> {
+        let path = format!("/api/vendor-api/alerting/{}", segment(account_id));
+        let body = to_body(alert)?;
+        let resp = self
+            .execute(token, Method::POST, &path, Some(body), Retry::Only429)
+            .await?;
+        if resp.iter().all(u8::is_ascii_whitespace) {
+            return Ok(AlertReceipt {
+                alert_id: alert.alert_id.clone(),
+                ..AlertReceipt::default()
+            });
+        }
+        let value: serde_json::Value = parse(&path, &resp)?;
+        let value = match value {
+            serde_json::Value::Object(mut o)
+                if !o.contains_key("messageId") && o.get("data").is_some_and(|d| d.is_object()) =>
+            {
+                o.remove("data").unwrap_or_default()
+            }
+            v => v,
+        };
+        serde_json::from_value(value).map_err(|e| GradientError::Malformed {
+            message: cap_message(format!("{path}: {e}")),
+        })
     }
 
     /// Runs a call with the retry policy; returns the 2xx body.

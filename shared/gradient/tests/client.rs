@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use gradient_sim::{Faults, Pair, SimConfig, SimHandle, Simulator};
 use psa_domain::{ApiToken, VendorKey};
 use psa_gradient::{
-    AccountUpdate, GradientClient, GradientConfig, GradientError, IntegrationStatus, KeyRefresh,
-    NewAccount, NewService,
+    AccountUpdate, AlertPriority, GradientClient, GradientConfig, GradientError, IntegrationStatus,
+    KeyRefresh, NewAccount, NewAlert, NewService,
 };
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -1106,4 +1106,170 @@ async fn psa_update_sends_an_explicit_empty_description() {
     assert_eq!(seen[0].uri, "/api/vendor-api/organization/accounts/a");
     let body: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
     assert_eq!(body, serde_json::json!({"name": "A", "description": ""}));
+}
+
+// ---------------------------------------------------------------- alerts
+
+fn sync_failed_alert(alert_id: &str) -> NewAlert {
+    NewAlert {
+        title: "Coro usage sync failed".into(),
+        description: "Coro could not report usage to Gradient".into(),
+        alert_id: alert_id.into(),
+        priority: AlertPriority::High,
+        status: NewAlert::STATUS_NEW,
+        due_date_time: None,
+        service_id: None,
+    }
+}
+
+#[tokio::test]
+async fn alert_success_400_404_and_failing_endpoint() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let c = client(&sim.base_url());
+    let svc = c.create_service(&t, &edr()).await.unwrap().skus[0]
+        .id
+        .clone();
+    c.create_accounts(&t, &[acct("ws-1")]).await.unwrap();
+
+    let receipt = c
+        .alert(&t, "ws-1", &sync_failed_alert("run-1"))
+        .await
+        .unwrap();
+    assert_eq!(receipt.alert_id, "run-1");
+    assert!(!receipt.message_id.is_empty());
+    assert!(!receipt.correlation_id.is_empty());
+    let full = NewAlert {
+        due_date_time: Some("2026-12-01T00:00:00Z".into()),
+        service_id: Some(svc.clone()),
+        priority: AlertPriority::VeryHigh,
+        status: 6,
+        ..sync_failed_alert("run-2")
+    };
+    c.alert(&t, "ws-1", &full).await.unwrap();
+    let alerts = sim.organization(&org.organization_id).unwrap().alerts;
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0].title, "Coro usage sync failed");
+    assert_eq!(alerts[0].message_id, receipt.message_id);
+    assert_eq!(alerts[0].correlation_id, receipt.correlation_id);
+    assert_eq!((alerts[0].priority, alerts[0].status), (3, 1));
+    assert_eq!((alerts[1].priority, alerts[1].status), (4, 6));
+    assert_eq!(alerts[1].service_id.as_deref(), Some(svc.as_str()));
+    assert_eq!(
+        alerts[1].due_date_time.as_deref(),
+        Some("2026-12-01T00:00:00Z")
+    );
+
+    // 400: Gradient validates (empty title, status out of range); never retried.
+    let before = c.requests_sent();
+    for bad in [
+        NewAlert {
+            title: String::new(),
+            ..sync_failed_alert("run-3")
+        },
+        NewAlert {
+            status: 7,
+            ..sync_failed_alert("run-3")
+        },
+    ] {
+        let err = c.alert(&t, "ws-1", &bad).await.unwrap_err();
+        assert!(
+            matches!(err, GradientError::BadRequest { status: 400, .. }),
+            "{err:?}"
+        );
+        assert_redacted(&err, &org.partner_key);
+    }
+    assert_eq!(c.requests_sent(), before + 2);
+
+    // 404: an account that is not the organization's, or an unknown service.
+    let err = c
+        .alert(&t, "ws-9", &sync_failed_alert("run-4"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GradientError::NotFound { .. }), "{err:?}");
+    let unknown_service = NewAlert {
+        service_id: Some("svc_999".into()),
+        ..sync_failed_alert("run-5")
+    };
+    let err = c.alert(&t, "ws-1", &unknown_service).await.unwrap_err();
+    assert!(matches!(err, GradientError::NotFound { .. }), "{err:?}");
+
+    // A failing alert endpoint: 503 is not retried (not idempotent); other routes still work.
+    sim.set_faults(Faults {
+        alert_status: Some(503),
+        ..Faults::default()
+    });
+    let before = c.requests_sent();
+    let err = c
+        .alert(&t, "ws-1", &sync_failed_alert("run-6"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GradientError::Server { status: 503 }),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(c.requests_sent(), before + 1);
+    c.organization(&t).await.unwrap();
+    assert_eq!(
+        sim.organization(&org.organization_id).unwrap().alerts.len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn alert_request_shape_429_retry_and_tolerant_receipts() {
+    let srv = Scripted::start(vec![
+        (429, vec![("retry-after", "0".into())], "{}".into()),
+        (
+            200,
+            vec![],
+            r#"{"messageId":"m1","alertId":"a 1","correlationID":"c1"}"#.into(),
+        ),
+        (202, vec![], String::new()),
+        (
+            201,
+            vec![],
+            r#"{"status":"success","data":{"messageId":"m3","alertId":"a 1","correlationID":"c3"}}"#
+                .into(),
+        ),
+        (200, vec![], r#"{"messageId":"#.into()),
+    ])
+    .await;
+    let c = client(&srv.base);
+    let t = token("pk-alert");
+    let alert = sync_failed_alert("a 1");
+    let r = c.alert(&t, "ws 1/x", &alert).await.unwrap();
+    assert_eq!(
+        (
+            r.message_id.as_str(),
+            r.alert_id.as_str(),
+            r.correlation_id.as_str()
+        ),
+        ("m1", "a 1", "c1")
+    );
+    assert_eq!(c.requests_sent(), 2, "a 429 is retried");
+    let seen = srv.seen();
+    assert_eq!(seen[0].method, "POST");
+    assert_eq!(seen[0].uri, "/api/vendor-api/alerting/ws%201%2Fx");
+    assert_eq!(seen[0].headers["content-type"], "application/json");
+    let body: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "title": "Coro usage sync failed",
+            "description": "Coro could not report usage to Gradient",
+            "alertId": "a 1",
+            "priority": 3,
+            "status": 1,
+        })
+    );
+    // An empty 2xx body is accepted; an envelope is looked into; a cut body is Malformed.
+    let r = c.alert(&t, "ws-1", &alert).await.unwrap();
+    assert_eq!((r.alert_id.as_str(), r.message_id.as_str()), ("a 1", ""));
+    let r = c.alert(&t, "ws-1", &alert).await.unwrap();
+    assert_eq!(r.message_id, "m3");
+    let err = c.alert(&t, "ws-1", &alert).await.unwrap_err();
+    assert!(matches!(err, GradientError::Malformed { .. }), "{err:?}");
 }
