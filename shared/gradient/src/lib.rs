@@ -54,6 +54,16 @@ use std::time::{Duration, Instant};
 pub type KeyRefresh =
     Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<VendorKey, String>> + Send + Sync>;
 
+/// A [`KeyRefresh`] from a closure returning a future (boxes it), e.g.
+/// `key_refresh(move || { let c = c.clone(); async move { read(&c).await } })`.
+pub fn key_refresh<F, Fut>(f: F) -> KeyRefresh
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<VendorKey, String>> + Send + 'static,
+{
+    Arc::new(move || Box::pin(f()))
+}
+
 /// Largest number of accounts sent in one `POST /organization/accounts`.
 pub const ACCOUNT_CHUNK: usize = 100;
 
@@ -847,6 +857,34 @@ mod tests {
         let mut m = "x abc".to_owned();
         strip_secret_start(&mut m, "abc");
         assert_eq!(m, "x abc");
+    }
+
+    #[tokio::test]
+    async fn key_refresh_boxes_a_closure() {
+        let calls = Arc::new(AtomicU64::new(0));
+        let seen = calls.clone();
+        let refresh = key_refresh(move || {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::Relaxed);
+                VendorKey::parse("k2").map_err(|_| "bad".to_owned())
+            }
+        });
+        assert_eq!(refresh().await.unwrap().expose_secret(), "k2");
+        assert_eq!(refresh().await.unwrap().expose_secret(), "k2");
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        let client = GradientClient::new(
+            GradientConfig::new("http://127.0.0.1:1"),
+            VendorKey::parse("k1").unwrap(),
+        )
+        .unwrap()
+        .with_key_refresh(refresh);
+        assert!(format!("{client:?}").contains("key_refresh: true"));
+        assert_eq!(client.key_refreshes(), 0);
+        assert_eq!(
+            client.config().key_refresh_interval,
+            Duration::from_secs(10)
+        );
     }
 
     #[test]
