@@ -9,8 +9,9 @@
 //! * Retries: idempotent calls (GET, PATCH, counts — a count is a set — and the bulk account POST,
 //!   whose replay answers 409 that the caller handles) retry transient errors up to
 //!   `max_attempts`, honouring `Retry-After` seconds on 429 (capped at `backoff_cap`), otherwise
-//!   exponential backoff with full jitter. `create_service` retries only a 429 (no effect yet).
-//!   401/403/404/409/400 are never retried.
+//!   exponential backoff with full jitter. `create_service` and `alert` retry only a 429 (no
+//!   effect yet). 403/404/409/400 are never retried; a 401 only once, with a new vendor key (see
+//!   below; a 401 had no effect, so this holds for every call).
 //! * Secrets: the `GRADIENT-TOKEN` value is built per request from [`VendorKey`] and [`ApiToken`]
 //!   and marked sensitive; errors carry only Gradient's `message` (scrubbed of both keys) and the
 //!   path; nothing logs a header.
