@@ -3,6 +3,22 @@
 
 use std::time::Duration;
 
+/// Longest message (in characters) a [`GradientError`] holds.
+pub(crate) const MAX_MESSAGE_CHARS: usize = 200;
+
+/// Cuts a message to [`MAX_MESSAGE_CHARS`] characters (on a char boundary), ending it with `…`
+/// when cut. Call it after scrubbing secrets, so a secret is never cut into a visible prefix.
+pub(crate) fn cap_message(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS - 1) {
+        Some((i, _)) if message[i..].chars().nth(1).is_some() => {
+            let mut cut = message[..i].to_owned();
+            cut.push('…');
+            cut
+        }
+        _ => message,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GradientError {
     /// 401: wrong vendor key, or the MSP regenerated/revoked the partner key.
@@ -60,5 +76,25 @@ impl GradientError {
             Self::RateLimited { .. } => Some(429),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_capped_on_a_char_boundary() {
+        assert_eq!(cap_message(String::new()), "");
+        let exact = "é".repeat(MAX_MESSAGE_CHARS);
+        assert_eq!(cap_message(exact.clone()), exact);
+        let long = "é".repeat(MAX_MESSAGE_CHARS + 1);
+        let cut = cap_message(long);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(cut.ends_with("é…"), "{cut}");
+        let mixed = format!("{}🦀🦀🦀", "a".repeat(MAX_MESSAGE_CHARS - 2));
+        let cut = cap_message(mixed);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(cut.ends_with("a🦀…"), "{cut}");
     }
 }

@@ -9,21 +9,30 @@
 //! * Retries: idempotent calls (GET, PATCH, counts — a count is a set — and the bulk account POST,
 //!   whose replay answers 409 that the caller handles) retry transient errors up to
 //!   `max_attempts`, honouring `Retry-After` seconds on 429 (capped at `backoff_cap`), otherwise
-//!   exponential backoff with full jitter. `create_service` retries only a 429 (no effect yet).
-//!   401/403/404/409/400 are never retried.
+//!   exponential backoff with full jitter. `create_service` and `alert` retry only a 429 (no
+//!   effect yet). 403/404/409/400 are never retried; a 401 only once, with a new vendor key (see
+//!   below; a 401 had no effect, so this holds for every call).
 //! * Secrets: the `GRADIENT-TOKEN` value is built per request from [`VendorKey`] and [`ApiToken`]
 //!   and marked sensitive; errors carry only Gradient's `message` (scrubbed of both keys) and the
 //!   path; nothing logs a header.
+//! * Vendor key refresh ([`GradientClient::with_key_refresh`]): on a 401 the client re-reads the
+//!   vendor key; a changed key retries that request once and is kept for every later request of
+//!   the client and its clones. Refreshes are coalesced (one at a time, at most one per
+//!   [`GradientConfig::key_refresh_interval`]), so a revoked key costs one read per interval.
+//! * Size caps: a 2xx body over [`MAX_BODY_BYTES`] is `Malformed` ("response too large"); of an
+//!   error body at most [`MAX_ERROR_BODY_BYTES`] are read, the rest is ignored; every message kept
+//!   in a [`GradientError`] has at most [`MAX_MESSAGE_CHARS`] characters (cut after scrubbing).
 
 mod error;
 mod psa;
 mod types;
 
 pub use error::GradientError;
+use error::cap_message;
 pub use psa::GradientPsa;
 pub use types::{
-    Account, AccountUpdate, IntegrationStatus, NewAccount, NewService, Organization, Sku,
-    UnknownStatus, Vendor,
+    Account, AccountUpdate, AlertPriority, AlertReceipt, IntegrationStatus, NewAccount, NewAlert,
+    NewService, Organization, Sku, UnknownStatus, Vendor,
 };
 
 use base64::Engine;
@@ -38,14 +47,38 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+/// Re-reads the vendor key (e.g. from Secrets Manager, without a cache); the error is a
+/// human-readable cause that must not contain the key.
+pub type KeyRefresh =
+    Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<VendorKey, String>> + Send + Sync>;
+
+/// A [`KeyRefresh`] from a closure returning a future (boxes it), e.g.
+/// `key_refresh(move || { let c = c.clone(); async move { read(&c).await } })`.
+pub fn key_refresh<F, Fut>(f: F) -> KeyRefresh
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<VendorKey, String>> + Send + 'static,
+{
+    Arc::new(move || Box::pin(f()))
+}
 
 /// Largest number of accounts sent in one `POST /organization/accounts`.
 pub const ACCOUNT_CHUNK: usize = 100;
 
 /// Spacing factor of the limiter: one request every `LIMITER_SLACK / max_rps` seconds.
 pub const LIMITER_SLACK: f64 = 1.05;
+
+/// Largest 2xx body the client accepts (8 MiB); a larger one is `Malformed`.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
+
+/// Most of an error body the client reads (16 KiB); the rest is ignored.
+pub const MAX_ERROR_BODY_BYTES: usize = 16 << 10;
+
+/// Longest message (in characters) kept in a [`GradientError`].
+pub const MAX_MESSAGE_CHARS: usize = error::MAX_MESSAGE_CHARS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GradientConfig {
@@ -60,10 +93,13 @@ pub struct GradientConfig {
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// At most one vendor-key refresh per this interval (see [`GradientClient::with_key_refresh`]).
+    pub key_refresh_interval: Duration,
 }
 
 impl GradientConfig {
-    /// Defaults: 10 s request timeout, 3 s connect timeout, 80 rps, 4 attempts, backoff 200 ms..10 s.
+    /// Defaults: 10 s request timeout, 3 s connect timeout, 80 rps, 4 attempts, backoff 200 ms..10 s,
+    /// a vendor-key refresh at most every 10 s.
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
@@ -73,6 +109,7 @@ impl GradientConfig {
             max_attempts: 4,
             backoff_base: Duration::from_millis(200),
             backoff_cap: Duration::from_secs(10),
+            key_refresh_interval: Duration::from_secs(10),
         }
     }
 }
@@ -98,7 +135,12 @@ struct Inner {
     /// Base URL without trailing slash.
     base: String,
     config: GradientConfig,
-    vendor_key: VendorKey,
+    /// The current vendor key (replaced by a refresh that found a new one).
+    vendor_key: RwLock<Arc<VendorKey>>,
+    refresh: RwLock<Option<KeyRefresh>>,
+    /// Serialises refreshes; holds when the last one finished.
+    last_refresh: tokio::sync::Mutex<Option<Instant>>,
+    refreshes: AtomicU64,
     limiter: Arc<DefaultDirectRateLimiter>,
     sent: AtomicU64,
 }
@@ -114,6 +156,7 @@ impl fmt::Debug for GradientClient {
         f.debug_struct("GradientClient")
             .field("base_url", &self.inner.base)
             .field("max_rps", &self.inner.config.max_rps)
+            .field("key_refresh", &self.refresher().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -182,14 +225,103 @@ impl GradientClient {
                 base,
                 limiter: shared_limiter(config.max_rps),
                 config,
-                vendor_key,
+                vendor_key: RwLock::new(Arc::new(vendor_key)),
+                refresh: RwLock::new(None),
+                last_refresh: tokio::sync::Mutex::new(None),
+                refreshes: AtomicU64::new(0),
                 sent: AtomicU64::new(0),
             }),
         })
     }
 
+    /// Re-reads the vendor key through `refresh` when Gradient answers 401: if the key differs
+    /// from the one the failed request used, that request is sent once more with the new key,
+    /// which every later request of this client and its clones uses (logged at warn, never the
+    /// key). An unchanged key or a failed refresh leaves the call `TokenRejected`. Concurrent 401s
+    /// share one refresh, and there is at most one per `key_refresh_interval`; within it a 401
+    /// is retried only when the current key already differs from the one its request used.
+    ///
+    /// The refresher is shared by the clones made from the returned client (and by existing ones).
+    pub fn with_key_refresh(self, refresh: KeyRefresh) -> Self {
+        *self
+            .inner
+            .refresh
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(refresh);
+        self
+    }
+
+    /// Vendor-key refreshes this client and its clones have asked for (successful or not).
+    pub fn key_refreshes(&self) -> u64 {
+        self.inner.refreshes.load(Ordering::Relaxed)
+    }
+
     pub fn config(&self) -> &GradientConfig {
         &self.inner.config
+    }
+
+    fn refresher(&self) -> Option<KeyRefresh> {
+        self.inner
+            .refresh
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn current_key(&self) -> Arc<VendorKey> {
+        self.inner
+            .vendor_key
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// After a 401 of a request sent with `used`: true when the request should be sent again
+    /// with the (now) current key. See [`GradientClient::with_key_refresh`].
+    async fn renew_key(&self, token: &ApiToken, used: &VendorKey) -> bool {
+        let Some(refresh) = self.refresher() else {
+            return false;
+        };
+        let changed = || self.current_key().expose_secret() != used.expose_secret();
+        if changed() {
+            return true;
+        }
+        let mut last = self.inner.last_refresh.lock().await;
+        // Whoever held the lock may have found a new key meanwhile.
+        if changed() {
+            return true;
+        }
+        let interval = self.inner.config.key_refresh_interval;
+        if last.is_some_and(|at| at.elapsed() < interval) {
+            return false;
+        }
+        self.inner.refreshes.fetch_add(1, Ordering::Relaxed);
+        let outcome = tokio::time::timeout(self.inner.config.request_timeout, refresh()).await;
+        *last = Some(Instant::now());
+        match outcome {
+            Ok(Ok(new)) if new.expose_secret() != used.expose_secret() => {
+                *self
+                    .inner
+                    .vendor_key
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+                tracing::warn!("vendor key changed; using the new one");
+                true
+            }
+            Ok(Ok(_)) => {
+                tracing::debug!("vendor key unchanged after a 401");
+                false
+            }
+            Ok(Err(cause)) => {
+                let cause = cap_message(self.scrub(used, token, cause, false));
+                tracing::warn!(error = %cause, "cannot re-read the vendor key after a 401");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("cannot re-read the vendor key after a 401: timed out");
+                false
+            }
+        }
     }
 
     /// HTTP requests actually sent by this client and its clones (retries included).
@@ -320,6 +452,41 @@ impl GradientClient {
         Ok(())
     }
 
+    /// `POST /api/vendor-api/alerting/{accountId}`: an alert that becomes a ticket in the MSP's
+    /// PSA. Not idempotent: only a 429 is retried. `NotFound` means the account (or the
+    /// `service_id`) is unknown to Gradient. An empty 2xx body is taken as accepted (the receipt
+    /// then carries only the alert id); a `data` envelope is looked into.
+    pub async fn alert(
+        &self,
+        token: &ApiToken,
+        account_id: &str,
+        alert: &NewAlert,
+    ) -> Result<AlertReceipt, GradientError> {
+        let path = format!("/api/vendor-api/alerting/{}", segment(account_id));
+        let body = to_body(alert)?;
+        let resp = self
+            .execute(token, Method::POST, &path, Some(body), Retry::Only429)
+            .await?;
+        if resp.iter().all(u8::is_ascii_whitespace) {
+            return Ok(AlertReceipt {
+                alert_id: alert.alert_id.clone(),
+                ..AlertReceipt::default()
+            });
+        }
+        let value: serde_json::Value = parse(&path, &resp)?;
+        let value = match value {
+            serde_json::Value::Object(mut o)
+                if !o.contains_key("messageId") && o.get("data").is_some_and(|d| d.is_object()) =>
+            {
+                o.remove("data").unwrap_or_default()
+            }
+            v => v,
+        };
+        serde_json::from_value(value).map_err(|e| GradientError::Malformed {
+            message: cap_message(format!("{path}: {e}")),
+        })
+    }
+
     /// Runs a call with the retry policy; returns the 2xx body.
     async fn execute(
         &self,
@@ -332,12 +499,27 @@ impl GradientClient {
         let cfg = &self.inner.config;
         let max_attempts = cfg.max_attempts.max(1);
         let mut attempt = 0u32;
+        let mut key_renewed = false;
         loop {
             attempt += 1;
-            let err = match self.attempt(token, &method, path, body.as_deref()).await {
+            let key = self.current_key();
+            let err = match self
+                .attempt(&key, token, &method, path, body.as_deref())
+                .await
+            {
                 Ok(bytes) => return Ok(bytes),
                 Err(e) => e,
             };
+            // A 401 had no effect, so even a non-idempotent call may go again with a new key;
+            // once per call, and it does not use up an attempt.
+            if matches!(err, GradientError::TokenRejected) {
+                if !key_renewed && self.renew_key(token, &key).await {
+                    key_renewed = true;
+                    attempt -= 1;
+                    continue;
+                }
+                return Err(err);
+            }
             let retryable = match retry {
                 Retry::Transient => err.is_transient(),
                 Retry::Only429 => matches!(err, GradientError::RateLimited { .. }),
@@ -370,12 +552,8 @@ impl GradientClient {
         Duration::from_millis(rand::rng().random_range(0..=ms))
     }
 
-    fn header_value(&self, token: &ApiToken) -> Result<HeaderValue, GradientError> {
-        let raw = format!(
-            "{}:{}",
-            self.inner.vendor_key.expose_secret(),
-            token.expose_secret()
-        );
+    fn header_value(key: &VendorKey, token: &ApiToken) -> Result<HeaderValue, GradientError> {
+        let raw = format!("{}:{}", key.expose_secret(), token.expose_secret());
         let mut value =
             HeaderValue::from_str(&STANDARD.encode(raw)).map_err(|_| GradientError::Config {
                 message: "the API token cannot form a header".to_owned(),
@@ -384,22 +562,39 @@ impl GradientClient {
         Ok(value)
     }
 
-    /// Removes anything secret Gradient might echo back in a message.
-    fn scrub(&self, token: &ApiToken, mut message: String) -> String {
-        let header = self
-            .header_value(token)
-            .ok()
-            .and_then(|v| v.to_str().ok().map(str::to_owned));
+    /// Removes anything secret Gradient might echo back in a message. When the body was cut
+    /// (`truncated`), a secret may have been cut too: a trailing start of one is removed as well.
+    fn scrub(
+        &self,
+        key: &VendorKey,
+        token: &ApiToken,
+        mut message: String,
+        truncated: bool,
+    ) -> String {
+        let current = self.current_key();
+        let header = |k: &VendorKey| {
+            Self::header_value(k, token)
+                .ok()
+                .and_then(|v| v.to_str().ok().map(str::to_owned))
+        };
         for secret in [
-            Some(self.inner.vendor_key.expose_secret().to_owned()),
+            Some(key.expose_secret().to_owned()),
+            Some(current.expose_secret().to_owned()),
             Some(token.expose_secret().to_owned()),
-            header,
+            header(key),
+            header(&current),
         ]
         .into_iter()
         .flatten()
         {
-            if !secret.is_empty() && message.contains(&secret) {
+            if secret.is_empty() {
+                continue;
+            }
+            if message.contains(&secret) {
                 message = message.replace(&secret, "[REDACTED]");
+            }
+            if truncated {
+                strip_secret_start(&mut message, &secret);
             }
         }
         message
@@ -408,12 +603,13 @@ impl GradientClient {
     /// One HTTP attempt (waits on the shared limiter first).
     async fn attempt(
         &self,
+        key: &VendorKey,
         token: &ApiToken,
         method: &Method,
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Vec<u8>, GradientError> {
-        let header = self.header_value(token)?;
+        let header = Self::header_value(key, token)?;
         self.inner.limiter.until_ready().await;
         self.inner.sent.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}{}", self.inner.base, path);
@@ -435,11 +631,34 @@ impl GradientClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = resp.bytes().await.map_err(|e| transport_error(path, &e))?;
         if status.is_success() {
-            return Ok(bytes.to_vec());
+            let too_large = || GradientError::Malformed {
+                message: cap_message(format!("{path}: response too large")),
+            };
+            if resp
+                .content_length()
+                .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+            {
+                return Err(too_large());
+            }
+            let (bytes, truncated) = read_capped(resp, MAX_BODY_BYTES)
+                .await
+                .map_err(|e| transport_error(path, &e))?;
+            if truncated {
+                return Err(too_large());
+            }
+            return Ok(bytes);
         }
-        let message = self.scrub(token, error_message(method, path, status, &bytes));
+        // The status decides; a body that fails half-way is as good as an empty one.
+        let (bytes, truncated) = read_capped(resp, MAX_ERROR_BODY_BYTES)
+            .await
+            .unwrap_or_default();
+        let message = cap_message(self.scrub(
+            key,
+            token,
+            error_message(method, path, status, &bytes),
+            truncated,
+        ));
         Err(match status.as_u16() {
             401 => GradientError::TokenRejected,
             403 => GradientError::Forbidden { message },
@@ -449,26 +668,60 @@ impl GradientClient {
             s @ 500..=599 => GradientError::Server { status: s },
             s if (300..400).contains(&s) => GradientError::BadRequest {
                 status: s,
-                message: format!("{method} {path}: unexpected redirect (not followed)"),
+                message: cap_message(format!(
+                    "{method} {path}: unexpected redirect (not followed)"
+                )),
             },
             s => GradientError::BadRequest { status: s, message },
         })
     }
 }
 
+/// Removes from the end of `message` the longest proper start of `secret` it ends with.
+fn strip_secret_start(message: &mut String, secret: &str) {
+    let cut = secret
+        .char_indices()
+        .rev()
+        .map(|(i, _)| i)
+        .filter(|&i| i > 0)
+        .find(|&i| message.ends_with(&secret[..i]));
+    if let Some(i) = cut {
+        message.truncate(message.len() - i);
+    }
+}
+
+/// Reads a body chunk by chunk, keeping at most `cap` bytes; `true` when more was there (the rest
+/// is not read).
+async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = cap - buf.len();
+        if chunk.len() > room {
+            buf.extend_from_slice(&chunk[..room]);
+            return Ok((buf, true));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok((buf, false))
+}
+
 fn to_body<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, GradientError> {
     serde_json::to_vec(value).map_err(|e| GradientError::Config {
-        message: format!("cannot encode the request body: {e}"),
+        message: cap_message(format!("cannot encode the request body: {e}")),
     })
 }
 
 fn parse<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, GradientError> {
     serde_json::from_slice(body).map_err(|e| GradientError::Malformed {
-        message: format!("{path}: {e}"),
+        message: cap_message(format!("{path}: {e}")),
     })
 }
 
-/// `"{METHOD} {path}: {Gradient's message}"` (the body's first 200 characters if not JSON).
+/// `"{METHOD} {path}: {Gradient's message}"`; the `message` of a JSON body (also of one cut at
+/// [`MAX_ERROR_BODY_BYTES`]), else the body's first characters.
 fn error_message(method: &Method, path: &str, status: StatusCode, body: &[u8]) -> String {
     let text = match serde_json::from_slice::<ErrorBody>(body) {
         Ok(ErrorBody {
@@ -479,15 +732,58 @@ fn error_message(method: &Method, path: &str, status: StatusCode, body: &[u8]) -
         }) => other.to_string(),
         _ => {
             let raw = String::from_utf8_lossy(body);
-            let t: String = raw.chars().take(200).collect();
-            if t.trim().is_empty() {
-                status.canonical_reason().unwrap_or("").to_owned()
-            } else {
-                t
+            match partial_message(&raw) {
+                Some(m) if !m.trim().is_empty() => m,
+                _ => {
+                    let t: String = raw.chars().take(MAX_MESSAGE_CHARS).collect();
+                    if t.trim().is_empty() {
+                        status.canonical_reason().unwrap_or("").to_owned()
+                    } else {
+                        t
+                    }
+                }
             }
         }
     };
     format!("{method} {path}: {text}")
+}
+
+/// The `"message"` string of a JSON object that may be cut anywhere (as far as it goes), with
+/// JSON escapes decoded; at most [`MAX_MESSAGE_CHARS`] characters are decoded.
+fn partial_message(body: &str) -> Option<String> {
+    if !body.trim_start().starts_with('{') {
+        return None;
+    }
+    let at = body.find("\"message\"")?;
+    let rest = body[at + "\"message\"".len()..].trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let mut chars = rest.strip_prefix('"')?.chars();
+    let mut out = String::new();
+    while out.chars().count() <= MAX_MESSAGE_CHARS {
+        match chars.next() {
+            None | Some('"') => break,
+            Some('\\') => match chars.next() {
+                None => break,
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r' | 'b' | 'f') => out.push(' '),
+                Some('u') => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    if hex.len() < 4 {
+                        break;
+                    }
+                    let c = u32::from_str_radix(&hex, 16)
+                        .ok()
+                        .and_then(char::from_u32)
+                        .unwrap_or(char::REPLACEMENT_CHARACTER);
+                    out.push(c);
+                }
+                Some(other) => out.push(other),
+            },
+            Some(c) => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 /// A reqwest failure without its URL, with its cause chain (never a header).
@@ -502,7 +798,9 @@ fn transport_error(path: &str, e: &reqwest::Error) -> GradientError {
         message.push_str(&s.to_string());
         source = s.source();
     }
-    GradientError::Network { message }
+    GradientError::Network {
+        message: cap_message(message),
+    }
 }
 
 fn kind(e: &reqwest::Error) -> &'static str {
@@ -520,6 +818,75 @@ fn kind(e: &reqwest::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partial_json_messages_are_read_as_far_as_they_go() {
+        assert_eq!(
+            partial_message(r#"{"message":"a\"b\n\u00e9"}"#).unwrap(),
+            "a\"b\né"
+        );
+        assert_eq!(
+            partial_message(r#"{"statusCode":400, "message" : "cut here"#).unwrap(),
+            "cut here"
+        );
+        assert_eq!(partial_message(r#"{"message":"esc \u00"#).unwrap(), "esc ");
+        assert_eq!(partial_message(r#"{"message":"esc \"#).unwrap(), "esc ");
+        assert_eq!(partial_message(r#"{"statusCode":400"#), None);
+        assert_eq!(partial_message("not json \"message\":\"x\""), None);
+        let long = format!(r#"{{"message":"{}"#, "z".repeat(10_000));
+        assert!(partial_message(&long).unwrap().chars().count() <= MAX_MESSAGE_CHARS + 1);
+        let s = StatusCode::BAD_REQUEST;
+        let m = error_message(&Method::GET, "/p", s, br#"{"message":"half"#);
+        assert_eq!(m, "GET /p: half");
+        let m = error_message(&Method::GET, "/p", s, br#"{"message":{"k":1}}"#);
+        assert_eq!(m, r#"GET /p: {"k":1}"#);
+        assert_eq!(
+            error_message(&Method::GET, "/p", s, b""),
+            "GET /p: Bad Request"
+        );
+    }
+
+    #[test]
+    fn a_cut_secret_at_the_end_is_removed() {
+        let mut m = "boom vendor-KE".to_owned();
+        strip_secret_start(&mut m, "vendor-KEY-1");
+        assert_eq!(m, "boom ");
+        let mut m = "boom".to_owned();
+        strip_secret_start(&mut m, "vendor-KEY-1");
+        assert_eq!(m, "boom");
+        // A whole secret is not a "start" of itself (scrub replaces those).
+        let mut m = "x abc".to_owned();
+        strip_secret_start(&mut m, "abc");
+        assert_eq!(m, "x abc");
+    }
+
+    #[tokio::test]
+    async fn key_refresh_boxes_a_closure() {
+        let calls = Arc::new(AtomicU64::new(0));
+        let seen = calls.clone();
+        let refresh = key_refresh(move || {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::Relaxed);
+                VendorKey::parse("k2").map_err(|_| "bad".to_owned())
+            }
+        });
+        assert_eq!(refresh().await.unwrap().expose_secret(), "k2");
+        assert_eq!(refresh().await.unwrap().expose_secret(), "k2");
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        let client = GradientClient::new(
+            GradientConfig::new("http://127.0.0.1:1"),
+            VendorKey::parse("k1").unwrap(),
+        )
+        .unwrap()
+        .with_key_refresh(refresh);
+        assert!(format!("{client:?}").contains("key_refresh: true"));
+        assert_eq!(client.key_refreshes(), 0);
+        assert_eq!(
+            client.config().key_refresh_interval,
+            Duration::from_secs(10)
+        );
+    }
 
     #[test]
     fn segments_are_encoded() {

@@ -54,6 +54,11 @@ fn status(s: PsaStatus) -> IntegrationStatus {
     }
 }
 
+/// Gradient shows "no description" as `""`: empty or blank is `None`, anything else is trimmed.
+fn description_of(d: Option<String>) -> Option<String> {
+    d.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty())
+}
+
 fn services_of(v: Vendor) -> Vec<PsaService> {
     v.skus
         .into_iter()
@@ -87,8 +92,8 @@ impl Psa for GradientPsa {
             .into_iter()
             .map(|a| PsaAccount {
                 id: a.id,
-                name: a.name,
-                description: a.description,
+                name: a.name.trim().to_owned(),
+                description: description_of(a.description),
             })
             .collect())
     }
@@ -111,9 +116,10 @@ impl Psa for GradientPsa {
     }
 
     async fn update_account(&self, token: &ApiToken, account: &PsaAccount) -> Result<(), PsaError> {
+        // No description is sent as "" (Gradient clears it): a removed domain must not linger.
         let update = AccountUpdate {
             name: Some(account.name.clone()),
-            description: account.description.clone(),
+            description: Some(account.description.clone().unwrap_or_default()),
         };
         self.client
             .update_account(token, &account.id, &update)
@@ -151,5 +157,21 @@ impl Psa for GradientPsa {
             .client
             .post_count(token, service_id, account_id, count, no_build)
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_descriptions_are_none_others_trimmed() {
+        assert_eq!(description_of(None), None);
+        assert_eq!(description_of(Some(String::new())), None);
+        assert_eq!(description_of(Some(" \t\n".into())), None);
+        assert_eq!(
+            description_of(Some(" acme.example ".into())).as_deref(),
+            Some("acme.example")
+        );
     }
 }

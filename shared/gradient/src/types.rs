@@ -95,7 +95,8 @@ pub struct NewAccount {
     pub description: Option<String>,
 }
 
-/// `PATCH /organization/accounts/{id}`: only the fields that are `Some` are sent.
+/// `PATCH /organization/accounts/{id}`: only the fields that are `Some` are sent; Gradient keeps
+/// an absent one. `description: Some("")` is sent as `"description": ""` and clears it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,6 +112,82 @@ pub struct NewService {
     pub description: String,
     pub category: String,
     pub subcategory: String,
+}
+
+/// Priority of an alert (`priority`, 1–4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertPriority {
+    Low = 1,
+    Medium = 2,
+    High = 3,
+    VeryHigh = 4,
+}
+
+impl AlertPriority {
+    pub const ALL: [AlertPriority; 4] = [Self::Low, Self::Medium, Self::High, Self::VeryHigh];
+
+    /// The integer Gradient expects.
+    pub fn as_u8(self) -> u8 {
+        self as u8
+    }
+}
+
+impl Serialize for AlertPriority {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(self.as_u8())
+    }
+}
+
+impl<'de> Deserialize<'de> for AlertPriority {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u8::deserialize(d)?;
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_u8() == n)
+            .ok_or_else(|| serde::de::Error::custom(format!("priority {n} is not within 1..=4")))
+    }
+}
+
+/// `POST /api/vendor-api/alerting/{accountId}`: an alert that becomes a ticket in the MSP's PSA
+/// on the company the account is mapped to. Gradient requires non-empty `title`, `description`
+/// and `alert_id` (unique per alert), `status` 1–6.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewAlert {
+    pub title: String,
+    pub description: String,
+    pub alert_id: String,
+    pub priority: AlertPriority,
+    /// Ticket status, 1–6; [`NewAlert::STATUS_NEW`] (1) is a new ticket.
+    pub status: u8,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_date_time: Option<String>,
+    /// A vendor service id (Gradient answers 404 for an unknown one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<String>,
+}
+
+impl NewAlert {
+    /// Ticket status "new".
+    pub const STATUS_NEW: u8 = 1;
+}
+
+/// Gradient's answer to an accepted alert.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertReceipt {
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub message_id: String,
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub alert_id: String,
+    /// Spelled `correlationID` by Gradient.
+    #[serde(
+        rename = "correlationID",
+        default,
+        deserialize_with = "string_or_number"
+    )]
+    pub correlation_id: String,
 }
 
 /// Integration status values (sent lowercase; Gradient is case-sensitive).
@@ -179,6 +256,76 @@ mod tests {
             );
         }
         assert!("Active".parse::<IntegrationStatus>().is_err());
+    }
+
+    #[test]
+    fn account_update_sends_only_some_and_an_explicit_empty_description() {
+        let body = |u: &AccountUpdate| serde_json::to_string(u).unwrap();
+        assert_eq!(body(&AccountUpdate::default()), "{}");
+        assert_eq!(
+            body(&AccountUpdate {
+                name: Some("A".into()),
+                description: None,
+            }),
+            r#"{"name":"A"}"#
+        );
+        assert_eq!(
+            body(&AccountUpdate {
+                name: Some("A".into()),
+                description: Some(String::new()),
+            }),
+            r#"{"name":"A","description":""}"#
+        );
+    }
+
+    #[test]
+    fn alert_shapes() {
+        let alert = NewAlert {
+            title: "t".into(),
+            description: "d".into(),
+            alert_id: "a-1".into(),
+            priority: AlertPriority::VeryHigh,
+            status: NewAlert::STATUS_NEW,
+            due_date_time: None,
+            service_id: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&alert).unwrap(),
+            r#"{"title":"t","description":"d","alertId":"a-1","priority":4,"status":1}"#
+        );
+        let full = NewAlert {
+            due_date_time: Some("2026-12-01T00:00:00Z".into()),
+            service_id: Some("svc_1".into()),
+            ..alert
+        };
+        let v = serde_json::to_value(&full).unwrap();
+        assert_eq!(v["dueDateTime"], "2026-12-01T00:00:00Z");
+        assert_eq!(v["serviceId"], "svc_1");
+        assert_eq!(serde_json::from_value::<NewAlert>(v).unwrap(), full);
+        for p in AlertPriority::ALL {
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(serde_json::from_str::<AlertPriority>(&json).unwrap(), p);
+        }
+        assert!(serde_json::from_str::<AlertPriority>("5").is_err());
+        assert!(serde_json::from_str::<AlertPriority>("0").is_err());
+        let r: AlertReceipt = serde_json::from_str(
+            r#"{"messageId":"m","alertId":"a-1","correlationID":7,"other":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                r.message_id.as_str(),
+                r.alert_id.as_str(),
+                r.correlation_id.as_str()
+            ),
+            ("m", "a-1", "7")
+        );
+        assert_eq!(
+            serde_json::to_value(&r).unwrap()["correlationID"],
+            serde_json::json!("7")
+        );
+        let r: AlertReceipt = serde_json::from_str("{}").unwrap();
+        assert_eq!(r, AlertReceipt::default());
     }
 
     #[test]

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use gradient_sim::{Faults, Pair, SimConfig, SimHandle, Simulator};
 use psa_domain::{ApiToken, VendorKey};
 use psa_gradient::{
-    AccountUpdate, GradientClient, GradientConfig, GradientError, IntegrationStatus, NewAccount,
-    NewService,
+    AccountUpdate, AlertPriority, GradientClient, GradientConfig, GradientError, IntegrationStatus,
+    KeyRefresh, NewAccount, NewAlert, NewService,
 };
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -627,4 +627,649 @@ async fn debug_of_client_and_config_errors_hold_no_secret() {
     .unwrap_err();
     assert!(matches!(err, GradientError::Config { .. }));
     assert_redacted(&err, "unused");
+}
+
+// ---------------------------------------------------------------- size caps
+
+/// Every message a `GradientError` carries.
+fn message_of(err: &GradientError) -> Option<&str> {
+    match err {
+        GradientError::Forbidden { message }
+        | GradientError::NotFound { message }
+        | GradientError::Conflict { message }
+        | GradientError::BadRequest { message, .. }
+        | GradientError::Network { message }
+        | GradientError::Malformed { message }
+        | GradientError::Config { message } => Some(message),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn huge_error_bodies_are_cut_and_fail_fast() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let c = client(&sim.base_url());
+    let svc = c.create_service(&t, &edr()).await.unwrap().skus[0]
+        .id
+        .clone();
+    sim.set_faults(Faults {
+        error_body_bytes: Some(20 << 20),
+        ..Faults::default()
+    });
+
+    // A real 404 (unmapped pair) with a 20 MiB message.
+    let started = Instant::now();
+    let err = c.post_count(&t, &svc, "ws-1", 3, false).await.unwrap_err();
+    let GradientError::NotFound { message } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(message.chars().count() <= 200, "{}", message.len());
+    assert!(
+        message.starts_with(&format!(
+            "POST /api/vendor-api/service/{svc}/count: Mapping not found"
+        )),
+        "{message}"
+    );
+    assert!(message.ends_with('…'), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_redacted(&err, &org.partner_key);
+
+    // 401 stays TokenRejected; injected 503s with huge bodies are retried and end as Server.
+    let err = c.organization(&token("wrong-partner")).await.unwrap_err();
+    assert!(matches!(err, GradientError::TokenRejected), "{err:?}");
+    sim.set_faults(Faults {
+        error_body_bytes: Some(20 << 20),
+        force_status: Some(503),
+        ..Faults::default()
+    });
+    let before = c.requests_sent();
+    let err = c.organization(&t).await.unwrap_err();
+    assert!(
+        matches!(err, GradientError::Server { status: 503 }),
+        "{err:?}"
+    );
+    assert_eq!(c.requests_sent(), before + 4);
+    sim.set_faults(Faults {
+        error_body_bytes: Some(1 << 20),
+        force_status: Some(403),
+        ..Faults::default()
+    });
+    let err = c.vendor(&t).await.unwrap_err();
+    let GradientError::Forbidden { message } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(message.chars().count() <= 200);
+    assert!(message.contains("Anomaly detected"), "{message}");
+}
+
+#[tokio::test]
+async fn long_and_cut_error_messages_are_scrubbed_then_capped() {
+    let partner = "pk-long-0001";
+    let header = gradient_sim::gradient_token(VENDOR_KEY, partner);
+    // The vendor key straddles the 16 KiB read limit: only its start is read.
+    let shape = |filler: &str| format!(r#"{{"statusCode":400,"f":"{filler}","message":"boom "#);
+    let prefix = shape(&"y".repeat(16 * 1024 - 8 - shape("").len()));
+    let cut_at = 16 * 1024 - prefix.len();
+    assert!(cut_at > 4 && cut_at < VENDOR_KEY.len(), "{cut_at}");
+    let straddling = format!(r#"{prefix}{VENDOR_KEY} and more"}}"#);
+    let srv = Scripted::start(vec![
+        json_err(
+            400,
+            &format!("{} {header} {partner} {VENDOR_KEY}", "é".repeat(300)),
+        ),
+        json_err(409, &format!("dup {VENDOR_KEY} {}", "z".repeat(5000))),
+        (400, vec![], straddling),
+        (404, vec![], "<html>".repeat(10_000)),
+    ])
+    .await;
+    let c = client(&srv.base);
+    let t = token(partner);
+    for _ in 0..4 {
+        let err = c.vendor(&t).await.unwrap_err();
+        let message = message_of(&err).unwrap().to_owned();
+        assert!(message.chars().count() <= 200, "{err:?}");
+        assert_redacted(&err, partner);
+        assert!(!message.contains(&VENDOR_KEY[..8]), "{message}");
+        match &err {
+            GradientError::BadRequest { status: 400, .. } if message.contains("boom") => {
+                assert_eq!(message, "GET /api/vendor-api: boom ");
+            }
+            GradientError::BadRequest { status: 400, .. } => {
+                assert!(message.ends_with("éé…"), "{message}")
+            }
+            GradientError::Conflict { .. } => {
+                assert!(message.starts_with("GET /api/vendor-api: dup [REDACTED] zz"))
+            }
+            GradientError::NotFound { .. } => assert!(message.contains("<html>")),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn oversized_success_bodies_are_malformed() {
+    // Exactly 8 MiB is accepted; one byte more (with a Content-Length) is not read at all.
+    let mut exact = String::from("[]");
+    exact.push_str(&" ".repeat(psa_gradient::MAX_BODY_BYTES - 2));
+    let mut over = exact.clone();
+    over.push(' ');
+    let srv = Scripted::start(vec![(200, vec![], exact), (200, vec![], over)]).await;
+    let c = client(&srv.base);
+    let t = token("pk-big");
+    assert!(c.list_accounts(&t).await.unwrap().is_empty());
+    let err = c.list_accounts(&t).await.unwrap_err();
+    match &err {
+        GradientError::Malformed { message } => {
+            assert_eq!(
+                message,
+                "/api/vendor-api/organization/accounts: response too large"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_transient());
+    assert_eq!(c.requests_sent(), 2, "not retried");
+
+    // A streamed body without Content-Length is cut while reading.
+    let app = Router::new().fallback(|| async {
+        let chunk = Bytes::from(vec![b' '; 1 << 20]);
+        let chunks = (0..64).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+        Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from_stream(futures::stream::iter(chunks)))
+            .unwrap()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let c = client(&base);
+    let started = Instant::now();
+    let err = c.organization(&t).await.unwrap_err();
+    assert!(
+        matches!(&err, GradientError::Malformed { message } if message.ends_with("response too large")),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+// ---------------------------------------------------------------- vendor-key refresh
+
+const NEW_VENDOR_KEY: &str = "vendor-KEY-s3cret-0002";
+
+/// A refresher that reads the key a test keeps in `store` (as Secrets Manager would), counting reads.
+fn refresher(store: Arc<Mutex<String>>, reads: Arc<std::sync::atomic::AtomicU64>) -> KeyRefresh {
+    Arc::new(move || {
+        let store = store.clone();
+        let reads = reads.clone();
+        Box::pin(async move {
+            reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let raw = store.lock().unwrap().clone();
+            VendorKey::parse(&raw).map_err(|_| "the vendor key secret is unusable".to_owned())
+        })
+    })
+}
+
+struct Refreshing {
+    client: GradientClient,
+    store: Arc<Mutex<String>>,
+    reads: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Refreshing {
+    fn new(base_url: &str, interval: Duration) -> Self {
+        let store = Arc::new(Mutex::new(VENDOR_KEY.to_owned()));
+        let reads = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut cfg = config(base_url);
+        cfg.key_refresh_interval = interval;
+        let client = GradientClient::new(cfg, VendorKey::parse(VENDOR_KEY).unwrap())
+            .unwrap()
+            .with_key_refresh(refresher(store.clone(), reads.clone()));
+        Self {
+            client,
+            store,
+            reads,
+        }
+    }
+
+    fn rotate_secret(&self, key: &str) {
+        *self.store.lock().unwrap() = key.to_owned();
+    }
+
+    fn reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn statuses(sim: &SimHandle) -> Vec<u16> {
+    sim.requests().requests.iter().map(|r| r.status).collect()
+}
+
+#[tokio::test]
+async fn rotated_vendor_key_is_refreshed_once_and_kept() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let r = Refreshing::new(&sim.base_url(), Duration::from_millis(300));
+    let c = r.client.clone();
+    c.organization(&t).await.unwrap();
+    assert_eq!(c.key_refreshes(), 0, "no refresh without a 401");
+
+    // Gradient and Secrets Manager both have the new key; the client still holds the old one.
+    sim.set_vendor_key(NEW_VENDOR_KEY);
+    r.rotate_secret(NEW_VENDOR_KEY);
+    sim.clear_requests();
+    let o = c.organization(&t).await.unwrap();
+    assert_eq!(o.organization_id, org.organization_id);
+    assert_eq!(c.key_refreshes(), 1);
+    assert_eq!(r.reads(), 1);
+    assert_eq!(statuses(&sim), [401, 200]);
+
+    // Later calls, of the client and of a clone made before the rotation, use the new key.
+    sim.clear_requests();
+    r.client.list_accounts(&t).await.unwrap();
+    c.vendor(&t).await.unwrap();
+    assert_eq!(statuses(&sim), [200, 200]);
+    assert_eq!(c.key_refreshes(), 1);
+
+    // Many concurrent 401s after another rotation share one refresh, and all succeed.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    sim.set_vendor_key("vendor-KEY-s3cret-0003");
+    r.rotate_secret("vendor-KEY-s3cret-0003");
+    sim.clear_requests();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let c = c.clone();
+            let t = t.clone();
+            tokio::spawn(async move { c.organization(&t).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(c.key_refreshes(), 2);
+    assert_eq!(r.reads(), 2);
+    let log = statuses(&sim);
+    assert_eq!(log.iter().filter(|s| **s == 200).count(), 20, "{log:?}");
+    assert!(log.iter().all(|s| *s == 200 || *s == 401), "{log:?}");
+
+    // A non-idempotent call (create_service retries only 429) also goes again after a
+    // rotation: a 401 had no effect. It is created exactly once.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    sim.set_vendor_key("vendor-KEY-s3cret-0004");
+    r.rotate_secret("vendor-KEY-s3cret-0004");
+    sim.clear_requests();
+    let v = c.create_service(&t, &edr()).await.unwrap();
+    assert_eq!(v.skus.len(), 1);
+    assert_eq!(statuses(&sim), [401, 201]);
+    assert_eq!(c.key_refreshes(), 3);
+}
+
+#[tokio::test]
+async fn revoked_vendor_key_costs_one_refresh_per_interval() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let r = Refreshing::new(&sim.base_url(), Duration::from_millis(500));
+    let c = r.client.clone();
+    c.organization(&t).await.unwrap();
+
+    // Gradient revoked the key; Secrets Manager still answers the old one.
+    sim.set_vendor_key("some-other-vendor-key");
+    let concurrent = |n: usize| {
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let c = c.clone();
+                let t = t.clone();
+                tokio::spawn(async move { c.organization(&t).await })
+            })
+            .collect();
+        async move {
+            let mut errs = Vec::new();
+            for task in tasks {
+                errs.push(task.await.unwrap().unwrap_err());
+            }
+            errs
+        }
+    };
+    for err in concurrent(25).await {
+        assert!(matches!(err, GradientError::TokenRejected), "{err:?}");
+        assert_redacted(&err, &org.partner_key);
+    }
+    assert_eq!(c.key_refreshes(), 1, "one refresh for 25 concurrent 401s");
+    assert_eq!(r.reads(), 1);
+    // Within the interval: no further read, and no retry (one request per call).
+    sim.clear_requests();
+    for err in concurrent(10).await {
+        assert!(matches!(err, GradientError::TokenRejected));
+    }
+    assert_eq!(r.reads(), 1);
+    assert_eq!(statuses(&sim), [401; 10]);
+    // The next interval: exactly one more read.
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    for err in concurrent(10).await {
+        assert!(matches!(err, GradientError::TokenRejected));
+    }
+    assert_eq!(c.key_refreshes(), 2);
+    assert_eq!(r.reads(), 2);
+
+    // A failing refresher is like an unchanged key.
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    r.rotate_secret("");
+    let err = c.organization(&t).await.unwrap_err();
+    assert!(matches!(err, GradientError::TokenRejected), "{err:?}");
+    assert_eq!(r.reads(), 3);
+
+    // The secret is fixed later: the next interval picks the new key up.
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    r.rotate_secret("some-other-vendor-key");
+    c.organization(&t).await.unwrap();
+    assert_eq!(r.reads(), 4);
+}
+
+#[tokio::test]
+async fn regenerated_partner_key_is_token_rejected_with_at_most_one_refresh() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let r = Refreshing::new(&sim.base_url(), Duration::from_secs(10));
+    let c = r.client.clone();
+    c.organization(&t).await.unwrap();
+    sim.regenerate_key(&org.organization_id).unwrap();
+    sim.clear_requests();
+    for _ in 0..5 {
+        let err = c.list_accounts(&t).await.unwrap_err();
+        assert!(matches!(err, GradientError::TokenRejected), "{err:?}");
+        assert_redacted(&err, &org.partner_key);
+    }
+    assert_eq!(c.key_refreshes(), 1);
+    assert_eq!(r.reads(), 1);
+    assert_eq!(statuses(&sim), [401; 5], "no 401 is sent twice");
+
+    // Without a refresher nothing is re-read.
+    let plain = client(&sim.base_url());
+    assert!(matches!(
+        plain.organization(&t).await.unwrap_err(),
+        GradientError::TokenRejected
+    ));
+    assert_eq!(plain.key_refreshes(), 0);
+    assert!(format!("{plain:?}").contains("key_refresh: false"));
+    assert!(!format!("{c:?}").contains(VENDOR_KEY));
+}
+
+// ---------------------------------------------------------------- PSA adapter: descriptions
+
+#[tokio::test]
+async fn psa_descriptions_empty_is_none_and_none_clears_in_gradient() {
+    use psa_domain::ports::{Psa, PsaAccount};
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let c = client(&sim.base_url());
+    let psa = psa_gradient::GradientPsa::new(c.clone());
+    let account = |id: &str, name: &str, d: Option<&str>| PsaAccount {
+        id: id.into(),
+        name: name.into(),
+        description: d.map(str::to_owned),
+    };
+    psa.create_accounts(
+        &t,
+        &[
+            account("a", "A", None),
+            account("b", "B", Some("b.example")),
+        ],
+    )
+    .await
+    .unwrap();
+    // Blank and padded values as another writer might have left them in Gradient.
+    c.create_accounts(
+        &t,
+        &[
+            NewAccount {
+                id: "c".into(),
+                name: "  C  ".into(),
+                description: Some("   ".into()),
+            },
+            NewAccount {
+                id: "d".into(),
+                name: "D".into(),
+                description: Some(" d.example\n".into()),
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    let raw = c.list_accounts(&t).await.unwrap();
+    assert_eq!(
+        raw[0].description.as_deref(),
+        Some(""),
+        "Gradient shows \"\""
+    );
+    assert_eq!(
+        psa.accounts(&t).await.unwrap(),
+        [
+            account("a", "A", None),
+            account("b", "B", Some("b.example")),
+            account("c", "C", None),
+            account("d", "D", Some("d.example")),
+        ]
+    );
+
+    // The core's account lost its domain: the description is cleared in Gradient.
+    sim.clear_requests();
+    psa.update_account(&t, &account("b", "B", None))
+        .await
+        .unwrap();
+    let o = sim.organization(&org.organization_id).unwrap();
+    assert_eq!(o.accounts[1].description, None);
+    assert_eq!(psa.accounts(&t).await.unwrap()[1], account("b", "B", None));
+    // And set again.
+    psa.update_account(&t, &account("b", "B2", Some("new.example")))
+        .await
+        .unwrap();
+    assert_eq!(
+        psa.accounts(&t).await.unwrap()[1],
+        account("b", "B2", Some("new.example"))
+    );
+}
+
+#[tokio::test]
+async fn psa_update_sends_an_explicit_empty_description() {
+    use psa_domain::ports::{Psa, PsaAccount};
+    let srv = Scripted::start(vec![(
+        200,
+        vec![],
+        r#"{"id":"a","name":"A","description":""}"#.into(),
+    )])
+    .await;
+    let psa = psa_gradient::GradientPsa::new(client(&srv.base));
+    psa.update_account(
+        &token("pk-desc"),
+        &PsaAccount {
+            id: "a".into(),
+            name: "A".into(),
+            description: None,
+        },
+    )
+    .await
+    .unwrap();
+    let seen = srv.seen();
+    assert_eq!(seen[0].method, "PATCH");
+    assert_eq!(seen[0].uri, "/api/vendor-api/organization/accounts/a");
+    let body: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(body, serde_json::json!({"name": "A", "description": ""}));
+}
+
+// ---------------------------------------------------------------- alerts
+
+fn sync_failed_alert(alert_id: &str) -> NewAlert {
+    NewAlert {
+        title: "Coro usage sync failed".into(),
+        description: "Coro could not report usage to Gradient".into(),
+        alert_id: alert_id.into(),
+        priority: AlertPriority::High,
+        status: NewAlert::STATUS_NEW,
+        due_date_time: None,
+        service_id: None,
+    }
+}
+
+#[tokio::test]
+async fn alert_success_400_404_and_failing_endpoint() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let t = token(&org.partner_key);
+    let c = client(&sim.base_url());
+    let svc = c.create_service(&t, &edr()).await.unwrap().skus[0]
+        .id
+        .clone();
+    c.create_accounts(&t, &[acct("ws-1")]).await.unwrap();
+
+    let receipt = c
+        .alert(&t, "ws-1", &sync_failed_alert("run-1"))
+        .await
+        .unwrap();
+    assert_eq!(receipt.alert_id, "run-1");
+    assert!(!receipt.message_id.is_empty());
+    assert!(!receipt.correlation_id.is_empty());
+    let full = NewAlert {
+        due_date_time: Some("2026-12-01T00:00:00Z".into()),
+        service_id: Some(svc.clone()),
+        priority: AlertPriority::VeryHigh,
+        status: 6,
+        ..sync_failed_alert("run-2")
+    };
+    c.alert(&t, "ws-1", &full).await.unwrap();
+    let alerts = sim.organization(&org.organization_id).unwrap().alerts;
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0].title, "Coro usage sync failed");
+    assert_eq!(alerts[0].message_id, receipt.message_id);
+    assert_eq!(alerts[0].correlation_id, receipt.correlation_id);
+    assert_eq!((alerts[0].priority, alerts[0].status), (3, 1));
+    assert_eq!((alerts[1].priority, alerts[1].status), (4, 6));
+    assert_eq!(alerts[1].service_id.as_deref(), Some(svc.as_str()));
+    assert_eq!(
+        alerts[1].due_date_time.as_deref(),
+        Some("2026-12-01T00:00:00Z")
+    );
+
+    // 400: Gradient validates (empty title, status out of range); never retried.
+    let before = c.requests_sent();
+    for bad in [
+        NewAlert {
+            title: String::new(),
+            ..sync_failed_alert("run-3")
+        },
+        NewAlert {
+            status: 7,
+            ..sync_failed_alert("run-3")
+        },
+    ] {
+        let err = c.alert(&t, "ws-1", &bad).await.unwrap_err();
+        assert!(
+            matches!(err, GradientError::BadRequest { status: 400, .. }),
+            "{err:?}"
+        );
+        assert_redacted(&err, &org.partner_key);
+    }
+    assert_eq!(c.requests_sent(), before + 2);
+
+    // 404: an account that is not the organization's, or an unknown service.
+    let err = c
+        .alert(&t, "ws-9", &sync_failed_alert("run-4"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GradientError::NotFound { .. }), "{err:?}");
+    let unknown_service = NewAlert {
+        service_id: Some("svc_999".into()),
+        ..sync_failed_alert("run-5")
+    };
+    let err = c.alert(&t, "ws-1", &unknown_service).await.unwrap_err();
+    assert!(matches!(err, GradientError::NotFound { .. }), "{err:?}");
+
+    // A failing alert endpoint: 503 is not retried (not idempotent); other routes still work.
+    sim.set_faults(Faults {
+        alert_status: Some(503),
+        ..Faults::default()
+    });
+    let before = c.requests_sent();
+    let err = c
+        .alert(&t, "ws-1", &sync_failed_alert("run-6"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GradientError::Server { status: 503 }),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(c.requests_sent(), before + 1);
+    c.organization(&t).await.unwrap();
+    assert_eq!(
+        sim.organization(&org.organization_id).unwrap().alerts.len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn alert_request_shape_429_retry_and_tolerant_receipts() {
+    let srv = Scripted::start(vec![
+        (429, vec![("retry-after", "0".into())], "{}".into()),
+        (
+            200,
+            vec![],
+            r#"{"messageId":"m1","alertId":"a 1","correlationID":"c1"}"#.into(),
+        ),
+        (202, vec![], String::new()),
+        (
+            201,
+            vec![],
+            r#"{"status":"success","data":{"messageId":"m3","alertId":"a 1","correlationID":"c3"}}"#
+                .into(),
+        ),
+        (200, vec![], r#"{"messageId":"#.into()),
+    ])
+    .await;
+    let c = client(&srv.base);
+    let t = token("pk-alert");
+    let alert = sync_failed_alert("a 1");
+    let r = c.alert(&t, "ws 1/x", &alert).await.unwrap();
+    assert_eq!(
+        (
+            r.message_id.as_str(),
+            r.alert_id.as_str(),
+            r.correlation_id.as_str()
+        ),
+        ("m1", "a 1", "c1")
+    );
+    assert_eq!(c.requests_sent(), 2, "a 429 is retried");
+    let seen = srv.seen();
+    assert_eq!(seen[0].method, "POST");
+    assert_eq!(seen[0].uri, "/api/vendor-api/alerting/ws%201%2Fx");
+    assert_eq!(seen[0].headers["content-type"], "application/json");
+    let body: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "title": "Coro usage sync failed",
+            "description": "Coro could not report usage to Gradient",
+            "alertId": "a 1",
+            "priority": 3,
+            "status": 1,
+        })
+    );
+    // An empty 2xx body is accepted; an envelope is looked into; a cut body is Malformed.
+    let r = c.alert(&t, "ws-1", &alert).await.unwrap();
+    assert_eq!((r.alert_id.as_str(), r.message_id.as_str()), ("a 1", ""));
+    let r = c.alert(&t, "ws-1", &alert).await.unwrap();
+    assert_eq!(r.message_id, "m3");
+    let err = c.alert(&t, "ws-1", &alert).await.unwrap_err();
+    assert!(matches!(err, GradientError::Malformed { .. }), "{err:?}");
 }

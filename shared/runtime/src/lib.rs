@@ -55,8 +55,18 @@ impl Platform {
         let vendor_key = load_vendor_key(&secrets, &settings.vendor_key_secret_id).await?;
         gradient.base_url = settings.gradient_base_url.clone();
         gradient.max_rps = settings.gradient_max_rps;
+        // On a 401 the client re-reads the vendor key (uncached), so a rotation needs no redeploy.
+        let (sm, secret_id) = (secrets.clone(), settings.vendor_key_secret_id.clone());
         let client = GradientClient::new(gradient, vendor_key)
-            .map_err(|e| StartupError::Gradient(e.to_string()))?;
+            .map_err(|e| StartupError::Gradient(e.to_string()))?
+            .with_key_refresh(psa_gradient::key_refresh(move || {
+                let (sm, secret_id) = (sm.clone(), secret_id.clone());
+                async move {
+                    load_vendor_key(&sm, &secret_id)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            }));
         let queue_url = settings.require_queue_url()?.to_owned();
         let connectors = Arc::new(DynamoConnectors::new(dynamo.clone(), &settings.psa_table));
         let sync_store = Arc::new(DynamoSync::new(dynamo.clone(), &settings.psa_table));

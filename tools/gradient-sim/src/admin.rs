@@ -1,6 +1,8 @@
 //! Admin API under `/_sim` (no auth, never rate limited or faulted).
 
-use crate::model::{ConfigRequest, Faults, MapAllRequest, MappingsRequest};
+use crate::model::{
+    ConfigRequest, Faults, MapAllRequest, MappingsRequest, RefuseAccountRequest, VendorKeyRequest,
+};
 use crate::state::Shared;
 use crate::vendor::ApiError;
 use axum::Router;
@@ -35,12 +37,17 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             post(regenerate_key),
         )
         .route("/_sim/organizations/{org}/accounts", delete(wipe_accounts))
+        .route(
+            "/_sim/organizations/{org}/refuse-account",
+            post(refuse_account),
+        )
         .route("/_sim/organizations/{org}/mappings", post(set_mappings))
         .route("/_sim/organizations/{org}/mappings/all", post(map_all))
         .route("/_sim/state", get(state))
         .route("/_sim/requests", get(requests).delete(clear_requests))
         .route("/_sim/faults", put(set_faults).delete(clear_faults))
         .route("/_sim/config", put(set_config))
+        .route("/_sim/vendor-key", get(vendor_key).put(set_vendor_key))
         .with_state(shared)
 }
 
@@ -68,6 +75,41 @@ async fn wipe_accounts(State(shared): State<Arc<Shared>>, Path(org): Path<String
         return Err(unknown_org(&org));
     }
     no_content()
+}
+
+async fn refuse_account(
+    State(shared): State<Arc<Shared>>,
+    Path(org): Path<String>,
+    body: Bytes,
+) -> AdminResult {
+    let req: RefuseAccountRequest = parse(&body)?;
+    if !shared
+        .lock()
+        .refuse_account(&org, &req.account_id, &req.message, req.refused)
+    {
+        return Err(unknown_org(&org));
+    }
+    no_content()
+}
+
+async fn vendor_key(State(shared): State<Arc<Shared>>) -> AdminResult {
+    let vendor_key = shared.lock().vendor_key.clone();
+    Ok(axum::Json(VendorKeyRequest { vendor_key }).into_response())
+}
+
+async fn set_vendor_key(State(shared): State<Arc<Shared>>, body: Bytes) -> AdminResult {
+    let req: VendorKeyRequest = parse(&body)?;
+    validate_vendor_key(&req.vendor_key).map_err(|m| ApiError::new(400, m))?;
+    shared.lock().vendor_key = req.vendor_key;
+    no_content()
+}
+
+/// A vendor key must be non-empty and must not contain `:` (the token's separator).
+pub(crate) fn validate_vendor_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.contains(':') {
+        return Err("vendorKey must be non-empty and without ':'".to_owned());
+    }
+    Ok(())
 }
 
 async fn set_mappings(
@@ -122,10 +164,15 @@ pub(crate) fn validate_faults(f: &Faults) -> Result<(), String> {
             return Err(format!("{name} must be within 0..=1"));
         }
     }
-    if let Some(s) = f.force_status
-        && !(100..=599).contains(&s)
-    {
-        return Err("forceStatus must be an HTTP status".to_owned());
+    for (name, status) in [
+        ("forceStatus", f.force_status),
+        ("alertStatus", f.alert_status),
+    ] {
+        if let Some(s) = status
+            && !(100..=599).contains(&s)
+        {
+            return Err(format!("{name} must be an HTTP status"));
+        }
     }
     Ok(())
 }

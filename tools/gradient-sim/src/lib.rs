@@ -5,14 +5,32 @@
 //!   organization), a rolling 1-second rate limit across the whole simulator (429 with
 //!   `Retry-After: 1`; only admitted requests occupy the window), injectable faults and a request
 //!   log with window statistics.
+//! * Accounts as Gradient shows them: no description is listed as `""`; a PATCH without
+//!   `description` keeps it, `""` clears it. Account ids can be refused (400 with a message).
+//! * The alerting route (`POST /api/vendor-api/alerting/{accountId}`), validated like Gradient's
+//!   SDK; accepted alerts are kept in [`OrgState::alerts`].
 //! * Admin routes under `/_sim` (no auth, never limited or faulted) and the same operations as
-//!   methods on [`SimHandle`].
+//!   methods on [`SimHandle`]:
+//!
+//! | admin route | [`SimHandle`] method |
+//! |---|---|
+//! | `POST /_sim/organizations` `{name}` | [`SimHandle::create_organization`] |
+//! | `POST /_sim/organizations/{org}/regenerate-key` | [`SimHandle::regenerate_key`] |
+//! | `DELETE /_sim/organizations/{org}/accounts` | [`SimHandle::wipe_accounts`] |
+//! | `POST /_sim/organizations/{org}/refuse-account` `{accountId, message, refused?}` | [`SimHandle::refuse_account`] |
+//! | `POST /_sim/organizations/{org}/mappings` `{pairs, mapped?}` | [`SimHandle::set_mappings`] |
+//! | `POST /_sim/organizations/{org}/mappings/all` `{except?}` | [`SimHandle::map_all`] |
+//! | `GET /_sim/state` | [`SimHandle::state`] |
+//! | `GET` / `DELETE /_sim/requests` | [`SimHandle::requests`] / [`SimHandle::clear_requests`] |
+//! | `PUT` / `DELETE /_sim/faults` | [`SimHandle::set_faults`] / [`SimHandle::clear_faults`] |
+//! | `PUT /_sim/config` `{maxRps}` | [`SimHandle::set_max_rps`] |
+//! | `GET` / `PUT /_sim/vendor-key` `{vendorKey}` | [`SimHandle::vendor_key`] / [`SimHandle::set_vendor_key`] |
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! let sim = gradient_sim::Simulator::start(gradient_sim::SimConfig::default()).await?;
 //! let org = sim.create_organization("Acme MSP");
-//! let token = gradient_sim::gradient_token(sim.vendor_key(), &org.partner_key);
+//! let token = gradient_sim::gradient_token(&sim.vendor_key(), &org.partner_key);
 //! // GET {sim.base_url()}/api/vendor-api/organization with header GRADIENT-TOKEN: token
 //! # Ok(()) }
 //! ```
@@ -87,7 +105,6 @@ impl Simulator {
         });
         Ok(SimHandle {
             addr,
-            vendor_key: config.vendor_key,
             shared,
             stop: Some(tx),
             task: Some(task),
@@ -104,7 +121,6 @@ fn app(shared: Arc<Shared>) -> Router {
 /// A running simulator. Dropping it stops the server.
 pub struct SimHandle {
     addr: SocketAddr,
-    vendor_key: String,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -120,13 +136,23 @@ impl SimHandle {
         format!("http://{}", self.addr)
     }
 
-    pub fn vendor_key(&self) -> &str {
-        &self.vendor_key
+    /// The vendor key that authenticates now (see [`SimHandle::set_vendor_key`]).
+    pub fn vendor_key(&self) -> String {
+        self.shared.lock().vendor_key.clone()
     }
 
-    /// The `GRADIENT-TOKEN` value for a partner key of this simulator.
+    /// Rotates (or revokes) the vendor key: from now on only `new` authenticates, the previous
+    /// key answers 401. Panics on an empty key or one with `:` (a test bug).
+    pub fn set_vendor_key(&self, new: &str) {
+        if let Err(m) = admin::validate_vendor_key(new) {
+            panic!("invalid vendor key: {m}");
+        }
+        self.shared.lock().vendor_key = new.to_owned();
+    }
+
+    /// The `GRADIENT-TOKEN` value for a partner key of this simulator, with the current vendor key.
     pub fn token_for(&self, partner_key: &str) -> String {
-        gradient_token(&self.vendor_key, partner_key)
+        gradient_token(&self.vendor_key(), partner_key)
     }
 
     /// Creates an MSP organization with a fresh partner key (status `inactive`).
@@ -142,6 +168,21 @@ impl SimHandle {
     /// Partner-side disconnect: deletes every account of the organization and its mappings.
     pub fn wipe_accounts(&self, org_id: &str) -> bool {
         self.shared.lock().wipe_accounts(org_id)
+    }
+
+    /// Refuses (`refused = true`) or accepts again an account id: a bulk account create whose
+    /// batch contains it, and a PATCH of it, answer 400 with `message` (nothing of the batch is
+    /// created). False for an unknown organization.
+    pub fn refuse_account(
+        &self,
+        org_id: &str,
+        account_id: &str,
+        message: &str,
+        refused: bool,
+    ) -> bool {
+        self.shared
+            .lock()
+            .refuse_account(org_id, account_id, message, refused)
     }
 
     /// Maps (`mapped = true`) or unmaps pairs, as the MSP does by drag and drop.

@@ -36,12 +36,42 @@ pub struct Service {
     pub support_contact: Option<String>,
 }
 
+/// An account as the simulator holds it; `description: None` is shown as `""` on vendor routes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SimAccount {
     pub id: String,
     pub name: String,
     pub description: Option<String>,
+}
+
+/// An account id the simulator refuses (`POST /_sim/organizations/{orgId}/refuse-account`): a
+/// bulk create containing it and a PATCH of it answer 400 with `message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefusedAccount {
+    pub account_id: String,
+    pub message: String,
+}
+
+/// One alert accepted by `POST /api/vendor-api/alerting/{accountId}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertRecord {
+    pub account_id: String,
+    pub title: String,
+    pub description: String,
+    pub alert_id: String,
+    pub priority: u8,
+    pub status: u8,
+    pub due_date_time: Option<String>,
+    pub service_id: Option<String>,
+    /// What the simulator answered.
+    pub message_id: String,
+    #[serde(rename = "correlationID")]
+    pub correlation_id: String,
+    /// RFC 3339 wall-clock time the alert arrived.
+    pub at: String,
 }
 
 /// An (account, service) pair, as mapped by the MSP in Synthesize.
@@ -95,6 +125,12 @@ pub struct OrgState {
     pub counts: Vec<CountRecord>,
     /// Every count POST answered 404 (unknown/unmapped pair), in order.
     pub not_found_counts: Vec<Pair>,
+    /// Account ids the simulator refuses (400), by id.
+    #[serde(default)]
+    pub refused_accounts: Vec<RefusedAccount>,
+    /// Alerts accepted by the alerting route, in order.
+    #[serde(default)]
+    pub alerts: Vec<AlertRecord>,
 }
 
 impl OrgState {
@@ -134,6 +170,13 @@ pub struct Faults {
     pub force_status: Option<u16>,
     /// Fraction (0..=1) of vendor calls answered 200 with a truncated JSON body — simulator extra.
     pub malformed_rate: f64,
+    /// Extra latency only on `POST /api/vendor-api/service/{id}/count` (added to `latency_ms`).
+    pub count_latency_ms: u64,
+    /// Every error answer of a vendor route (injected or real, any status ≥ 400) carries a
+    /// `message` padded to at least this many bytes — to test the client's size caps.
+    pub error_body_bytes: Option<usize>,
+    /// Answer only `POST /api/vendor-api/alerting/{accountId}` with this status (after auth).
+    pub alert_status: Option<u16>,
 }
 
 /// One vendor call as received.
@@ -188,6 +231,23 @@ fn yes() -> bool {
 #[serde(rename_all = "camelCase", default)]
 pub struct MapAllRequest {
     pub except: Vec<Pair>,
+}
+
+/// `POST /_sim/organizations/{orgId}/refuse-account`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefuseAccountRequest {
+    pub account_id: String,
+    pub message: String,
+    #[serde(default = "yes")]
+    pub refused: bool,
+}
+
+/// `PUT /_sim/vendor-key` (and the answer of `GET /_sim/vendor-key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VendorKeyRequest {
+    pub vendor_key: String,
 }
 
 /// `PUT /_sim/config`.

@@ -1,8 +1,8 @@
 //! The simulator's in-memory state and the operations on it (shared by routes and the handle).
 
 use crate::model::{
-    CountEntry, CountRecord, CreatedOrg, Faults, OrgState, Pair, RequestRecord, RequestsReport,
-    Service, SimAccount, SimState, VendorState, stats,
+    AlertRecord, CountEntry, CountRecord, CreatedOrg, Faults, OrgState, Pair, RefusedAccount,
+    RequestRecord, RequestsReport, Service, SimAccount, SimState, VendorState, stats,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -35,6 +35,9 @@ pub(crate) struct Org {
     pub mappings: BTreeSet<Pair>,
     pub counts: BTreeMap<Pair, CountRecord>,
     pub not_found_counts: Vec<Pair>,
+    /// Refused account id → the 400 message.
+    pub refused: BTreeMap<String, String>,
+    pub alerts: Vec<AlertRecord>,
 }
 
 impl Org {
@@ -54,7 +57,21 @@ impl Org {
             mappings: self.mappings.iter().cloned().collect(),
             counts: self.counts.values().cloned().collect(),
             not_found_counts: self.not_found_counts.clone(),
+            refused_accounts: self
+                .refused
+                .iter()
+                .map(|(id, m)| RefusedAccount {
+                    account_id: id.clone(),
+                    message: m.clone(),
+                })
+                .collect(),
+            alerts: self.alerts.clone(),
         }
+    }
+
+    /// The refusal message when `id` is refused.
+    pub fn refusal(&self, id: &str) -> Option<&str> {
+        self.refused.get(id).map(String::as_str)
     }
 }
 
@@ -143,6 +160,8 @@ impl Inner {
             mappings: BTreeSet::new(),
             counts: BTreeMap::new(),
             not_found_counts: Vec::new(),
+            refused: BTreeMap::new(),
+            alerts: Vec::new(),
         });
         CreatedOrg {
             organization_id: format!("org_{n}"),
@@ -155,6 +174,39 @@ impl Inner {
         let org = self.org_mut(org_id)?;
         org.partner_key = key.clone();
         Some(key)
+    }
+
+    /// Refuses (`refused = true`) or accepts again an account id; false for an unknown org.
+    pub fn refuse_account(
+        &mut self,
+        org_id: &str,
+        account_id: &str,
+        message: &str,
+        refused: bool,
+    ) -> bool {
+        let Some(org) = self.org_mut(org_id) else {
+            return false;
+        };
+        if refused {
+            org.refused
+                .insert(account_id.to_owned(), message.to_owned());
+        } else {
+            org.refused.remove(account_id);
+        }
+        true
+    }
+
+    /// Random 128-bit id in the 8-4-4-4-12 hex form.
+    pub fn random_uuid(&mut self) -> String {
+        let h = format!("{:032x}", self.rng.random::<u128>());
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
     }
 
     pub fn wipe_accounts(&mut self, org_id: &str) -> bool {

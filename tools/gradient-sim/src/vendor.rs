@@ -1,7 +1,7 @@
 //! The vendor API (`/api/vendor-api/...`) with auth, rate limit, faults and the request log.
 
-use crate::model::{Pair, RequestRecord, Service, SimAccount};
-use crate::state::{CATEGORIES, STATUSES, Shared};
+use crate::model::{AlertRecord, Pair, RequestRecord, Service, SimAccount};
+use crate::state::{CATEGORIES, STATUSES, Shared, now_rfc3339};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Request, State};
@@ -12,7 +12,7 @@ use axum::routing::{get, patch, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::Rng;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,6 +61,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/vendor-api/service", post(create_service))
         .route("/api/vendor-api/service/{id}", get(service))
         .route("/api/vendor-api/service/{id}/count", post(post_count))
+        .route("/api/vendor-api/alerting/{account}", post(post_alert))
         .layer(middleware::from_fn_with_state(shared.clone(), gate))
         .with_state(shared)
 }
@@ -78,6 +79,23 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Option<String> {
     inner.org_by_key(partner_key).map(|o| o.id.clone())
 }
 
+/// `POST /api/vendor-api/service/{id}/count` (the only route `count_latency_ms` delays).
+fn is_count_route(method: &axum::http::Method, path: &str) -> bool {
+    method == axum::http::Method::POST
+        && path
+            .strip_prefix("/api/vendor-api/service/")
+            .and_then(|rest| rest.strip_suffix("/count"))
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// `POST /api/vendor-api/alerting/{accountId}` (the only route `alert_status` forces).
+fn is_alert_route(method: &axum::http::Method, path: &str) -> bool {
+    method == axum::http::Method::POST
+        && path
+            .strip_prefix("/api/vendor-api/alerting/")
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
 enum Injected {
     None,
     TooMany(Option<u64>),
@@ -90,6 +108,8 @@ enum Injected {
 /// Middleware on every vendor route: rate limit, auth, faults, then the request log.
 async fn gate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
     let arrived = Instant::now();
+    let is_count = is_count_route(req.method(), req.uri().path());
+    let is_alert = is_alert_route(req.method(), req.uri().path());
     let method = req.method().to_string();
     let path = req
         .uri()
@@ -98,12 +118,15 @@ async fn gate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -
         .unwrap_or_default();
     let org = authenticate(&shared, req.headers());
 
-    let (admitted, max_rps, delay, injected) = {
+    let (admitted, max_rps, delay, injected, pad_to) = {
         let mut inner = shared.lock();
         let max_rps = inner.max_rps;
         let admitted = inner.admit(arrived);
         let f = inner.faults.clone();
         let mut delay = Duration::from_millis(f.latency_ms);
+        if is_count {
+            delay += Duration::from_millis(f.count_latency_ms);
+        }
         if f.slow_rate > 0.0 && inner.rng.random::<f64>() < f.slow_rate {
             delay += Duration::from_millis(f.slow_ms);
         }
@@ -111,6 +134,8 @@ async fn gate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -
             Injected::Forced(s)
         } else if f.unauthorized_after == Some(0) {
             Injected::Unauthorized
+        } else if let (true, Some(s)) = (is_alert, f.alert_status) {
+            Injected::Forced(s)
         } else if f.rate429 > 0.0 && inner.rng.random::<f64>() < f.rate429 {
             Injected::TooMany(f.retry_after_secs)
         } else if f.rate5xx > 0.0 && inner.rng.random::<f64>() < f.rate5xx {
@@ -120,7 +145,7 @@ async fn gate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -
         } else {
             Injected::None
         };
-        (admitted, max_rps, delay, injected)
+        (admitted, max_rps, delay, injected, f.error_body_bytes)
     };
 
     if !delay.is_zero() {
@@ -173,6 +198,10 @@ async fn gate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -
         }
     };
 
+    let response = match pad_to {
+        Some(n) if response.status().as_u16() >= 400 => pad_error(response, n).await,
+        _ => response,
+    };
     let status = response.status().as_u16();
     let since = arrived.duration_since(shared.started);
     let mut inner = shared.lock();
@@ -191,6 +220,39 @@ async fn gate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -
         status,
     });
     response
+}
+
+/// Rewrites an error answer so that its `message` has at least `n` bytes (status and headers kept).
+async fn pad_error(response: Response, n: usize) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if !value.is_object() {
+        value = json!({"statusCode": parts.status.as_u16()});
+    }
+    let mut message = match value.get("message") {
+        Some(Value::String(m)) => m.clone(),
+        _ => parts
+            .status
+            .canonical_reason()
+            .unwrap_or("Error")
+            .to_owned(),
+    };
+    if message.len() < n {
+        message.push(' ');
+        let missing = n.saturating_sub(message.len());
+        message.push_str(&"x".repeat(missing));
+    }
+    value["message"] = Value::String(message);
+    let body = serde_json::to_vec(&value).unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
@@ -272,8 +334,14 @@ async fn set_status(
     )
 }
 
+/// As Gradient lists an account: no description is `""`.
 fn account_json(a: &SimAccount) -> Value {
-    json!({"id": a.id, "name": a.name, "description": a.description})
+    json!({"id": a.id, "name": a.name, "description": a.description.as_deref().unwrap_or("")})
+}
+
+/// An empty description is no description.
+fn description_of(d: Option<String>) -> Option<String> {
+    d.filter(|d| !d.is_empty())
 }
 
 async fn list_accounts(
@@ -312,6 +380,9 @@ async fn create_accounts(
     let org = inner
         .org_mut(&org_id)
         .ok_or_else(|| ApiError::new(404, "Vendor Profile Not Found"))?;
+    if let Some(message) = batch.iter().find_map(|a| org.refusal(&a.id)) {
+        return Err(ApiError::new(400, message));
+    }
     let mut seen = std::collections::BTreeSet::new();
     for a in &batch {
         if org.has_account(&a.id) || !seen.insert(a.id.as_str()) {
@@ -326,7 +397,7 @@ async fn create_accounts(
         .map(|a| SimAccount {
             id: a.id,
             name: a.name,
-            description: a.description,
+            description: description_of(a.description),
         })
         .collect();
     org.accounts.extend(created.iter().cloned());
@@ -336,12 +407,18 @@ async fn create_accounts(
     )
 }
 
+/// Tells an absent field (`None`) from a present one (`Some`, `null` included).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
 #[derive(Deserialize)]
 struct AccountUpdateIn {
     #[serde(default)]
     name: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
+    /// Absent: keep; `""` or `null`: clear; otherwise replace.
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
 }
 
 async fn update_account(
@@ -355,15 +432,22 @@ async fn update_account(
         return Err(ApiError::new(400, "Account name must not be empty"));
     }
     let mut inner = shared.lock();
-    let account = inner
+    let org = inner
         .org_mut(&org_id)
-        .and_then(|o| o.accounts.iter_mut().find(|a| a.id == id))
+        .ok_or_else(|| ApiError::new(404, "Vendor Profile Not Found"))?;
+    if let Some(message) = org.refusal(&id) {
+        return Err(ApiError::new(400, message));
+    }
+    let account = org
+        .accounts
+        .iter_mut()
+        .find(|a| a.id == id)
         .ok_or_else(|| ApiError::new(404, format!("Account {id} not found")))?;
     if let Some(name) = update.name {
         account.name = name;
     }
     if let Some(d) = update.description {
-        account.description = Some(d);
+        account.description = description_of(d);
     }
     let body = account_json(account);
     ok(StatusCode::OK, body)
@@ -456,4 +540,94 @@ async fn post_count(
             ),
         )),
     }
+}
+
+/// A required non-empty string field of an alert.
+fn required_text(body: &Value, field: &str) -> Result<String, ApiError> {
+    match body.get(field) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) => Err(ApiError::new(400, format!("{field} should not be empty"))),
+        None | Some(Value::Null) => Err(ApiError::new(400, format!("{field} is required"))),
+        Some(_) => Err(ApiError::new(400, format!("{field} must be a string"))),
+    }
+}
+
+/// A required integer field within `lo..=hi`.
+fn required_int(body: &Value, field: &str, lo: u64, hi: u64) -> Result<u8, ApiError> {
+    match body.get(field).and_then(Value::as_u64) {
+        Some(v) if (lo..=hi).contains(&v) => Ok(v as u8),
+        _ => Err(ApiError::new(
+            400,
+            format!("{field} must be an integer from {lo} to {hi}"),
+        )),
+    }
+}
+
+/// An optional string field (absent or `null` is `None`).
+fn optional_text(body: &Value, field: &str) -> Result<Option<String>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::new(400, format!("{field} must be a string"))),
+    }
+}
+
+/// `POST /api/vendor-api/alerting/{accountId}`: validated like Gradient's SDK (unknown fields
+/// ignored), 404 for an account that is not the organization's or a `serviceId` that is not a
+/// vendor service; 200 `{messageId, alertId, correlationID}`.
+async fn post_alert(
+    State(shared): State<Arc<Shared>>,
+    Extension(OrgId(org_id)): Extension<OrgId>,
+    Path(account_id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body: Value = parse(&body)?;
+    if !body.is_object() {
+        return Err(ApiError::new(400, "Invalid body: expected a JSON object"));
+    }
+    let title = required_text(&body, "title")?;
+    let description = required_text(&body, "description")?;
+    let alert_id = required_text(&body, "alertId")?;
+    let priority = required_int(&body, "priority", 1, 4)?;
+    let status = required_int(&body, "status", 1, 6)?;
+    let due_date_time = optional_text(&body, "dueDateTime")?;
+    let service_id = optional_text(&body, "serviceId")?;
+
+    let mut inner = shared.lock();
+    if !inner
+        .org(&org_id)
+        .is_some_and(|o| o.has_account(&account_id))
+    {
+        return Err(ApiError::new(
+            404,
+            format!("Account {account_id} not found"),
+        ));
+    }
+    if let Some(s) = &service_id
+        && !inner.services.iter().any(|v| &v.id == s)
+    {
+        return Err(ApiError::new(404, format!("Service {s} not found")));
+    }
+    let message_id = inner.random_uuid();
+    let correlation_id = inner.random_uuid();
+    let record = AlertRecord {
+        account_id,
+        title,
+        description,
+        alert_id: alert_id.clone(),
+        priority,
+        status,
+        due_date_time,
+        service_id,
+        message_id: message_id.clone(),
+        correlation_id: correlation_id.clone(),
+        at: now_rfc3339(),
+    };
+    if let Some(org) = inner.org_mut(&org_id) {
+        org.alerts.push(record);
+    }
+    ok(
+        StatusCode::OK,
+        json!({"messageId": message_id, "alertId": alert_id, "correlationID": correlation_id}),
+    )
 }

@@ -1,8 +1,8 @@
 //! Real-socket tests of the simulator (reqwest against a started server).
 
 use gradient_sim::{
-    Faults, Pair, RequestsReport, Service, SimConfig, SimHandle, SimState, Simulator,
-    gradient_token,
+    Faults, OrgState, Pair, RefusedAccount, RequestsReport, Service, SimConfig, SimHandle,
+    SimState, Simulator, gradient_token,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -82,7 +82,7 @@ async fn auth_good_wrong_vendor_wrong_partner_and_regenerated() {
 
     for bad in [
         gradient_token("other-vendor", &org.partner_key),
-        gradient_token(sim.vendor_key(), "nope"),
+        gradient_token(&sim.vendor_key(), "nope"),
         "%%%not-base64".to_owned(),
         String::new(),
     ] {
@@ -552,5 +552,658 @@ async fn unknown_route_and_shutdown() {
             .send()
             .await
             .is_err()
+    );
+}
+
+fn admin(sim: &SimHandle, path: &str) -> String {
+    format!("{}/_sim{}", sim.base_url(), path)
+}
+
+async fn admin_state(sim: &SimHandle, org_id: &str) -> OrgState {
+    let state: SimState = client()
+        .get(admin(sim, "/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    state
+        .organizations
+        .into_iter()
+        .find(|o| o.organization_id == org_id)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn descriptions_show_as_empty_strings_and_patch_keeps_or_clears() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let token = sim.token_for(&org.partner_key);
+    use reqwest::Method as M;
+    let (s, body) = send(
+        &sim,
+        M::POST,
+        &token,
+        "/organization/accounts",
+        Some(json!([
+            {"id": "a", "name": "A"},
+            {"id": "b", "name": "B", "description": "b.example"},
+            {"id": "c", "name": "C", "description": ""},
+        ])),
+    )
+    .await;
+    assert_eq!(s, 201);
+    assert_eq!(
+        body,
+        json!([
+            {"id": "a", "name": "A", "description": ""},
+            {"id": "b", "name": "B", "description": "b.example"},
+            {"id": "c", "name": "C", "description": ""},
+        ])
+    );
+    let (_, listed) = get(&sim, &token, "/organization/accounts").await;
+    assert_eq!(listed, body);
+    let o = sim.organization(&org.organization_id).unwrap();
+    assert_eq!(o.accounts[0].description, None);
+    assert_eq!(o.accounts[1].description.as_deref(), Some("b.example"));
+    assert_eq!(o.accounts[2].description, None, "\"\" is no description");
+
+    let patch = |id: &str, body: Value| {
+        let path = format!("/organization/accounts/{id}");
+        let token = token.clone();
+        let sim = &sim;
+        async move { send(sim, M::PATCH, &token, &path, Some(body)).await }
+    };
+    // `name` alone keeps the description.
+    let (s, body) = patch("b", json!({"name": "B2"})).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        body,
+        json!({"id": "b", "name": "B2", "description": "b.example"})
+    );
+    // An explicit description replaces it; the name stays.
+    let (_, body) = patch("b", json!({"description": "new.example"})).await;
+    assert_eq!(
+        body,
+        json!({"id": "b", "name": "B2", "description": "new.example"})
+    );
+    // `""` clears it.
+    let (_, body) = patch("b", json!({"description": ""})).await;
+    assert_eq!(body, json!({"id": "b", "name": "B2", "description": ""}));
+    let o = sim.organization(&org.organization_id).unwrap();
+    assert_eq!(o.accounts[1].description, None);
+    // An empty body changes nothing; a description on an account without one sets it.
+    let (s, body) = patch("a", json!({})).await;
+    assert_eq!(s, 200);
+    assert_eq!(body, json!({"id": "a", "name": "A", "description": ""}));
+    let (_, body) = patch("a", json!({"description": "a.example"})).await;
+    assert_eq!(body["description"], "a.example");
+    let (_, listed) = get(&sim, &token, "/organization/accounts").await;
+    assert_eq!(listed[0]["description"], "a.example");
+    assert_eq!(listed[1]["description"], "");
+}
+
+#[tokio::test]
+async fn refused_accounts_answer_400_and_create_nothing_of_the_batch() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let token = sim.token_for(&org.partner_key);
+    use reqwest::Method as M;
+    let p = "/organization/accounts";
+    let (s, _) = send(
+        &sim,
+        M::POST,
+        &token,
+        p,
+        Some(json!([{"id": "a", "name": "A"}])),
+    )
+    .await;
+    assert_eq!(s, 201);
+
+    // Through the handle: a refused id in a bulk create → 400, nothing of the batch is created.
+    assert!(sim.refuse_account(&org.organization_id, "bad", "Account name is invalid", true));
+    assert!(!sim.refuse_account("org_999", "bad", "x", true));
+    let (s, body) = send(
+        &sim,
+        M::POST,
+        &token,
+        p,
+        Some(json!([{"id": "b", "name": "B"}, {"id": "bad", "name": "Bad"}])),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        body,
+        json!({"statusCode": 400, "message": "Account name is invalid"})
+    );
+    let (_, listed) = get(&sim, &token, p).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    // Through the admin route (refused defaults to true); a PATCH of a refused account → 400.
+    let r = client()
+        .post(admin(
+            &sim,
+            &format!("/organizations/{}/refuse-account", org.organization_id),
+        ))
+        .json(&json!({"accountId": "a", "message": "Account a is locked"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (s, body) = send(
+        &sim,
+        M::PATCH,
+        &token,
+        "/organization/accounts/a",
+        Some(json!({"name": "A2"})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        body,
+        json!({"statusCode": 400, "message": "Account a is locked"})
+    );
+    let o = admin_state(&sim, &org.organization_id).await;
+    assert_eq!(o.accounts[0].name, "A");
+    assert_eq!(
+        o.refused_accounts,
+        [
+            RefusedAccount {
+                account_id: "a".into(),
+                message: "Account a is locked".into()
+            },
+            RefusedAccount {
+                account_id: "bad".into(),
+                message: "Account name is invalid".into()
+            },
+        ]
+    );
+    let r = client()
+        .post(admin(&sim, "/organizations/org_999/refuse-account"))
+        .json(&json!({"accountId": "a", "message": "m"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Accepted again: both work.
+    let r = client()
+        .post(admin(
+            &sim,
+            &format!("/organizations/{}/refuse-account", org.organization_id),
+        ))
+        .json(&json!({"accountId": "a", "message": "", "refused": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(sim.refuse_account(&org.organization_id, "bad", "", false));
+    let (s, _) = send(
+        &sim,
+        M::PATCH,
+        &token,
+        "/organization/accounts/a",
+        Some(json!({"name": "A2"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _) = send(
+        &sim,
+        M::POST,
+        &token,
+        p,
+        Some(json!([{"id": "b", "name": "B"}, {"id": "bad", "name": "Bad"}])),
+    )
+    .await;
+    assert_eq!(s, 201);
+    assert!(
+        sim.organization(&org.organization_id)
+            .unwrap()
+            .refused_accounts
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn vendor_key_rotation_and_revocation() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let old = sim.token_for(&org.partner_key);
+    assert_eq!(sim.vendor_key(), "sim-vendor-key");
+    assert_eq!(get(&sim, &old, "/organization").await.0, 200);
+
+    sim.set_vendor_key("vendor-key-2");
+    assert_eq!(sim.vendor_key(), "vendor-key-2");
+    let new = sim.token_for(&org.partner_key);
+    assert_ne!(new, old);
+    assert_eq!(get(&sim, &old, "/organization").await.0, 401);
+    assert_eq!(get(&sim, &new, "/organization").await.0, 200);
+    assert_eq!(
+        new,
+        gradient_token("vendor-key-2", &org.partner_key),
+        "token_for uses the current key"
+    );
+
+    // The admin route: GET shows the key, PUT replaces it, bad keys are refused.
+    let shown: Value = client()
+        .get(admin(&sim, "/vendor-key"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown, json!({"vendorKey": "vendor-key-2"}));
+    let r = client()
+        .put(admin(&sim, "/vendor-key"))
+        .json(&json!({"vendorKey": "vendor-key-3"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(sim.vendor_key(), "vendor-key-3");
+    assert_eq!(get(&sim, &new, "/organization").await.0, 401);
+    assert_eq!(
+        get(&sim, &sim.token_for(&org.partner_key), "/organization")
+            .await
+            .0,
+        200
+    );
+    for bad in [
+        json!({"vendorKey": ""}),
+        json!({"vendorKey": "a:b"}),
+        json!({}),
+    ] {
+        let r = client()
+            .put(admin(&sim, "/vendor-key"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    assert_eq!(sim.vendor_key(), "vendor-key-3");
+}
+
+#[tokio::test]
+async fn no_build_is_recorded_per_count() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let token = sim.token_for(&org.partner_key);
+    let svc = sim.create_service(service("EDR")).id;
+    let (s, _) = send(
+        &sim,
+        reqwest::Method::POST,
+        &token,
+        "/organization/accounts",
+        Some(json!([{"id": "a", "name": "A"}])),
+    )
+    .await;
+    assert_eq!(s, 201);
+    assert!(sim.map_all(&org.organization_id, &[]));
+    let base = format!("/service/{svc}/count");
+    for (n, query) in [
+        (1, "?no_build=true"),
+        (2, ""),
+        (3, "?no_build=false"),
+        (4, "?no_build=TRUE"),
+        (5, "?x=1&no_build=true"),
+    ] {
+        let (s, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            &token,
+            &format!("{base}{query}"),
+            Some(json!({"accountId": "a", "unitCount": n})),
+        )
+        .await;
+        assert_eq!(s, 201, "{query}");
+    }
+    let o = admin_state(&sim, &org.organization_id).await;
+    let rec = o.count("a", &svc).unwrap();
+    assert_eq!(rec.unit_count, 5);
+    assert_eq!(
+        rec.history
+            .iter()
+            .map(|h| (h.unit_count, h.no_build))
+            .collect::<Vec<_>>(),
+        [(1, true), (2, false), (3, false), (4, true), (5, true)]
+    );
+    assert!(rec.history.iter().all(|h| !h.at.is_empty()));
+}
+
+#[tokio::test]
+async fn count_latency_delays_only_count_posts() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let token = sim.token_for(&org.partner_key);
+    let svc = sim.create_service(service("EDR")).id;
+    let r = client()
+        .put(admin(&sim, "/faults"))
+        .json(&json!({"countLatencyMs": 300}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(sim.state().faults.count_latency_ms, 300);
+
+    let t = std::time::Instant::now();
+    assert_eq!(get(&sim, &token, "/organization").await.0, 200);
+    assert_eq!(get(&sim, &token, &format!("/service/{svc}")).await.0, 200);
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(250),
+        "other routes are not delayed"
+    );
+
+    let t = std::time::Instant::now();
+    let (s, _) = send(
+        &sim,
+        reqwest::Method::POST,
+        &token,
+        &format!("/service/{svc}/count?no_build=true"),
+        Some(json!({"accountId": "nope", "unitCount": 1})),
+    )
+    .await;
+    assert_eq!(s, 404);
+    assert!(t.elapsed() >= std::time::Duration::from_millis(300));
+
+    // Added to the general latency.
+    sim.set_faults(Faults {
+        latency_ms: 100,
+        count_latency_ms: 200,
+        ..Faults::default()
+    });
+    let t = std::time::Instant::now();
+    send(
+        &sim,
+        reqwest::Method::POST,
+        &token,
+        &format!("/service/{svc}/count"),
+        Some(json!({"accountId": "nope", "unitCount": 1})),
+    )
+    .await;
+    assert!(t.elapsed() >= std::time::Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn error_bodies_are_padded_for_every_vendor_error() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let token = sim.token_for(&org.partner_key);
+    let svc = sim.create_service(service("EDR")).id;
+    let r = client()
+        .put(admin(&sim, "/faults"))
+        .json(&json!({"errorBodyBytes": 100_000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    let check = |s: StatusCode, body: &Value, expected: u16, starts: &str| {
+        assert_eq!(s, expected);
+        assert_eq!(body["statusCode"], expected);
+        let m = body["message"].as_str().unwrap();
+        assert!(m.len() >= 100_000, "{}", m.len());
+        assert!(m.starts_with(starts), "{}", &m[..80]);
+    };
+    // Real 404 of an unmapped count.
+    let (s, body) = send(
+        &sim,
+        reqwest::Method::POST,
+        &token,
+        &format!("/service/{svc}/count"),
+        Some(json!({"accountId": "a", "unitCount": 1})),
+    )
+    .await;
+    check(s, &body, 404, "Mapping not found");
+    // Real 400 and 401.
+    let (s, body) = send(
+        &sim,
+        reqwest::Method::PATCH,
+        &token,
+        "/organization/status/Active",
+        None,
+    )
+    .await;
+    check(s, &body, 400, "Invalid status");
+    let (s, body) = get(&sim, "nope", "/organization").await;
+    check(s, &body, 401, "Unauthorized");
+    // Success answers are untouched.
+    let (s, body) = get(&sim, &token, "/organization").await;
+    assert_eq!(s, 200);
+    assert_eq!(body["name"], "Acme");
+
+    // Injected 503 and 429 (its Retry-After kept).
+    sim.set_faults(Faults {
+        error_body_bytes: Some(5000),
+        rate429: 1.0,
+        retry_after_secs: Some(7),
+        ..Faults::default()
+    });
+    let r = client()
+        .get(url(&sim, "/organization"))
+        .header("GRADIENT-TOKEN", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "7");
+    let len: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().len() >= 5000);
+    assert!(len > 5000);
+    sim.set_faults(Faults {
+        error_body_bytes: Some(5000),
+        force_status: Some(503),
+        ..Faults::default()
+    });
+    let (s, body) = get(&sim, &token, "/organization").await;
+    assert_eq!(s, 503);
+    assert!(body["message"].as_str().unwrap().len() >= 5000);
+    // Short messages stay as they are without the fault.
+    sim.clear_faults();
+    let (s, body) = get(&sim, "nope", "/organization").await;
+    assert_eq!(s, 401);
+    assert!(body["message"].as_str().unwrap().len() < 100);
+}
+
+#[tokio::test]
+async fn alerting_validates_like_the_sdk_and_records_alerts() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let token = sim.token_for(&org.partner_key);
+    let svc = sim.create_service(service("EDR")).id;
+    use reqwest::Method as M;
+    let (s, _) = send(
+        &sim,
+        M::POST,
+        &token,
+        "/organization/accounts",
+        Some(json!([{"id": "ws-1", "name": "One"}])),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let good = json!({
+        "title": "Sync failed",
+        "description": "Coro could not report usage",
+        "alertId": "coro-1",
+        "priority": 3,
+        "status": 1,
+        "extra": {"ignored": true},
+    });
+
+    let (s, body) = send(&sim, M::POST, &token, "/alerting/ws-1", Some(good.clone())).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["alertId"], "coro-1");
+    let message_id = body["messageId"].as_str().unwrap().to_owned();
+    assert!(!message_id.is_empty());
+    assert!(!body["correlationID"].as_str().unwrap().is_empty());
+
+    let mut full = good.clone();
+    full["alertId"] = json!("coro-2");
+    full["priority"] = json!(4);
+    full["status"] = json!(6);
+    full["dueDateTime"] = json!("2026-12-01T00:00:00Z");
+    full["serviceId"] = json!(svc);
+    let (s, _) = send(&sim, M::POST, &token, "/alerting/ws-1", Some(full)).await;
+    assert_eq!(s, 200);
+
+    // 400: missing/empty/wrong-typed required fields, out-of-range integers, not an object.
+    let mut bad_bodies = Vec::new();
+    for field in ["title", "description", "alertId", "priority", "status"] {
+        let mut b = good.clone();
+        b.as_object_mut().unwrap().remove(field);
+        bad_bodies.push(b);
+    }
+    for (field, v) in [
+        ("title", json!("")),
+        ("description", json!("")),
+        ("alertId", json!("")),
+        ("title", json!(5)),
+        ("alertId", json!(null)),
+        ("priority", json!(0)),
+        ("priority", json!(5)),
+        ("priority", json!("2")),
+        ("priority", json!(2.5)),
+        ("status", json!(0)),
+        ("status", json!(7)),
+        ("status", json!(-1)),
+        ("dueDateTime", json!(5)),
+        ("serviceId", json!(7)),
+    ] {
+        let mut b = good.clone();
+        b[field] = v;
+        bad_bodies.push(b);
+    }
+    bad_bodies.push(json!([good.clone()]));
+    for b in bad_bodies {
+        let (s, body) = send(&sim, M::POST, &token, "/alerting/ws-1", Some(b.clone())).await;
+        assert_eq!(s, 400, "{b}");
+        assert_eq!(body["statusCode"], 400);
+    }
+    let r = client()
+        .post(url(&sim, "/alerting/ws-1"))
+        .header("GRADIENT-TOKEN", &token)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // 404: not one of the organization's accounts; a serviceId that is no vendor service.
+    let (s, body) = send(&sim, M::POST, &token, "/alerting/ws-9", Some(good.clone())).await;
+    assert_eq!(s, 404);
+    assert_eq!(body["statusCode"], 404);
+    let other = sim.create_organization("Other");
+    let other_token = sim.token_for(&other.partner_key);
+    let (s, _) = send(
+        &sim,
+        M::POST,
+        &other_token,
+        "/alerting/ws-1",
+        Some(good.clone()),
+    )
+    .await;
+    assert_eq!(s, 404, "another organization's account");
+    let mut b = good.clone();
+    b["serviceId"] = json!("svc_999");
+    let (s, _) = send(&sim, M::POST, &token, "/alerting/ws-1", Some(b)).await;
+    assert_eq!(s, 404);
+    // 401 without a valid token.
+    let (s, _) = send(&sim, M::POST, "nope", "/alerting/ws-1", Some(good.clone())).await;
+    assert_eq!(s, 401);
+
+    let o = admin_state(&sim, &org.organization_id).await;
+    assert_eq!(o.alerts.len(), 2, "only accepted alerts are recorded");
+    let a = &o.alerts[0];
+    assert_eq!(a.account_id, "ws-1");
+    assert_eq!(a.title, "Sync failed");
+    assert_eq!(a.description, "Coro could not report usage");
+    assert_eq!(
+        (a.alert_id.as_str(), a.priority, a.status),
+        ("coro-1", 3, 1)
+    );
+    assert_eq!(a.due_date_time, None);
+    assert_eq!(a.service_id, None);
+    assert_eq!(a.message_id, message_id);
+    assert!(time_ok(&a.at), "{}", a.at);
+    let b = &o.alerts[1];
+    assert_eq!((b.priority, b.status), (4, 6));
+    assert_eq!(b.due_date_time.as_deref(), Some("2026-12-01T00:00:00Z"));
+    assert_eq!(b.service_id.as_deref(), Some(svc.as_str()));
+    assert!(
+        sim.organization(&other.organization_id)
+            .unwrap()
+            .alerts
+            .is_empty()
+    );
+    // The vendor-JSON name of the correlation id.
+    let raw = serde_json::to_value(a).unwrap();
+    assert!(raw["correlationID"].is_string(), "{raw}");
+}
+
+fn time_ok(s: &str) -> bool {
+    s.len() >= 20 && s.contains('T') && (s.ends_with('Z') || s.contains('+'))
+}
+
+#[tokio::test]
+async fn alert_status_fault_only_on_the_alerting_route() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let token = sim.token_for(&org.partner_key);
+    use reqwest::Method as M;
+    send(
+        &sim,
+        M::POST,
+        &token,
+        "/organization/accounts",
+        Some(json!([{"id": "ws-1", "name": "One"}])),
+    )
+    .await;
+    let r = client()
+        .put(admin(&sim, "/faults"))
+        .json(&json!({"alertStatus": 503}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let alert =
+        json!({"title": "t", "description": "d", "alertId": "x", "priority": 1, "status": 1});
+    let (s, body) = send(&sim, M::POST, &token, "/alerting/ws-1", Some(alert.clone())).await;
+    assert_eq!(s, 503);
+    assert_eq!(body["statusCode"], 503);
+    assert_eq!(get(&sim, &token, "/organization").await.0, 200);
+    assert_eq!(get(&sim, &token, "/organization/accounts").await.0, 200);
+    // Auth still comes first.
+    assert_eq!(
+        send(&sim, M::POST, "nope", "/alerting/ws-1", Some(alert.clone()))
+            .await
+            .0,
+        401
+    );
+    assert!(
+        sim.organization(&org.organization_id)
+            .unwrap()
+            .alerts
+            .is_empty()
+    );
+    let r = client()
+        .put(admin(&sim, "/faults"))
+        .json(&json!({"alertStatus": 1000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    sim.clear_faults();
+    assert_eq!(
+        send(&sim, M::POST, &token, "/alerting/ws-1", Some(alert))
+            .await
+            .0,
+        200
     );
 }
