@@ -4,6 +4,7 @@
 
 pub mod fixture;
 pub mod logs;
+pub mod runtime_api;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use devkit::{LocalAws, Tables};

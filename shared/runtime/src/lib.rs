@@ -11,6 +11,9 @@ use psa_store::{
 };
 use std::sync::Arc;
 
+pub mod logging;
+pub use logging::init_tracing;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
@@ -105,17 +108,4 @@ impl Platform {
             gradient: client,
         })
     }
-}
-
-/// JSON logs (one object per line, as CloudWatch wants them); level from `RUST_LOG`, default info.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .init();
 }

@@ -1,0 +1,299 @@
+//! At `RUST_LOG=trace` (see [`RUST_LOG`]) no secret reaches the log: the REAL function binaries
+//! (connectors-api, sync-on-demand, sync-worker) run as child processes against a Lambda Runtime
+//! API emulator, the local stack (DynamoDB Local, moto) and a Gradient simulator; a connect, a
+//! re-token, a sync request and the sync job go through them as raw Lambda events; then everything
+//! the processes wrote to stdout and stderr is scanned for the partner keys, the vendor key and
+//! the `GRADIENT-TOKEN` header values.
+//!
+//! The binaries come from `cargo build --workspace --bins` (scripts/test.sh runs it first).
+
+use gradient_sim::{SimConfig, gradient_token};
+use psa_tests::runtime_api::{
+    CapturedOutput, FunctionProcess, HttpAnswer, contract_env, http_event_json, sqs_event_json,
+};
+use psa_tests::{Claims, TestEnv, test_gradient_config, workspace};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const CH: &str = "msp_trace";
+
+/// `trace` for everything, and the crates that print events, requests and responses named at
+/// `trace` explicitly, the way an operator hunting a bug would: they must stay capped all the same.
+const RUST_LOG: &str = "trace,lambda_runtime=trace,lambda_runtime::layers::api_response=trace,\
+                        lambda_runtime_api_client=trace,aws_smithy_runtime=trace,\
+                        aws_sdk_secretsmanager=trace,aws_sigv4=trace,hyper_util=trace,h2=trace,\
+                        reqwest=trace";
+
+/// (account, service key, expected count): children in trial/subscription, each enabled service,
+/// counted in users (CLOUD_SECURITY, EMAIL_SECURITY) or devices (EDR, ENDPOINT_SECURITY).
+const EXPECTED: &[(&str, &str, u64)] = &[
+    ("msp_trace_a", "EMAIL_SECURITY", 12),
+    ("msp_trace_a", "EDR", 7),
+    ("msp_trace_b", "CLOUD_SECURITY", 5),
+    ("msp_trace_b", "ENDPOINT_SECURITY", 3),
+];
+
+async fn seed(env: &TestEnv) {
+    env.seed_workspaces(&[
+        workspace(CH, None, "channel", "Trace MSP", "subscription", &[], 0, 0),
+        workspace(
+            "msp_trace_a",
+            Some(CH),
+            "child",
+            "Customer A",
+            "subscription",
+            &["EMAIL_SECURITY", "EDR"],
+            12,
+            7,
+        ),
+        workspace(
+            "msp_trace_b",
+            Some(CH),
+            "child",
+            "Customer B",
+            "trial",
+            &["CLOUD_SECURITY", "ENDPOINT_SECURITY"],
+            5,
+            3,
+        ),
+        workspace(
+            "msp_trace_c",
+            Some(CH),
+            "child",
+            "Customer C",
+            "inactive",
+            &["EDR"],
+            4,
+            4,
+        ),
+    ])
+    .await;
+}
+
+/// A vendor key no log line can contain by chance.
+fn unique_vendor_key() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("vk-trace-{nanos:x}-{:x}", std::process::id())
+}
+
+/// Catalogue key → simulator service id, through the product's published Gradient names.
+async fn service_ids(env: &TestEnv) -> BTreeMap<String, String> {
+    let catalogue = env
+        .call("GET", "/v1/psa/services", Some(&Claims::viewer(CH)), None)
+        .await
+        .json();
+    let by_name: BTreeMap<String, String> = env
+        .sim
+        .state()
+        .vendor
+        .services
+        .into_iter()
+        .map(|s| (s.name, s.id))
+        .collect();
+    catalogue["items"]
+        .as_array()
+        .expect("catalogue items")
+        .iter()
+        .map(|i| {
+            let key = i["key"].as_str().expect("key").to_owned();
+            let id = by_name[i["gradientName"].as_str().expect("gradientName")].clone();
+            (key, id)
+        })
+        .collect()
+}
+
+async fn receive_jobs(env: &TestEnv) -> Vec<aws_sdk_sqs::types::Message> {
+    for _ in 0..20 {
+        let batch = env.receive(120).await;
+        if !batch.is_empty() {
+            return batch;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("sync-on-demand answered 202 but no job reached the queue");
+}
+
+/// `(what, where)` for every secret found in the output, without the secret itself.
+fn leaks(outputs: &[CapturedOutput], secrets: &[(&str, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for out in outputs {
+        for (stream, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            for (what, secret) in secrets {
+                // As written, and as it reads inside a JSON string (an escaped event body).
+                let escaped = serde_json::to_string(secret).expect("json");
+                let escaped = escaped.trim_matches('"').to_owned();
+                let lines: Vec<usize> = text
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| l.contains(secret.as_str()) || l.contains(&escaped))
+                    .map(|(i, _)| i + 1)
+                    .collect();
+                if !lines.is_empty() {
+                    found.push(format!(
+                        "{what} in {} {stream}, line(s) {lines:?}",
+                        out.function
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_log_of_the_real_binaries_at_trace() {
+    let vendor_key = unique_vendor_key();
+    let env = TestEnv::start_with(
+        "trace-leak",
+        SimConfig {
+            vendor_key: vendor_key.clone(),
+            ..SimConfig::default()
+        },
+        test_gradient_config(),
+        80,
+    )
+    .await;
+    seed(&env).await;
+    let org = env.sim.create_organization("Trace MSP");
+    let first_key = org.partner_key.clone();
+
+    let mut vars = contract_env(&env.platform.settings);
+    vars.push(("RUST_LOG".into(), RUST_LOG.into()));
+    let dump = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("trace_leak");
+    let mut api = FunctionProcess::spawn("connectors-api", &vars, &dump).await;
+    let mut on_demand = FunctionProcess::spawn("sync-on-demand", &vars, &dump).await;
+    let mut worker = FunctionProcess::spawn("sync-worker", &vars, &dump).await;
+    let admin = Claims::admin(CH);
+
+    // Connect: POST /v1/psa/connectors with the first partner key.
+    let body = serde_json::json!({"type": "gradient", "apiToken": first_key}).to_string();
+    let event = http_event_json("POST", "/v1/psa/connectors", Some(&admin), Some(&body));
+    let connect = HttpAnswer::from_outcome(&api.invoke(&event).await);
+    assert_eq!(connect.status, 201, "{}", connect.body);
+    assert_eq!(connect.json()["status"], "connected", "{}", connect.body);
+
+    // Re-token: Gradient issues a new partner key, the admin pastes it.
+    let second_key = env
+        .sim
+        .regenerate_key(&org.organization_id)
+        .expect("the organization exists");
+    let body = serde_json::json!({"apiToken": second_key}).to_string();
+    let event = http_event_json(
+        "PUT",
+        "/v1/psa/connectors/gradient/token",
+        Some(&admin),
+        Some(&body),
+    );
+    let retoken = HttpAnswer::from_outcome(&api.invoke(&event).await);
+    assert_eq!(retoken.status, 200, "{}", retoken.body);
+    assert_eq!(
+        env.token_secret_value(CH).await.as_deref(),
+        Some(second_key.as_str()),
+        "the re-token stored the new key"
+    );
+    assert!(env.sim.map_all(&org.organization_id, &[]));
+
+    // Sync: POST .../sync through sync-on-demand, the job from SQS through sync-worker.
+    let event = http_event_json(
+        "POST",
+        "/v1/psa/connectors/gradient/sync",
+        Some(&admin),
+        None,
+    );
+    let sync = HttpAnswer::from_outcome(&on_demand.invoke(&event).await);
+    assert_eq!(sync.status, 202, "{}", sync.body);
+    let run_id = sync.json()["runId"].as_str().expect("runId").to_owned();
+    assert_eq!(
+        sync.header("location"),
+        Some(format!("/v1/psa/connectors/gradient/syncs/{run_id}").as_str())
+    );
+    let jobs = receive_jobs(&env).await;
+    let batch = worker.invoke(&sqs_event_json(&jobs)).await.json();
+    assert_eq!(
+        batch["batchItemFailures"],
+        serde_json::json!([]),
+        "the worker finished every job: {batch}"
+    );
+
+    // What the binaries did, read through the handler and the simulator.
+    let run = env.run(CH, &run_id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["counts"]["posted"], EXPECTED.len() as u64, "{run}");
+    let ids = service_ids(&env).await;
+    let state = env
+        .sim
+        .organization(&org.organization_id)
+        .expect("the organization exists");
+    for (account, service, want) in EXPECTED {
+        let got = state.count(account, &ids[*service]).map(|c| c.unit_count);
+        assert_eq!(got, Some(*want), "{account}/{service}");
+    }
+    assert_eq!(state.counts.len(), EXPECTED.len(), "no other count");
+
+    // Let the last lines land, then stop the processes and read everything they wrote.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let outputs = vec![api.stop(), on_demand.stop(), worker.stop()];
+
+    let secrets = [
+        ("the partner key of the connect", first_key.clone()),
+        ("the partner key of the re-token", second_key.clone()),
+        ("the vendor key", vendor_key.clone()),
+        (
+            "the GRADIENT-TOKEN header of the connect",
+            gradient_token(&vendor_key, &first_key),
+        ),
+        (
+            "the GRADIENT-TOKEN header of the re-token",
+            gradient_token(&vendor_key, &second_key),
+        ),
+    ];
+    let found = leaks(&outputs, &secrets);
+    assert!(
+        found.is_empty(),
+        "secrets reached the log (full output in {}): {found:#?}",
+        dump.display()
+    );
+
+    // The scan proves something only if the processes really logged at trace.
+    for out in &outputs {
+        let lines = json_lines(&out.stdout);
+        assert!(
+            lines.iter().any(|l| l["level"] == "DEBUG"
+                && l["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("logging ready"))
+                && l["fields"]["rust_log"] == RUST_LOG),
+            "{}: no debug line of our own crates: RUST_LOG did not take effect ({})",
+            out.function,
+            dump.display()
+        );
+        assert!(
+            !out.stdout.contains("raw JSON event received from Lambda"),
+            "{}: lambda_runtime's trace of the raw event is in the log",
+            out.function
+        );
+    }
+    // lambda_runtime still logs at info: its invocation span is on our lines.
+    let worker_lines = json_lines(&outputs[2].stdout);
+    assert!(
+        worker_lines.iter().any(|l| {
+            l["spans"].as_array().is_some_and(|spans| {
+                spans
+                    .iter()
+                    .any(|s| s["name"] == "Lambda runtime invoke" && s["requestId"].is_string())
+            })
+        }),
+        "sync-worker: no line inside lambda_runtime's invocation span ({})",
+        dump.display()
+    );
+}
