@@ -164,7 +164,7 @@ impl TestEnv {
             .await
             .expect("the Gradient simulator starts");
         let vendor_secret = local
-            .create_secret(&format!("{prefix}/vendor-key"), sim.vendor_key())
+            .create_secret(&format!("{prefix}/vendor-key"), &sim.vendor_key())
             .await;
         let secret_prefix = format!("{prefix}/tokens/");
         let queue_url = local.create_queue(&format!("{prefix}-sync")).await;

@@ -885,11 +885,11 @@ async fn the_token_never_leaks() {
             "a DynamoDB item carried the token"
         );
         // Nor the GRADIENT-TOKEN header value built from it.
-        let header = gradient_sim::gradient_token(env.sim.vendor_key(), t);
+        let header = gradient_sim::gradient_token(&env.sim.vendor_key(), t);
         assert!(!logs.contains(&header) && !responses.contains(&header));
     }
     assert!(
-        !logs.contains(env.sim.vendor_key()),
+        !logs.contains(&env.sim.vendor_key()),
         "a log line carried the vendor key"
     );
     let token = psa_domain::ApiToken::parse(&new_key).unwrap();

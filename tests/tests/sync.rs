@@ -305,7 +305,8 @@ async fn a_regenerated_token_disconnects_and_stops_the_run() {
         "log capture is not working"
     );
     let items = format!("{:?}", m.env.psa_items().await);
-    for secret in [new_key.as_str(), m.env.sim.vendor_key()] {
+    let vendor_key = m.env.sim.vendor_key();
+    for secret in [new_key.as_str(), vendor_key.as_str()] {
         assert!(!logs.contains(secret), "a log line carried a key");
         assert!(!items.contains(secret), "a DynamoDB item carried a key");
     }
