@@ -120,6 +120,7 @@ pub fn test_gradient_config() -> GradientConfig {
     c.backoff_base = Duration::from_millis(10);
     c.backoff_cap = Duration::from_millis(300);
     c.max_attempts = 3;
+    c.key_refresh_interval = Duration::from_millis(50);
     c
 }
 
@@ -474,6 +475,18 @@ impl TestEnv {
         max_rounds: usize,
         retry_after: i32,
     ) -> usize {
+        self.drain_with_deadline(worker, max_rounds, retry_after, Duration::from_secs(300))
+            .await
+    }
+
+    /// [`Self::drain_with`] where each invocation has `time` before Lambda would stop it.
+    pub async fn drain_with_deadline(
+        &self,
+        worker: &sync_worker::Worker,
+        max_rounds: usize,
+        retry_after: i32,
+        time: Duration,
+    ) -> usize {
         let mut invocations = 0;
         let mut empty_rounds = 0;
         for _ in 0..max_rounds {
@@ -488,7 +501,7 @@ impl TestEnv {
             }
             empty_rounds = 0;
             invocations += 1;
-            let deadline = std::time::Instant::now() + Duration::from_secs(300);
+            let deadline = std::time::Instant::now() + time;
             let resp = sync_worker::handle(
                 worker,
                 sqs_event(&batch),

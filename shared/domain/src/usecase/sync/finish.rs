@@ -165,6 +165,13 @@ pub(super) async fn rejected(
             return end(core, run, RunStatus::Failed, &why).await;
         }
     };
+    // A 401 right after a re-token (or a delete) is the old token's: the run is cancelled, and
+    // it says nothing about the vendor key.
+    let current = core.connectors.get(&run.workspace_id).await?;
+    if !current.is_some_and(|c| c.owns(&run.incarnation, run.token_version)) {
+        let why = "cancelled: the connector was deleted or re-tokened while the run was going";
+        return end(core, run, RunStatus::Cancelled, why).await;
+    }
     let wave = core
         .key_health
         .rejected(kind, &run.workspace_id, policy.key_fault_window)
