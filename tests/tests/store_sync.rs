@@ -317,7 +317,7 @@ fn reading(i: usize, outcome: Outcome) -> RunReading {
         service: format!("SVC_{}", i % 4),
         unit: Unit::ProtectedDevices,
         value: i as u64 * 3,
-        previous: (i % 2 == 0).then_some(7),
+        previous: i.is_multiple_of(2).then_some(7),
         outcome,
         reason: (outcome == Outcome::Failed).then(|| "503".to_owned()),
     }
@@ -416,13 +416,13 @@ fn pair(i: usize) -> PairState {
         account_id: format!("acct_{}", i / 4),
         service_key: format!("SVC_{}", i % 4),
         account_name: format!("Account {}", i / 4),
-        accepted: (i % 5 != 0).then(|| Accepted {
+        accepted: (!i.is_multiple_of(5)).then(|| Accepted {
             value: i as u64 * 3,
             service_id: format!("gs-{i}"),
             at: datetime!(2026-11-24 05:00:00 UTC),
             run_id: run_id("sent"),
         }),
-        last_attempt: if i % 5 == 0 {
+        last_attempt: if i.is_multiple_of(5) {
             AttemptOutcome::Unmapped
         } else {
             AttemptOutcome::Posted

@@ -351,7 +351,7 @@ fn encode_cursor(account: &str, service: &str) -> String {
 
 fn decode_cursor(raw: &str) -> Result<(String, String), ViewError> {
     let bad = || ViewError::InvalidCursor;
-    if raw.is_empty() || raw.len() > 600 || raw.len() % 2 != 0 {
+    if raw.is_empty() || raw.len() > 600 || !raw.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes = (0..raw.len())

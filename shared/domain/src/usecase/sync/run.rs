@@ -301,7 +301,7 @@ impl Job<'_> {
                     state(&r, AttemptOutcome::Failed, None);
                     readings.push(r.ended(Outcome::Failed, Some(&why)));
                 }
-                Sent::NotSent(r) => left.push(r),
+                Sent::Unsent(r) => left.push(r),
             }
         }
         // Pair states first: a reading recorded for this run is never attempted again in it.

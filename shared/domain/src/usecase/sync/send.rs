@@ -31,7 +31,7 @@ pub(super) enum Sent {
     Unmapped(Reading),
     Failed(Reading, String),
     /// Not sent: the job stopped before it (see [`Sender::stop`]).
-    NotSent(Reading),
+    Unsent(Reading),
 }
 
 pub(super) struct Sender<'a> {
@@ -113,11 +113,11 @@ impl<'a> Sender<'a> {
     /// Posts one count, unless the job must stop first.
     pub async fn post(&self, reading: Reading, no_build: bool) -> Sent {
         if self.stop() != Stop::Go {
-            return Sent::NotSent(reading);
+            return Sent::Unsent(reading);
         }
         if self.deadline_near() {
             self.halt(Stop::Deadline);
-            return Sent::NotSent(reading);
+            return Sent::Unsent(reading);
         }
         let n = self.started.fetch_add(1, Ordering::SeqCst) + 1;
         if n.is_multiple_of(self.check_every) {
@@ -125,7 +125,7 @@ impl<'a> Sender<'a> {
                 tracing::warn!(error = %e, "could not re-read the connector; posting goes on");
             }
             if self.stop() != Stop::Go {
-                return Sent::NotSent(reading);
+                return Sent::Unsent(reading);
             }
         }
         let result = self
