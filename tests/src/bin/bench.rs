@@ -205,6 +205,18 @@ async fn timed_sync(
     })
 }
 
+/// Items of the project's table by the first part of their sort key (`READING`, `PAIR`, ...).
+async fn items_by_kind(env: &TestEnv) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for item in env.workspace_items().await {
+        if let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) {
+            let kind = sk.split('#').next().unwrap_or_default().to_owned();
+            *out.entry(kind).or_default() += 1;
+        }
+    }
+    out
+}
+
 fn bench_worker(env: &TestEnv, in_flight: Option<usize>) -> sync_worker::Worker {
     let mut w = env.worker();
     w.policy.chunk = 100;
@@ -279,6 +291,13 @@ async fn bench() -> Result<bool, String> {
         par.max_1s(),
     );
     ok &= par.status == "succeeded" && seq.status == "succeeded";
+    let items = items_by_kind(&par_env).await;
+    println!(
+        "DynamoDB items after the full sync: {} readings, {} pair states, {} run records (one write each; plus a lease renewal and a connector read per chunk of 100)",
+        items.get("READING").copied().unwrap_or_default(),
+        items.get("PAIR").copied().unwrap_or_default(),
+        items.get("RUN").copied().unwrap_or_default(),
+    );
     println!();
 
     // ---- 3: re-sync with 5 % of the readings changed ---------------------------------------
