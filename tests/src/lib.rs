@@ -58,32 +58,7 @@ pub fn http_event(
     claims: Option<&Claims>,
     body: Option<&str>,
 ) -> lambda_http::Request {
-    let mut v: Value = serde_json::from_str(HTTP_EVENT).expect("event fixture");
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    v["rawPath"] = path.into();
-    v["rawQueryString"] = query.into();
-    v["requestContext"]["http"]["method"] = method.into();
-    v["requestContext"]["http"]["path"] = path.into();
-    match claims {
-        Some(c) => {
-            let claims = &mut v["requestContext"]["authorizer"]["jwt"]["claims"];
-            claims["sub"] = c.sub.clone().into();
-            claims["workspace_id"] = c.workspace_id.clone().into();
-            claims["workspace_type"] = c.workspace_type.clone().into();
-            claims["role"] = c.role.clone().into();
-        }
-        None => {
-            v["requestContext"]
-                .as_object_mut()
-                .expect("object")
-                .remove("authorizer");
-        }
-    }
-    if let Some(b) = body {
-        v["body"] = b.into();
-    }
+    let v = runtime_api::http_event_json(method, path_and_query, claims, body);
     lambda_http::request::from_str(&v.to_string()).expect("lambda_http parses the fixture")
 }
 

@@ -239,8 +239,9 @@ async fn init_error(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
 
 // ---- raw events ------------------------------------------------------------------------------
 
-/// The JSON of a real API Gateway v2 event (what Lambda hands the function), built as
-/// [`crate::http_event`] builds its `lambda_http::Request`.
+/// The JSON of a real API Gateway v2 event (what Lambda hands the function) with the given
+/// method, path (with an optional `?query`), claims (`None` = no authorizer context) and body;
+/// [`crate::http_event`] parses it into a `lambda_http::Request`.
 pub fn http_event_json(
     method: &str,
     path_and_query: &str,

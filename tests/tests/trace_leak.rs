@@ -8,12 +8,12 @@
 //! The binaries come from `cargo build --workspace --bins` (scripts/test.sh runs it first).
 
 use gradient_sim::{SimConfig, gradient_token};
+use psa_tests::fixture::service_ids;
 use psa_tests::runtime_api::{
     CapturedOutput, FunctionProcess, HttpAnswer, contract_env, http_event_json, sqs_event_json,
 };
 use psa_tests::{Claims, TestEnv, test_gradient_config, workspace};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const CH: &str = "msp_trace";
@@ -78,32 +78,6 @@ fn unique_vendor_key() -> String {
         .unwrap_or_default()
         .as_nanos();
     format!("vk-trace-{nanos:x}-{:x}", std::process::id())
-}
-
-/// Catalogue key → simulator service id, through the product's published Gradient names.
-async fn service_ids(env: &TestEnv) -> BTreeMap<String, String> {
-    let catalogue = env
-        .call("GET", "/v1/psa/services", Some(&Claims::viewer(CH)), None)
-        .await
-        .json();
-    let by_name: BTreeMap<String, String> = env
-        .sim
-        .state()
-        .vendor
-        .services
-        .into_iter()
-        .map(|s| (s.name, s.id))
-        .collect();
-    catalogue["items"]
-        .as_array()
-        .expect("catalogue items")
-        .iter()
-        .map(|i| {
-            let key = i["key"].as_str().expect("key").to_owned();
-            let id = by_name[i["gradientName"].as_str().expect("gradientName")].clone();
-            (key, id)
-        })
-        .collect()
 }
 
 async fn receive_jobs(env: &TestEnv) -> Vec<aws_sdk_sqs::types::Message> {

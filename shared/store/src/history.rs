@@ -159,6 +159,27 @@ fn put(item: HashMap<String, AttributeValue>) -> Result<WriteRequest, StoreError
 }
 
 impl DynamoSync {
+    /// Writes `items` in batches; an item whose sort key repeats replaces the earlier one (DynamoDB
+    /// refuses two writes of one key in a batch).
+    async fn put_keyed<T: Serialize>(
+        &self,
+        items: impl Iterator<Item = T>,
+        sk: impl Fn(&T) -> &String,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        let mut by_key = BTreeMap::new();
+        for item in items {
+            by_key.insert(sk(&item).clone(), item);
+        }
+        let mut requests = Vec::with_capacity(by_key.len());
+        for item in by_key.into_values() {
+            requests.push(put(
+                serde_dynamo::to_item(item).map_err(|e| serde_error(what, e))?
+            )?);
+        }
+        self.batch_write(requests, what).await
+    }
+
     /// Every item of `pk` whose `sk` starts with `prefix`, in key order (strongly consistent).
     async fn query_all<T: serde::de::DeserializeOwned>(
         &self,
@@ -363,26 +384,13 @@ impl RunReadings for DynamoSync {
         readings: &[RunReading],
     ) -> Result<(), StoreError> {
         let prefix = readings_prefix(connector, run);
-        let expires_at = now_s() + READING_RETENTION_S;
-        // One write per key per batch (DynamoDB rejects duplicates): the last reading wins.
-        let mut by_key = BTreeMap::new();
-        for r in readings {
-            let sk = format!("{prefix}{}#{}", r.account_id, r.service);
-            by_key.insert(sk, r);
-        }
-        let mut requests = Vec::with_capacity(by_key.len());
-        for (sk, r) in by_key {
-            let item = ReadingItem {
-                pk: ws_pk(&connector.workspace),
-                sk,
-                expires_at,
-                reading: r.clone(),
-            };
-            requests.push(put(
-                serde_dynamo::to_item(item).map_err(|e| serde_error("reading", e))?
-            )?);
-        }
-        self.batch_write(requests, "record readings").await
+        let items = readings.iter().map(|r| ReadingItem {
+            pk: ws_pk(&connector.workspace),
+            sk: format!("{prefix}{}#{}", r.account_id, r.service),
+            expires_at: now_s() + READING_RETENTION_S,
+            reading: r.clone(),
+        });
+        self.put_keyed(items, |i| &i.sk, "record readings").await
     }
 
     async fn all_readings(
@@ -456,24 +464,13 @@ impl PairStates for DynamoSync {
         pairs: &[PairState],
     ) -> Result<(), StoreError> {
         let prefix = pairs_prefix(connector);
-        let expires_at = now_s() + PAIR_RETENTION_S;
-        let mut by_key = BTreeMap::new();
-        for p in pairs {
-            by_key.insert(format!("{prefix}{}#{}", p.account_id, p.service_key), p);
-        }
-        let mut requests = Vec::with_capacity(by_key.len());
-        for (sk, p) in by_key {
-            let item = PairItem {
-                pk: ws_pk(&connector.workspace),
-                sk,
-                expires_at,
-                pair: p.clone(),
-            };
-            requests.push(put(
-                serde_dynamo::to_item(item).map_err(|e| serde_error("pair state", e))?
-            )?);
-        }
-        self.batch_write(requests, "record pair states").await
+        let items = pairs.iter().map(|p| PairItem {
+            pk: ws_pk(&connector.workspace),
+            sk: format!("{prefix}{}#{}", p.account_id, p.service_key),
+            expires_at: now_s() + PAIR_RETENTION_S,
+            pair: p.clone(),
+        });
+        self.put_keyed(items, |i| &i.sk, "record pair states").await
     }
 
     async fn delete_pairs(
