@@ -4,8 +4,10 @@
 //! with mixed subscriptions and statuses) and its organization in the Gradient simulator. Through
 //! the real HTTP handler: connect, an on-demand sync run by the real worker (with a progress bar),
 //! what Gradient then holds; a subscription change and a second sync that posts only what changed;
-//! mapping the new account; the token lifecycle; disconnect. Exits non-zero as soon as a step
-//! answers an unexpected status or count.
+//! mapping the new account; the token lifecycle; disconnect. Along the way, the views an MSP
+//! looks at: a run's readings (with the unmapped ones), the usage reconciliation before and after
+//! the change, and at the end the audit trail. Exits non-zero as soon as a step answers an
+//! unexpected status or count.
 
 use gradient_sim::Pair;
 use psa_domain::Catalogue;
@@ -296,6 +298,19 @@ async fn run() -> Step {
     heading("4. On-demand sync: POST /v1/psa/connectors/gradient/sync, then the sync worker");
     let want1 = expected(&catalogue, &children);
     let unmapped1 = want1.keys().filter(|k| unmapped.contains(*k)).count() as u64;
+    println!("Before the first run, the usage preview: every pair new, all of them to be sent");
+    let (u0, _) = usage_view(&env).await?;
+    check_summary(
+        "usage before the first sync",
+        &u0,
+        &[
+            ("accounts", reported as u64),
+            ("lines", want1.len() as u64),
+            ("new", want1.len() as u64),
+            ("wouldPost", want1.len() as u64),
+        ],
+        true,
+    )?;
     let run1 = sync(&env, &org_id, want1.len() as u64).await?;
     let c1 = counts(&run1);
     print_counts(&run1);
@@ -312,7 +327,19 @@ async fn run() -> Step {
         ],
     )?;
 
-    heading("5. What Gradient holds now (latest unit count per account × service)");
+    heading("5. The run's readings: GET …/syncs/{runId}/readings (one per account × service)");
+    let run1_id = run1["runId"].as_str().unwrap_or_default().to_string();
+    readings_view(
+        &env,
+        &run1,
+        &[
+            ("limit=3", None),
+            ("outcome=unmapped&limit=4", Some(unmapped1)),
+        ],
+    )
+    .await?;
+
+    heading("6. What Gradient holds now (latest unit count per account × service)");
     let o = env.sim.organization(&org_id).expect("org");
     let mut held: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut records: Vec<_> = o.counts.iter().collect();
@@ -363,7 +390,31 @@ async fn run() -> Step {
         }
     }
 
-    heading("6. The subscriptions change in Coro");
+    heading("7. Usage: GET /v1/psa/connectors/gradient/usage (reconciliation, no Gradient call)");
+    let (u1, _) = usage_view(&env).await?;
+    let mapped1 = want1.len() as u64 - unmapped1;
+    check_summary(
+        "usage after the first sync",
+        &u1,
+        &[
+            ("accounts", reported as u64),
+            ("lines", want1.len() as u64),
+            ("inSync", mapped1),
+            ("pending", 0),
+            ("new", 0),
+            ("unmapped", unmapped1),
+            ("failed", 0),
+            ("disabled", 0),
+            ("wouldPost", unmapped1),
+        ],
+        false,
+    )?;
+    if u1["lastSync"]["runId"] != run1["runId"] {
+        return Err(Failed(format!("usage lastSync is not run 1: {u1}")));
+    }
+    println!("(unmapped pairs are sent again every run, until the MSP maps them)");
+
+    heading("8. The subscriptions change in Coro");
     let dis = children
         .iter()
         .position(|c| {
@@ -426,8 +477,6 @@ async fn run() -> Step {
     children.push(new.clone());
     env.seed_workspaces(&items(&children)).await;
     let before = env.sim.organization(&org_id).expect("org");
-
-    heading("7. Second sync: only what changed is posted");
     let want2 = expected(&catalogue, &children);
     let changed: Vec<(String, String)> = want2
         .iter()
@@ -436,6 +485,74 @@ async fn run() -> Step {
         .filter(|(a, _)| *a != new.id)
         .collect();
     let unmapped2 = unmapped1 + new.services.len() as u64;
+
+    heading("9. Usage after the change: what the next sync would send");
+    let (u2, _) = usage_view(&env).await?;
+    let would2 = changed.len() as u64 + unmapped2;
+    check_summary(
+        "usage after the change",
+        &u2,
+        &[
+            ("accounts", reported as u64 + 1),
+            ("lines", want2.len() as u64 + 1),
+            ("inSync", mapped1 - changed.len() as u64 - 1),
+            ("pending", changed.len() as u64),
+            ("new", new.services.len() as u64),
+            ("unmapped", unmapped1),
+            ("failed", 0),
+            ("disabled", 1),
+            ("wouldPost", would2),
+        ],
+        false,
+    )?;
+    let pending = env
+        .call(
+            "GET",
+            "/v1/psa/connectors/gradient/usage?state=pending&limit=5",
+            Some(&Claims::viewer(CHANNEL)),
+            None,
+        )
+        .await;
+    expect("usage state=pending", &pending, 200)?;
+    let pending_lines = pending.json()["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    println!("GET …/usage?state=pending&limit=5 → {}", pending.status);
+    usage_table(&pending_lines);
+    let disabled_line = env
+        .call(
+            "GET",
+            "/v1/psa/connectors/gradient/usage?state=disabled",
+            Some(&Claims::viewer(CHANNEL)),
+            None,
+        )
+        .await;
+    expect("usage state=disabled", &disabled_line, 200)?;
+    let disabled_lines = disabled_line.json()["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    println!("GET …/usage?state=disabled → {}", disabled_line.status);
+    usage_table(&disabled_lines);
+    let want_pending: BTreeSet<(String, String)> = changed.iter().cloned().collect();
+    let got_pending: BTreeSet<(String, String)> = pending_lines.iter().map(pair).collect();
+    if pending_lines.len() != changed.len().min(5) || !got_pending.is_subset(&want_pending) {
+        return Err(Failed(format!(
+            "pending lines {got_pending:?}, expected (up to 5 of) {want_pending:?}"
+        )));
+    }
+    let want_disabled = (children[dis].id.clone(), disabled.clone());
+    if disabled_lines.len() != 1
+        || pair(&disabled_lines[0]) != want_disabled
+        || !disabled_lines[0]["current"].is_null()
+    {
+        return Err(Failed(format!(
+            "disabled lines {disabled_lines:?}, expected {want_disabled:?} with current null"
+        )));
+    }
+
+    heading("10. Second sync: only what changed is posted");
     let run2 = sync(&env, &org_id, changed.len() as u64 + unmapped2).await?;
     let c2 = counts(&run2);
     print_counts(&run2);
@@ -456,6 +573,24 @@ async fn run() -> Step {
             ("accountsRenamed", 1),
         ],
     )?;
+    println!(
+        "usage said wouldPost {would2}; the run sent {} (posted {} + unmapped {})",
+        c2["posted"] + c2["unmapped"],
+        c2["posted"],
+        c2["unmapped"]
+    );
+    if c2["posted"] + c2["unmapped"] != would2 {
+        return Err(Failed("the usage preview did not match the run".into()));
+    }
+    readings_view(
+        &env,
+        &run2,
+        &[
+            ("outcome=posted", Some(changed.len() as u64)),
+            ("outcome=skipped_disabled", Some(1)),
+        ],
+    )
+    .await?;
     let after = env.sim.organization(&org_id).expect("org");
     let dis_id = &id_of[&disabled];
     let acc = &children[dis].id;
@@ -522,7 +657,7 @@ async fn run() -> Step {
         return Err(Failed("the new account is not as expected".into()));
     }
 
-    heading("8. The MSP maps the new account; the next sync posts just those");
+    heading("11. The MSP maps the new account; the next sync posts just those");
     if !env.sim.set_mappings(&org_id, &new_pairs, true) {
         return Err(Failed("the simulator did not map the new pairs".into()));
     }
@@ -553,7 +688,7 @@ async fn run() -> Step {
             .join(" ")
     );
 
-    heading("9. Token lifecycle: a wrong token, then a regenerated key");
+    heading("12. Token lifecycle: a wrong token, then a regenerated key");
     let r = env.retoken(CHANNEL, "gr-not-a-real-partner-key-0000").await;
     println!(
         "PUT …/token with an unknown token → {} {}",
@@ -581,7 +716,7 @@ async fn run() -> Step {
     );
     expect("re-token", &r, 200)?;
 
-    heading("10. Disconnect: DELETE /v1/psa/connectors/gradient");
+    heading("13. Disconnect: DELETE /v1/psa/connectors/gradient");
     let r = env
         .call("DELETE", "/v1/psa/connectors/gradient", Some(&admin), None)
         .await;
@@ -605,7 +740,279 @@ async fn run() -> Step {
             o.status
         )));
     }
+
+    heading("14. Audit trail: GET /v1/psa/audit (admins only; it outlives the connector)");
+    let r = env
+        .call("GET", "/v1/psa/audit", Some(&Claims::viewer(CHANNEL)), None)
+        .await;
+    println!("as a viewer → {} {}", r.status, r.code());
+    expect("audit as viewer", &r, 403)?;
+    let trail = pages(&env, &admin, "/v1/psa/audit", 4).await?;
+    println!(
+        "as the admin → 200, {} entries (pages of 4), newest first:",
+        trail.len()
+    );
+    table(
+        &["at", "actor", "action", "runId", "detail"],
+        trail.iter().map(|e| {
+            vec![
+                e["at"].as_str().unwrap_or("?").chars().take(23).collect(),
+                e["actor"].as_str().unwrap_or("?").to_string(),
+                e["action"].as_str().unwrap_or("?").to_string(),
+                e["runId"].as_str().unwrap_or("").to_string(),
+                e["detail"]
+                    .as_object()
+                    .map(|d| {
+                        d.iter()
+                            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("?")))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default(),
+            ]
+        }),
+    );
+    let user = admin.sub.as_str();
+    let runs = [
+        run1_id.as_str(),
+        run2["runId"].as_str().unwrap_or("?"),
+        run3["runId"].as_str().unwrap_or("?"),
+    ];
+    let mut want: Vec<(&str, &str, Option<&str>)> = vec![("connector.created", user, None)];
+    for id in runs {
+        want.push(("sync.requested", user, Some(id)));
+        want.push(("sync.finished", "system", Some(id)));
+    }
+    want.push(("connector.token_replaced", user, None));
+    want.push(("connector.deleted", user, None));
+    want.reverse();
+    let got: Vec<(&str, &str, Option<&str>)> = trail
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or("?"),
+                e["actor"].as_str().unwrap_or("?"),
+                e["runId"].as_str(),
+            )
+        })
+        .collect();
+    if got != want {
+        return Err(Failed(format!("audit trail {got:?}, expected {want:?}")));
+    }
+    let text = format!("{trail:?}");
+    if [org.partner_key.as_str(), new_key.as_str()]
+        .iter()
+        .any(|k| text.contains(k))
+    {
+        return Err(Failed("a token appears in the audit trail".into()));
+    }
     Ok(())
+}
+
+/// Every item of a paged route (`limit` per page), following `nextCursor` until it is absent.
+async fn pages(env: &TestEnv, claims: &Claims, path: &str, limit: u32) -> Step<Vec<Value>> {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1000 {
+        let mut p = format!("{path}{sep}limit={limit}");
+        if let Some(c) = &cursor {
+            p.push_str(&format!("&cursor={c}"));
+        }
+        let r = env.call("GET", &p, Some(claims), None).await;
+        expect(&format!("GET {p}"), &r, 200)?;
+        let body = r.json();
+        items.extend(body["items"].as_array().cloned().unwrap_or_default());
+        match body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return Ok(items),
+        }
+    }
+    Err(Failed(format!("{path}: paging never ended")))
+}
+
+fn pair(item: &Value) -> (String, String) {
+    (
+        item["accountId"].as_str().unwrap_or_default().to_string(),
+        item["service"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The readings of `run` as a viewer sees them: every page (checked against the run's counts),
+/// then one table per query in `shown` (a first page; with `Some(n)`, the filter must match
+/// exactly `n` readings in all).
+async fn readings_view(env: &TestEnv, run: &Value, shown: &[(&str, Option<u64>)]) -> Step {
+    let viewer = Claims::viewer(CHANNEL);
+    let id = run["runId"].as_str().unwrap_or_default();
+    let base = format!("/v1/psa/connectors/gradient/syncs/{id}/readings");
+    let all = pages(env, &viewer, &base, 50).await?;
+    let c = counts(run);
+    let mut tally: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &all {
+        *tally
+            .entry(r["outcome"].as_str().unwrap_or("?").to_string())
+            .or_default() += 1;
+    }
+    println!(
+        "all pages: {} readings = {}",
+        all.len(),
+        tally
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    );
+    fn field(outcome: &str) -> &str {
+        match outcome {
+            "skipped_disabled" => "skippedDisabled",
+            other => other,
+        }
+    }
+    if all.len() as u64 != c.get("readings").copied().unwrap_or(0)
+        || tally
+            .iter()
+            .any(|(o, n)| c.get(field(o)).copied() != Some(*n))
+    {
+        return Err(Failed(format!(
+            "the readings of {id} ({tally:?}) do not add up to the run's counts {c:?}"
+        )));
+    }
+    for (query, total) in shown {
+        let r = env
+            .call("GET", &format!("{base}?{query}"), Some(&viewer), None)
+            .await;
+        expect(&format!("readings {query}"), &r, 200)?;
+        let page = r.json()["items"].as_array().cloned().unwrap_or_default();
+        println!("GET …/readings?{query} → {}", r.status);
+        table(
+            &["account", "service", "unit", "value", "previous", "outcome"],
+            page.iter().map(|r| {
+                vec![
+                    r["accountId"].as_str().unwrap_or("?").to_string(),
+                    r["service"].as_str().unwrap_or("?").to_string(),
+                    r["unit"].as_str().unwrap_or("?").to_string(),
+                    cell(&r["value"]),
+                    cell(&r["previous"]),
+                    r["outcome"].as_str().unwrap_or("?").to_string(),
+                ]
+            }),
+        );
+        if let Some(n) = total {
+            let filter = query.split('&').find(|q| q.starts_with("outcome="));
+            let path = match filter {
+                Some(f) => format!("{base}?{f}"),
+                None => base.clone(),
+            };
+            let every = pages(env, &viewer, &path, 100).await?;
+            let outcome = filter.map(|f| f.trim_start_matches("outcome="));
+            if every.len() as u64 != *n
+                || outcome.is_some_and(|o| every.iter().any(|r| r["outcome"] != o))
+            {
+                return Err(Failed(format!(
+                    "readings {query}: {} in all, expected {n}",
+                    every.len()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The usage view as a viewer sees it: the summary (printed) and every line.
+async fn usage_view(env: &TestEnv) -> Step<(Value, Vec<Value>)> {
+    let viewer = Claims::viewer(CHANNEL);
+    let first = env
+        .call(
+            "GET",
+            "/v1/psa/connectors/gradient/usage",
+            Some(&viewer),
+            None,
+        )
+        .await;
+    expect("usage", &first, 200)?;
+    let summary = first.json()["summary"].clone();
+    let lines = pages(env, &viewer, "/v1/psa/connectors/gradient/usage", 100).await?;
+    let n = |k: &str| summary[k].as_u64().unwrap_or(0);
+    println!(
+        "GET …/usage → {}  accounts {} · lines {} · in_sync {} · pending {} · new {} · unmapped {} \
+         · failed {} · disabled {} · wouldPost {} · fullResendDue {}",
+        first.status,
+        n("accounts"),
+        n("lines"),
+        n("inSync"),
+        n("pending"),
+        n("new"),
+        n("unmapped"),
+        n("failed"),
+        n("disabled"),
+        n("wouldPost"),
+        summary["fullResendDue"]
+    );
+    let states = [
+        "in_sync", "pending", "new", "unmapped", "failed", "disabled",
+    ];
+    let by_state = |s: &str| lines.iter().filter(|l| l["state"] == s).count() as u64;
+    let fields = ["inSync", "pending", "new", "unmapped", "failed", "disabled"];
+    if lines.len() as u64 != n("lines")
+        || states.iter().zip(fields).any(|(s, f)| by_state(s) != n(f))
+    {
+        return Err(Failed(format!(
+            "the usage summary does not match its {} lines: {summary}",
+            lines.len()
+        )));
+    }
+    Ok((summary, lines))
+}
+
+fn check_summary(step: &str, s: &Value, want: &[(&str, u64)], full_resend_due: bool) -> Step {
+    for (k, v) in want {
+        if s[*k].as_u64() != Some(*v) {
+            return Err(Failed(format!(
+                "{step}: summary.{k} is {}, expected {v} ({s})",
+                s[*k]
+            )));
+        }
+    }
+    if s["fullResendDue"] != full_resend_due {
+        return Err(Failed(format!(
+            "{step}: fullResendDue is {}, expected {full_resend_due}",
+            s["fullResendDue"]
+        )));
+    }
+    Ok(())
+}
+
+fn usage_table(lines: &[Value]) {
+    table(
+        &[
+            "account",
+            "name",
+            "service",
+            "unit",
+            "lastAccepted",
+            "current",
+            "state",
+        ],
+        lines.iter().map(|l| {
+            vec![
+                l["accountId"].as_str().unwrap_or("?").to_string(),
+                l["accountName"].as_str().unwrap_or("?").to_string(),
+                l["service"].as_str().unwrap_or("?").to_string(),
+                l["unit"].as_str().unwrap_or("?").to_string(),
+                cell(&l["lastAccepted"]["value"]),
+                cell(&l["current"]),
+                l["state"].as_str().unwrap_or("?").to_string(),
+            ]
+        }),
+    );
 }
 
 /// Requests a sync through the real handler, runs the real worker while drawing a progress bar
