@@ -166,7 +166,7 @@ pub struct Msp {
     pub unmapped: BTreeSet<(String, String)>,
 }
 
-/// Seeds, connects, and maps every pair in the simulator except those of every 6th child.
+/// Seeds, connects, and maps every pair in the simulator except those of every account whose id ends in 2 or 8.
 pub async fn connected_msp(label: &str, n: usize) -> Msp {
     let env = TestEnv::start(label).await;
     let children = fixture(n);

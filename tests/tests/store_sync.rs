@@ -58,6 +58,8 @@ fn run(workspace: &str, at: OffsetDateTime, suffix: &str) -> SyncRun {
         token_version: 1,
         continuations: 0,
         full: false,
+        guard: None,
+        release_of: None,
     }
 }
 

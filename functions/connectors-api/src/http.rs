@@ -151,9 +151,11 @@ pub enum Route {
     ListConnectors,
     CreateConnector,
     GetConnector(String),
+    PatchConnector(String),
     PutToken(String),
     DeleteConnector(String),
     RequestSync(String),
+    ReleaseSync(String, RunId),
     ListSyncs(String),
     GetSync(String, RunId),
     ListReadings(String, RunId),
@@ -168,9 +170,11 @@ impl Route {
         matches!(
             self,
             Self::CreateConnector
+                | Self::PatchConnector(_)
                 | Self::PutToken(_)
                 | Self::DeleteConnector(_)
                 | Self::RequestSync(_)
+                | Self::ReleaseSync(..)
         )
     }
 
@@ -218,6 +222,7 @@ pub fn route(method: &Method, path: &str) -> Result<Route, Problem> {
         }
         ["connectors", id] => match m {
             Method::DELETE => Ok(Route::DeleteConnector(id.to_string())),
+            Method::PATCH => Ok(Route::PatchConnector(id.to_string())),
             _ => allowed(&[Method::GET], Route::GetConnector(id.to_string())),
         },
         ["connectors", id, "token"] => allowed(&[Method::PUT], Route::PutToken(id.to_string())),
@@ -226,6 +231,10 @@ pub fn route(method: &Method, path: &str) -> Result<Route, Problem> {
         ["connectors", id, "syncs", run] => {
             let run = RunId::parse(run).map_err(|_| not_found())?;
             allowed(&[Method::GET], Route::GetSync(id.to_string(), run))
+        }
+        ["connectors", id, "syncs", run, "release"] => {
+            let run = RunId::parse(run).map_err(|_| not_found())?;
+            allowed(&[Method::POST], Route::ReleaseSync(id.to_string(), run))
         }
         ["connectors", id, "syncs", run, "readings"] => {
             let run = RunId::parse(run).map_err(|_| not_found())?;
@@ -337,7 +346,11 @@ mod tests {
             ))
         );
         assert_eq!(
-            route(&Method::PATCH, "/v1/psa/connectors/gradient")
+            route(&Method::PATCH, "/v1/psa/connectors/gradient"),
+            Ok(Route::PatchConnector("gradient".into()))
+        );
+        assert_eq!(
+            route(&Method::PUT, "/v1/psa/connectors/gradient")
                 .unwrap_err()
                 .status,
             StatusCode::METHOD_NOT_ALLOWED

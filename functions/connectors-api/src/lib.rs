@@ -12,7 +12,7 @@ use psa_domain::usecase::Core;
 use psa_domain::usecase::connectors::{self, ConnectorError};
 use psa_domain::usecase::sync::{self, RequestError, SyncPolicy};
 use psa_domain::usecase::views::{self, UsageState, ViewError};
-use psa_domain::{ApiToken, ConnectorType, Outcome, TokenError};
+use psa_domain::{ApiToken, ConnectorSettings, ConnectorType, Outcome, SettingsPatch, TokenError};
 use serde::Deserialize;
 
 /// What the handler needs, built once per process.
@@ -103,7 +103,11 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
                 ));
             }
             let token = parse_token(&body.api_token)?;
-            let (connector, _) = connectors::connect(&app.core, &caller, token)
+            let defaults = ConnectorSettings {
+                guard_drop_percent: app.policy.guard_drop_percent,
+                psa_alerts: false,
+            };
+            let (connector, _) = connectors::connect(&app.core, defaults, &caller, token)
                 .await
                 .map_err(map_error)?;
             let resp = json(StatusCode::CREATED, &view::ConnectorView::from(&connector));
@@ -112,6 +116,14 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
         Route::GetConnector(id) => {
             own_connector(&id)?;
             let connector = connectors::get(&app.core, &caller)
+                .await
+                .map_err(map_error)?;
+            Ok(json(StatusCode::OK, &view::ConnectorView::from(&connector)))
+        }
+        Route::PatchConnector(id) => {
+            own_connector(&id)?;
+            let patch = settings_patch(req)?;
+            let connector = connectors::update_settings(&app.core, &caller, patch)
                 .await
                 .map_err(map_error)?;
             Ok(json(StatusCode::OK, &view::ConnectorView::from(&connector)))
@@ -138,6 +150,17 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
         Route::RequestSync(id) => {
             own_connector(&id)?;
             let run = sync::request_sync(&app.core, &app.policy, &caller)
+                .await
+                .map_err(map_request_error)?;
+            let body = serde_json::json!({"runId": run.run_id, "status": "queued"});
+            Ok(with_location(
+                json(StatusCode::ACCEPTED, &body),
+                &format!("{CONNECTOR_LOCATION}/syncs/{}", run.run_id),
+            ))
+        }
+        Route::ReleaseSync(id, held) => {
+            own_connector(&id)?;
+            let run = sync::release_run(&app.core, &app.policy, &caller, &held)
                 .await
                 .map_err(map_request_error)?;
             let body = serde_json::json!({"runId": run.run_id, "status": "queued"});
@@ -217,6 +240,56 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
             Ok(json(StatusCode::OK, &paged(page.items, page.next)))
         }
     }
+}
+
+/// The body of `PATCH /v1/psa/connectors/{id}`: `{"settings": {"guardDropPercent"?: 1–100 or
+/// null, "psaAlerts"?: bool}}`. Anything else — another value, type or key — is 400
+/// `invalid_settings` (malformed JSON stays `invalid_body`).
+fn settings_patch(req: &Request) -> Result<SettingsPatch, Problem> {
+    let body: serde_json::Value = json_body(req)?;
+    let bad = |detail: &str| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_settings",
+            "Invalid settings",
+            detail.to_owned(),
+        )
+    };
+    let top = body
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .ok_or_else(|| bad("the body must be {\"settings\": {...}}"))?;
+    let settings = top
+        .get("settings")
+        .and_then(|s| s.as_object())
+        .ok_or_else(|| bad("settings must be an object"))?;
+    let mut patch = SettingsPatch::default();
+    for (key, value) in settings {
+        match key.as_str() {
+            "guardDropPercent" => {
+                patch.guard_drop_percent = Some(match value {
+                    serde_json::Value::Null => None,
+                    v => Some(
+                        v.as_u64()
+                            .filter(|n| (1..=100).contains(n))
+                            .map(|n| n as u8)
+                            .ok_or_else(|| {
+                                bad("guardDropPercent must be a whole number from 1 to 100, or null")
+                            })?,
+                    ),
+                });
+            }
+            "psaAlerts" => {
+                patch.psa_alerts = Some(
+                    value
+                        .as_bool()
+                        .ok_or_else(|| bad("psaAlerts must be true or false"))?,
+                );
+            }
+            _ => return Err(bad("settings may hold only guardDropPercent and psaAlerts")),
+        }
+    }
+    Ok(patch)
 }
 
 /// `{"items": [...], "nextCursor"?}` (no `nextCursor` on the last page).
@@ -338,6 +411,18 @@ fn map_request_error(e: RequestError) -> Problem {
                 Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).map(|s| s.max(1));
             p
         }
+        RequestError::RunNotFound => Problem::new(
+            StatusCode::NOT_FOUND,
+            "run_not_found",
+            "Run not found",
+            "this connector has no such sync run",
+        ),
+        RequestError::RunNotHeld => Problem::new(
+            StatusCode::CONFLICT,
+            "run_not_held",
+            "Run not held",
+            "only the connector's latest run can be released, and only while it is held",
+        ),
         RequestError::Internal(cause) => Problem::internal(&cause),
     }
 }

@@ -26,6 +26,7 @@ pub struct ConnectorView {
     pub created_by: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_sync: Option<LastSyncView>,
+    pub settings: psa_domain::ConnectorSettings,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,6 +62,7 @@ impl From<&Connector> for ConnectorView {
             updated_at: rfc3339(c.updated_at),
             created_by: c.created_by.to_string(),
             last_sync: c.last_sync.as_ref().map(LastSyncView::from),
+            settings: c.settings,
         }
     }
 }
@@ -113,6 +115,29 @@ pub struct RunView {
     pub failures: Vec<psa_domain::Failure>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_of: Option<String>,
+}
+
+/// The billing guard's figures as the contract shows them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardView {
+    pub before: u64,
+    pub after: u64,
+    pub drop_percent: f64,
+}
+
+impl From<&psa_domain::sync::GuardFigures> for GuardView {
+    fn from(g: &psa_domain::sync::GuardFigures) -> Self {
+        Self {
+            before: g.before,
+            after: g.after,
+            drop_percent: g.drop_percent(),
+        }
+    }
 }
 
 impl From<&psa_domain::SyncRun> for RunView {
@@ -129,6 +154,8 @@ impl From<&psa_domain::SyncRun> for RunView {
             counts: r.counts.clone(),
             failures: r.failures.clone(),
             reason: r.reason.clone(),
+            guard: r.guard.as_ref().map(GuardView::from),
+            release_of: r.release_of.as_ref().map(|r| r.to_string()),
         }
     }
 }

@@ -20,10 +20,18 @@ pub enum AuditAction {
     ConnectorErrored,
     #[serde(rename = "connector.restored")]
     ConnectorRestored,
+    #[serde(rename = "connector.settings_changed")]
+    SettingsChanged,
     #[serde(rename = "sync.requested")]
     SyncRequested,
     #[serde(rename = "sync.finished")]
     SyncFinished,
+    #[serde(rename = "sync.held")]
+    SyncHeld,
+    #[serde(rename = "sync.released")]
+    SyncReleased,
+    #[serde(rename = "psa.alert_sent")]
+    PsaAlertSent,
 }
 
 /// Who did it: a user (the caller's `sub`) or the system.

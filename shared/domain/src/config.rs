@@ -27,7 +27,9 @@ pub struct Settings {
     pub token_secret_prefix: String,
     /// Sync knobs from optional variables beyond the contract: `SYNC_COOLDOWN_SECONDS` (300),
     /// `SYNC_FULL_RESEND_DAYS` (7), `SYNC_IN_FLIGHT` (8), `SYNC_MAX_CONTINUATIONS` (10),
-    /// `SYNC_KEY_FAULT_CONNECTORS` (3) within `SYNC_KEY_FAULT_WINDOW_MINUTES` (15).
+    /// `SYNC_KEY_FAULT_CONNECTORS` (3) within `SYNC_KEY_FAULT_WINDOW_MINUTES` (15),
+    /// `SYNC_GUARD_DROP_PERCENT` (50; 0 = guard off for new connectors), `SYNC_GUARD_MIN_UNITS`
+    /// (20), `PSA_ALERT_INTERVAL_DAYS` (7).
     pub sync: crate::usecase::sync::SyncPolicy,
 }
 
@@ -105,6 +107,14 @@ impl Settings {
             key_fault_connectors: number("SYNC_KEY_FAULT_CONNECTORS", 3, 1000)?.max(2) as usize,
             key_fault_window: std::time::Duration::from_secs(
                 number("SYNC_KEY_FAULT_WINDOW_MINUTES", 15, 24 * 60)?.max(1) * 60,
+            ),
+            guard_drop_percent: match number("SYNC_GUARD_DROP_PERCENT", 50, 100)? {
+                0 => None,
+                n => Some(n as u8),
+            },
+            guard_min_units: number("SYNC_GUARD_MIN_UNITS", 20, 1_000_000_000)?,
+            alert_interval: std::time::Duration::from_secs(
+                number("PSA_ALERT_INTERVAL_DAYS", 7, 365)?.max(1) * 86_400,
             ),
             ..Default::default()
         };

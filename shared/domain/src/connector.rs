@@ -35,6 +35,55 @@ pub mod reason {
     pub const SETUP_INCOMPLETE: &str = "setup_incomplete";
 }
 
+/// What the MSP's admin can change about how the connector reports (contract `settings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorSettings {
+    /// Hold a run whose total drops by more than this percentage (1–100); `None` = guard off.
+    pub guard_drop_percent: Option<u8>,
+    /// Raise a ticket in the MSP's PSA (through Gradient) for accounts with unmapped services.
+    pub psa_alerts: bool,
+}
+
+impl Default for ConnectorSettings {
+    fn default() -> Self {
+        Self {
+            guard_drop_percent: Some(50),
+            psa_alerts: false,
+        }
+    }
+}
+
+/// A change of settings: only what it names changes (`Some(None)` turns the guard off).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettingsPatch {
+    pub guard_drop_percent: Option<Option<u8>>,
+    pub psa_alerts: Option<bool>,
+}
+
+impl ConnectorSettings {
+    /// Applies `patch`; answers what changed, as (setting, new value) for the audit trail.
+    pub fn apply(&mut self, patch: &SettingsPatch) -> Vec<(&'static str, String)> {
+        let mut changed = Vec::new();
+        if let Some(g) = patch.guard_drop_percent
+            && g != self.guard_drop_percent
+        {
+            self.guard_drop_percent = g;
+            changed.push((
+                "guardDropPercent",
+                g.map_or("off".into(), |p| p.to_string()),
+            ));
+        }
+        if let Some(a) = patch.psa_alerts
+            && a != self.psa_alerts
+        {
+            self.psa_alerts = a;
+            changed.push(("psaAlerts", a.to_string()));
+        }
+        changed
+    }
+}
+
 /// The outcome of the connector's latest finished run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -73,6 +122,8 @@ pub struct Connector {
         with = "time::serde::rfc3339::option"
     )]
     pub last_full_resend_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub settings: ConnectorSettings,
     /// This incarnation of the connector: a connector deleted and created again is a new one,
     /// and nothing a run of an older incarnation does touches it.
     pub incarnation: String,
@@ -106,6 +157,7 @@ impl Connector {
         workspace_id: WorkspaceId,
         created_by: UserId,
         token_hint: String,
+        settings: ConnectorSettings,
         now: OffsetDateTime,
     ) -> Self {
         Self {
@@ -121,6 +173,7 @@ impl Connector {
             token_version: 1,
             full_resend_due: true,
             last_full_resend_at: None,
+            settings,
             incarnation: uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
             version: 0,
         }

@@ -17,7 +17,9 @@ pub mod workspace;
 pub use audit::{Actor, AuditAction, AuditEvent};
 pub use caller::{AccessError, Caller, Role, WorkspaceType};
 pub use catalogue::{Catalogue, Service, Unit};
-pub use connector::{Connector, ConnectorRef, ConnectorStatus, LastSync};
+pub use connector::{
+    Connector, ConnectorRef, ConnectorSettings, ConnectorStatus, LastSync, SettingsPatch,
+};
 pub use ids::{ConnectorType, RunId, UserId, WorkspaceId};
 pub use secret::{ApiToken, TokenError, VendorKey};
 pub use sync::{

@@ -147,6 +147,15 @@ pub struct PsaService {
     pub name: String,
 }
 
+/// An alert for the MSP's PSA (a ticket), about one account and optionally one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PsaAlert {
+    pub title: String,
+    pub description: String,
+    /// The PSA's id of the service it is about, when it is about one.
+    pub service_id: Option<String>,
+}
+
 /// The PSA middleware (Gradient's Synthesize vendor API), per MSP token.
 #[async_trait]
 pub trait Psa: Send + Sync {
@@ -169,6 +178,13 @@ pub trait Psa: Send + Sync {
         token: &ApiToken,
         service: &Service,
     ) -> Result<Vec<PsaService>, PsaError>;
+    /// Raises an alert that the PSA turns into a ticket on the company the account is mapped to.
+    async fn raise_alert(
+        &self,
+        token: &ApiToken,
+        account_id: &str,
+        alert: &PsaAlert,
+    ) -> Result<(), PsaError>;
     /// Sets the unit count of one service for one account (a set, not an increment).
     async fn post_count(
         &self,
@@ -403,4 +419,23 @@ pub trait KeyHealth: Send + Sync {
         workspace: &WorkspaceId,
         window: Duration,
     ) -> Result<Vec<WorkspaceId>, StoreError>;
+}
+
+/// When each account of a connector was last alerted about, per kind of alert.
+#[async_trait]
+pub trait AlertMemory: Send + Sync {
+    async fn last_alert(
+        &self,
+        connector: &ConnectorRef,
+        account_id: &str,
+        kind: &str,
+    ) -> Result<Option<time::OffsetDateTime>, StoreError>;
+    /// Remembers an alert for at least `keep`.
+    async fn record_alert(
+        &self,
+        connector: &ConnectorRef,
+        account_id: &str,
+        kind: &str,
+        keep: Duration,
+    ) -> Result<(), StoreError>;
 }

@@ -10,6 +10,8 @@ use time::OffsetDateTime;
 pub enum Trigger {
     Scheduled,
     OnDemand,
+    /// An admin released a held run: posts once without the billing guard.
+    Release,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +25,8 @@ pub enum RunStatus {
     TokenRejected,
     /// The connector was deleted or re-tokened while the run was going.
     Cancelled,
+    /// The billing guard held the run: nothing was posted.
+    Held,
 }
 
 impl RunStatus {
@@ -39,12 +43,13 @@ impl RunStatus {
             Self::Failed => "failed",
             Self::TokenRejected => "token_rejected",
             Self::Cancelled => "cancelled",
+            Self::Held => "held",
         }
     }
 }
 
 /// Every reading of a run ends in exactly one of `posted`, `unchanged`, `unmapped`,
-/// `skipped_disabled` or `failed`: `readings` is their sum.
+/// `skipped_disabled`, `failed` or `held`: `readings` is their sum.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RunCounts {
@@ -58,13 +63,14 @@ pub struct RunCounts {
     pub unmapped: u64,
     pub skipped_disabled: u64,
     pub failed: u64,
+    pub held: u64,
 }
 
 impl RunCounts {
     /// Sets the reading tallies from the run's recorded readings (the one source of truth).
     pub fn tally<'a>(&mut self, outcomes: impl IntoIterator<Item = &'a Outcome>) {
         (self.posted, self.unchanged, self.unmapped) = (0, 0, 0);
-        (self.skipped_disabled, self.failed, self.readings) = (0, 0, 0);
+        (self.skipped_disabled, self.failed, self.readings, self.held) = (0, 0, 0, 0);
         for o in outcomes {
             self.readings += 1;
             *match o {
@@ -73,6 +79,7 @@ impl RunCounts {
                 Outcome::Unmapped => &mut self.unmapped,
                 Outcome::SkippedDisabled => &mut self.skipped_disabled,
                 Outcome::Failed => &mut self.failed,
+                Outcome::Held => &mut self.held,
             } += 1;
         }
     }
@@ -143,6 +150,41 @@ pub struct SyncRun {
     /// The run carries a full resend (every enabled reading is sent).
     #[serde(default)]
     pub full: bool,
+    /// The billing guard's figures, on every run that got to planning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardFigures>,
+    /// The held run a `release` run releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_of: Option<RunId>,
+}
+
+/// The billing guard's comparison: over the pairs a run would report whose last accepted value
+/// is above 0, the sum of those values (`before`) and of what the run would report (`after`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardFigures {
+    pub before: u64,
+    pub after: u64,
+}
+
+impl GuardFigures {
+    /// `100 × (before − after) / before` (negative for a rise, 0 with nothing before), 2 decimals.
+    pub fn drop_percent(&self) -> f64 {
+        if self.before == 0 {
+            return 0.0;
+        }
+        let p = 100.0 * (self.before as f64 - self.after as f64) / self.before as f64;
+        (p * 100.0).round() / 100.0
+    }
+
+    /// Whether a run with these figures is held: a threshold is set, `before` reaches
+    /// `min_units`, and `after < before × (1 − threshold / 100)` (exact, in integers).
+    pub fn holds(&self, threshold: Option<u8>, min_units: u64) -> bool {
+        threshold.is_some_and(|g| {
+            self.before >= min_units
+                && u128::from(self.after) * 100
+                    < u128::from(self.before) * u128::from(100 - g.min(100))
+        })
+    }
 }
 
 impl SyncRun {
@@ -164,15 +206,18 @@ pub enum Outcome {
     Unmapped,
     SkippedDisabled,
     Failed,
+    /// The billing guard held the run: this reading would have been posted.
+    Held,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 6] = [
         Self::Posted,
         Self::Unchanged,
         Self::Unmapped,
         Self::SkippedDisabled,
         Self::Failed,
+        Self::Held,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -182,6 +227,7 @@ impl Outcome {
             Self::Unmapped => "unmapped",
             Self::SkippedDisabled => "skipped_disabled",
             Self::Failed => "failed",
+            Self::Held => "held",
         }
     }
 
@@ -269,6 +315,27 @@ mod tests {
             assert_eq!(Outcome::parse(o.as_str()), Some(o));
         }
         assert_eq!(Outcome::parse("held_back"), None);
+    }
+
+    #[test]
+    fn the_guard_holds_exactly_past_its_threshold() {
+        let g = |before, after| GuardFigures { before, after };
+        assert!(g(100, 49).holds(Some(50), 20));
+        assert!(
+            !g(100, 50).holds(Some(50), 20),
+            "a drop of exactly 50 % is not past 50 %"
+        );
+        assert!(!g(100, 49).holds(None, 20), "guard off");
+        assert!(!g(19, 0).holds(Some(50), 20), "too little to judge");
+        assert!(
+            !g(20, 0).holds(Some(100), 20),
+            "100 % would need a drop below 0"
+        );
+        assert!(g(20, 0).holds(Some(1), 20));
+        assert_eq!(g(200, 50).drop_percent(), 75.0);
+        assert_eq!(g(3, 2).drop_percent(), 33.33);
+        assert_eq!(g(100, 150).drop_percent(), -50.0);
+        assert_eq!(g(0, 10).drop_percent(), 0.0);
     }
 
     #[test]

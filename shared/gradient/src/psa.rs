@@ -1,12 +1,15 @@
 //! The core's [`Psa`] port, implemented by the Gradient client.
 
 use crate::{
-    AccountUpdate, GradientClient, GradientError, IntegrationStatus, NewAccount, NewService, Vendor,
+    AccountUpdate, AlertPriority, GradientClient, GradientError, IntegrationStatus, NewAccount,
+    NewAlert, NewService, Vendor,
 };
 use async_trait::async_trait;
 use psa_domain::ApiToken;
 use psa_domain::catalogue::Service;
-use psa_domain::ports::{Psa, PsaAccount, PsaError, PsaOrganization, PsaService, PsaStatus};
+use psa_domain::ports::{
+    Psa, PsaAccount, PsaAlert, PsaError, PsaOrganization, PsaService, PsaStatus,
+};
 
 /// Gradient as the core sees it.
 #[derive(Clone)]
@@ -143,6 +146,26 @@ impl Psa for GradientPsa {
             subcategory: service.subcategory.clone(),
         };
         Ok(services_of(self.client.create_service(token, &new).await?))
+    }
+
+    async fn raise_alert(
+        &self,
+        token: &ApiToken,
+        account_id: &str,
+        alert: &PsaAlert,
+    ) -> Result<(), PsaError> {
+        // Priority 2 (medium) and status 1 (new ticket), as the contract says; a unique id.
+        let new = NewAlert {
+            title: alert.title.clone(),
+            description: alert.description.clone(),
+            alert_id: format!("coro-{}", uuid::Uuid::new_v4().simple()),
+            priority: AlertPriority::Medium,
+            status: NewAlert::STATUS_NEW,
+            due_date_time: None,
+            service_id: alert.service_id.clone(),
+        };
+        self.client.alert(token, account_id, &new).await?;
+        Ok(())
     }
 
     async fn post_count(

@@ -95,7 +95,8 @@ impl Platform {
             readings: sync_store.clone(),
             pairs: sync_store.clone(),
             audit: sync_store.clone(),
-            key_health: sync_store,
+            key_health: sync_store.clone(),
+            alerts: sync_store,
             queue: Arc::new(SqsJobQueue::new(sqs.clone(), queue_url)),
         };
         Ok(Self {

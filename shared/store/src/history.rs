@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRe
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use psa_domain::ports::{
-    AuditLog, KeyHealth, Page, PageError, PairStates, Rejection, RunReadings, StoreError, SyncRuns,
+    AlertMemory, AuditLog, KeyHealth, Page, PageError, PairStates, Rejection, RunReadings, StoreError, SyncRuns,
 };
 use psa_domain::{
     AuditEvent, ConnectorRef, Outcome, PairState, RunId, RunReading, SyncRun, WorkspaceId,
@@ -646,6 +646,55 @@ impl KeyHealth for DynamoSync {
             }
         }
         Err(StoreError("the key health record kept changing".into()))
+    }
+}
+
+fn alert_sk(c: &ConnectorRef, account: &str, kind: &str) -> String {
+    format!("ALERT#{}#{account}#{kind}", c.key())
+}
+
+#[async_trait]
+impl AlertMemory for DynamoSync {
+    async fn last_alert(
+        &self,
+        connector: &ConnectorRef,
+        account_id: &str,
+        kind: &str,
+    ) -> Result<Option<time::OffsetDateTime>, StoreError> {
+        let item = self
+            .get(
+                ws_pk(&connector.workspace),
+                &alert_sk(connector, account_id, kind),
+                "read the last alert",
+            )
+            .await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| crate::sync::attr_n(i, "atMs"))
+            .and_then(|ms| {
+                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+            }))
+    }
+
+    async fn record_alert(
+        &self,
+        connector: &ConnectorRef,
+        account_id: &str,
+        kind: &str,
+        keep: Duration,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(ws_pk(&connector.workspace)))
+            .item("sk", s(alert_sk(connector, account_id, kind)))
+            .item("atMs", n(now))
+            .item("expiresAt", n(now / 1000 + keep.as_secs() + 86_400))
+            .send()
+            .await
+            .map_err(|e| store_error("record an alert", e))?;
+        Ok(())
     }
 }
 

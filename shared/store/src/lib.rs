@@ -14,6 +14,7 @@
 //! | sync run (90 days) | `WS#<ws>` | `RUN#<type>#<inc>#<runId>` | `RUNS#<ws>#<type>#<inc>` / `<queuedAt ms>#<runId>` |
 //! | a run's reading (40 days) | `WS#<ws>` | `READING#<type>#<inc>#<runId>#<accountId>#<serviceKey>` | – |
 //! | pair state: last accepted value and attempt (400 days past its last write) | `WS#<ws>` | `PAIR#<type>#<inc>#<accountId>#<serviceKey>` | – |
+//! | last PSA alert per account and kind (the alert interval + 1 day) | `WS#<ws>` | `ALERT#<type>#<inc>#<accountId>#<kind>` | – |
 //! | audit event (401 days) | `WS#<ws>` | `AUDIT#<at ms>#<random>` | – |
 //!
 //! `<inc>` is the connector's incarnation: a connector deleted and created again gets a new one,

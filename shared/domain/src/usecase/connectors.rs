@@ -4,7 +4,7 @@ use super::provision::{ProvisionError, ensure_accounts, ensure_services, managed
 use super::{Core, audit, now, update_connector};
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::caller::Caller;
-use crate::connector::{Connector, ConnectorStatus, reason};
+use crate::connector::{Connector, ConnectorSettings, ConnectorStatus, SettingsPatch, reason};
 use crate::ports::{PsaError, PsaOrganization, PsaStatus, StoreError, VaultError};
 use crate::secret::ApiToken;
 
@@ -96,6 +96,7 @@ fn by(caller: &Caller, action: AuditAction) -> AuditEvent {
 #[tracing::instrument(skip(core, token), fields(workspace_id = %caller.workspace))]
 pub async fn connect(
     core: &Core,
+    defaults: ConnectorSettings,
     caller: &Caller,
     token: ApiToken,
 ) -> Result<(Connector, SetupReport), ConnectorError> {
@@ -107,6 +108,7 @@ pub async fn connect(
         caller.workspace.clone(),
         caller.user.clone(),
         token.hint(),
+        defaults,
         now(),
     );
     if !core.connectors.insert(&connector).await? {
@@ -158,6 +160,36 @@ pub async fn retoken(
     let report = set_up(core, &connector, &token, &org).await;
     settle_setup(core, &mut connector, &report).await?;
     Ok((connector, report))
+}
+
+/// Changes the connector's settings (only those `patch` names); every change is audited.
+#[tracing::instrument(skip(core), fields(workspace_id = %caller.workspace))]
+pub async fn update_settings(
+    core: &Core,
+    caller: &Caller,
+    patch: SettingsPatch,
+) -> Result<Connector, ConnectorError> {
+    let mut changed = Vec::new();
+    let updated = update_connector(core, &caller.workspace, |c| {
+        changed = c.settings.apply(&patch);
+        if !changed.is_empty() {
+            c.updated_at = now();
+        }
+        !changed.is_empty()
+    })
+    .await?;
+    let connector = match updated {
+        Some(c) => c,
+        None => get(core, caller).await?, // nothing to change (or gone: then 404)
+    };
+    if !changed.is_empty() {
+        let mut event = by(caller, AuditAction::SettingsChanged);
+        for (setting, value) in changed {
+            event = event.with(setting, value);
+        }
+        audit(core, &caller.workspace, event).await;
+    }
+    Ok(connector)
 }
 
 /// Deletes the connector: Gradient status `inactive` (best effort, logged), the secret, the item,

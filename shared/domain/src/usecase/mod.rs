@@ -10,7 +10,7 @@ use crate::catalogue::Catalogue;
 use crate::connector::Connector;
 use crate::ids::WorkspaceId;
 use crate::ports::{
-    AuditLog, ConnectorRepo, JobQueue, KeyHealth, PairStates, Psa, RunReadings, RunSlots,
+    AlertMemory, AuditLog, ConnectorRepo, JobQueue, KeyHealth, PairStates, Psa, RunReadings, RunSlots,
     ServiceRegistry, StoreError, SyncRuns, TokenVault, WorkspaceDirectory,
 };
 use std::sync::Arc;
@@ -31,6 +31,7 @@ pub struct Core {
     pub pairs: Arc<dyn PairStates>,
     pub audit: Arc<dyn AuditLog>,
     pub key_health: Arc<dyn KeyHealth>,
+    pub alerts: Arc<dyn AlertMemory>,
     pub queue: Arc<dyn JobQueue>,
 }
 

@@ -3,7 +3,7 @@
 
 use super::Core;
 use super::provision::managed_workspaces;
-use super::sync::{SyncPolicy, plan_readings};
+use super::sync::{SyncPolicy, guard_figures, plan_readings};
 use crate::audit::AuditEvent;
 use crate::caller::Caller;
 use crate::catalogue::Unit;
@@ -171,7 +171,17 @@ pub struct SyncRef {
     pub finished_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// What the billing guard would say about the next sync (contract `UsageSummary.guard`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageGuard {
+    pub before: u64,
+    pub after: u64,
+    pub drop_percent: f64,
+    pub would_hold: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageSummary {
     pub accounts: u64,
@@ -187,9 +197,10 @@ pub struct UsageSummary {
     pub full_resend_due: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_sync: Option<SyncRef>,
+    pub guard: UsageGuard,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Usage {
     pub summary: UsageSummary,
     pub page: Page<UsageLine>,
@@ -232,6 +243,13 @@ pub async fn usage(
         &BTreeMap::new(),
         full,
     );
+    let figures = guard_figures(&core.catalogue, &workspaces, &known, &pairs);
+    let guard = UsageGuard {
+        before: figures.before,
+        after: figures.after,
+        drop_percent: figures.drop_percent(),
+        would_hold: figures.holds(c.settings.guard_drop_percent, policy.guard_min_units),
+    };
     let mut lines = Vec::new();
     let mut enabled = BTreeSet::new();
     let mut accounts = 0;
@@ -305,6 +323,7 @@ pub async fn usage(
             status: l.status,
             finished_at: l.finished_at,
         }),
+        guard,
         ..Default::default()
     };
     for l in &lines {

@@ -2,15 +2,17 @@
 //! one job of a run ([`run`]: lease, set-up, plan, send, record), posting counts ([`send`]), and
 //! finishing a run ([`finish`]: tally, connector, vendor-key faults).
 
+mod alerts;
 mod finish;
 mod plan;
 mod request;
 mod run;
 mod send;
 
+pub use alerts::UNMAPPED_SERVICES;
 pub use finish::full_due;
-pub use plan::{Plan, Reading, plan_readings};
-pub use request::{RequestError, ScheduleReport, request_sync, schedule_all};
+pub use plan::{Plan, Reading, guard_figures, plan_readings};
+pub use request::{RequestError, ScheduleReport, release_run, request_sync, schedule_all};
 pub use run::run_job;
 
 use crate::sync::RunStatus;
@@ -41,6 +43,12 @@ pub struct SyncPolicy {
     /// accepted call in between is a fault of the vendor key, not of the MSPs' tokens.
     pub key_fault_connectors: usize,
     pub key_fault_window: Duration,
+    /// The billing guard's threshold for new connectors (`SYNC_GUARD_DROP_PERCENT`; `None` = off).
+    pub guard_drop_percent: Option<u8>,
+    /// The guard judges no run whose `before` is below this (`SYNC_GUARD_MIN_UNITS`).
+    pub guard_min_units: u64,
+    /// At most one PSA alert per account and kind within this (`PSA_ALERT_INTERVAL_DAYS`).
+    pub alert_interval: Duration,
     /// Fault injection for tests and drills: after this many chunks the job stops exactly as a
     /// killed worker would (lease left behind, run `running`, no continuation). `None` in production.
     pub halt_after_chunks: Option<usize>,
@@ -60,6 +68,9 @@ impl Default for SyncPolicy {
             cancel_check_every: 8,
             key_fault_connectors: 3,
             key_fault_window: Duration::from_secs(15 * 60),
+            guard_drop_percent: Some(50),
+            guard_min_units: 20,
+            alert_interval: Duration::from_secs(7 * 24 * 3600),
             halt_after_chunks: None,
         }
     }

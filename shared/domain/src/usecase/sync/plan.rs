@@ -1,7 +1,7 @@
 //! Planning the readings of a run (pure): what to send, what is unchanged, what is disabled now.
 
 use crate::catalogue::{Catalogue, Unit};
-use crate::sync::{AttemptOutcome, Outcome, PairState, RunReading, bounded_reason};
+use crate::sync::{AttemptOutcome, GuardFigures, Outcome, PairState, RunReading, bounded_reason};
 use crate::workspace::Workspace;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -133,6 +133,35 @@ pub fn plan_readings(
         });
     }
     plan
+}
+
+/// The billing guard's figures (contract "Billing guard"): over the pairs a run would report now
+/// whose last value accepted by the PSA (for the same PSA service) is above 0, the sum of those
+/// values and the sum of what the run would report for the same pairs.
+pub fn guard_figures(
+    catalogue: &Catalogue,
+    workspaces: &[Workspace],
+    service_ids: &BTreeMap<String, String>,
+    pairs: &BTreeMap<(String, String), PairState>,
+) -> GuardFigures {
+    let mut g = GuardFigures::default();
+    for ws in workspaces {
+        for service in ws.enabled_services(catalogue) {
+            let Some(id) = service_ids.get(&service.key) else {
+                continue;
+            };
+            let key = (ws.id.as_str().to_owned(), service.key.clone());
+            if let Some(a) = pairs
+                .get(&key)
+                .and_then(|p| p.accepted.as_ref())
+                .filter(|a| &a.service_id == id && a.value > 0)
+            {
+                g.before += a.value;
+                g.after += ws.count_for(service.unit);
+            }
+        }
+    }
+    g
 }
 
 #[cfg(test)]
@@ -297,6 +326,38 @@ mod tests {
                 .unwrap()
                 .previous,
             None
+        );
+    }
+
+    #[test]
+    fn the_guard_compares_totals_over_previously_accepted_pairs() {
+        let c = Catalogue::builtin();
+        let workspaces = vec![
+            ws(
+                "a",
+                WorkspaceStatus::Subscription,
+                &["EDR", "EMAIL_SECURITY", "ZTNA"],
+                2,
+                4,
+            ),
+            ws("b", WorkspaceStatus::Subscription, &["EDR"], 0, 1),
+        ];
+        let pairs: BTreeMap<_, _> = [
+            state("a", "EDR", 10, AttemptOutcome::Posted), // 10 → 4
+            state("a", "EMAIL_SECURITY", 0, AttemptOutcome::Posted), // 0 before: not counted
+            state("b", "EDR", 6, AttemptOutcome::Unmapped), // 6 → 1
+            state("c", "EDR", 50, AttemptOutcome::Posted), // not reported now
+        ]
+        .into_iter()
+        .collect();
+        // a/ZTNA was never accepted: not counted.
+        let g = guard_figures(&c, &workspaces, &ids(&c), &pairs);
+        assert_eq!(
+            g,
+            GuardFigures {
+                before: 16,
+                after: 5
+            }
         );
     }
 

@@ -21,6 +21,10 @@ pub enum RequestError {
     InProgress(RunId),
     #[error("asked again too soon")]
     TooSoon(Duration),
+    #[error("the connector has no such run")]
+    RunNotFound,
+    #[error("the run is not the connector's latest, held run")]
+    RunNotHeld,
     #[error("internal failure: {0}")]
     Internal(String),
 }
@@ -56,6 +60,8 @@ pub(crate) fn new_run(
         token_version: connector.token_version,
         continuations: 0,
         full: false,
+        guard: None,
+        release_of: None,
     }
 }
 
@@ -126,6 +132,91 @@ pub async fn request_sync(
         }
     }
     queued
+}
+
+/// An admin's release of a held run: a new run (trigger `release`, `releaseOf`) that posts
+/// without the billing guard, once. Only the connector's latest run, and only when it is held;
+/// not subject to the cool-down.
+#[tracing::instrument(skip(core, policy), fields(workspace_id = %caller.workspace))]
+pub async fn release_run(
+    core: &Core,
+    policy: &SyncPolicy,
+    caller: &Caller,
+    held: &RunId,
+) -> Result<SyncRun, RequestError> {
+    let connector = core
+        .connectors
+        .get(&caller.workspace)
+        .await?
+        .ok_or(RequestError::NotFound)?;
+    let cref = connector.reference();
+    let target = core
+        .runs
+        .get_run(&cref, held)
+        .await?
+        .ok_or(RequestError::RunNotFound)?;
+    let latest = core
+        .runs
+        .list_runs(&cref, 1, None)
+        .await
+        .map_err(|e| RequestError::Internal(e.to_string()))?
+        .items
+        .into_iter()
+        .next();
+    match latest {
+        Some(l) if l.status.is_active() => return Err(RequestError::InProgress(l.run_id)),
+        Some(l) if l.run_id == target.run_id && l.status == RunStatus::Held => {}
+        _ => return Err(RequestError::RunNotHeld),
+    }
+    if !connector.may_sync() {
+        return Err(RequestError::Disconnected {
+            reason: connector.status_reason,
+        });
+    }
+    let at = now();
+    let run_id = RunId::new(
+        at,
+        &format!(
+            "release-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ),
+    );
+    if let SlotClaim::Busy(active) = core
+        .slots
+        .claim_slot(&cref, &run_id, policy.slot_ttl)
+        .await?
+    {
+        return Err(RequestError::InProgress(active));
+    }
+    let mut run = new_run(
+        &connector,
+        run_id.clone(),
+        Trigger::Release,
+        Some(caller.user.clone()),
+        at,
+    );
+    run.release_of = Some(target.run_id.clone());
+    let queued = async {
+        core.runs.create_run(&run).await?;
+        core.queue.enqueue(&[SyncJob::for_run(&run)]).await?;
+        Ok::<_, StoreError>(())
+    }
+    .await;
+    if let Err(e) = queued {
+        if let Err(e) = core.slots.release_slot(&cref, &run_id).await {
+            tracing::warn!(error = %e, "could not release the run slot; it expires by itself");
+        }
+        return Err(e.into());
+    }
+    let event = AuditEvent::new(
+        Actor::User(caller.user.clone()),
+        AuditAction::SyncReleased,
+        connector.kind,
+    )
+    .run(&run.run_id)
+    .with("releaseOf", target.run_id.to_string());
+    audit(core, &caller.workspace, event).await;
+    Ok(run)
 }
 
 /// A scheduled run found still `queued` this long after its creation is enqueued again by a

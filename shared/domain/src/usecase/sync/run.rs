@@ -1,17 +1,21 @@
 //! One job of a run: lease, set-up, plan, send, record — and a continuation when time runs out.
 
+use super::alerts;
 use super::finish::{self, end, full_due};
-use super::plan::{Reading, plan_readings};
+use super::plan::{Plan, Reading, guard_figures, plan_readings};
 use super::send::{Sender, Sent, Stop};
 use super::{JobOutcome, SyncPolicy};
-use crate::connector::{ConnectorStatus, reason};
+use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::connector::{ConnectorSettings, ConnectorStatus, reason};
 use crate::ports::{Lease, PsaError, StoreError, SyncJob, VaultError};
 use crate::secret::ApiToken;
-use crate::sync::{Accepted, AttemptOutcome, Outcome, PairState, RunReading, RunStatus, SyncRun};
+use crate::sync::{
+    Accepted, AttemptOutcome, Outcome, PairState, RunReading, RunStatus, SyncRun, Trigger,
+};
 use crate::usecase::provision::{
     ProvisionError, ensure_accounts, ensure_services, managed_workspaces,
 };
-use crate::usecase::{Core, now, update_connector};
+use crate::usecase::{Core, audit, now, update_connector};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -95,6 +99,7 @@ pub async fn run_job(
         job,
         owner,
         deadline,
+        settings: connector.settings,
     };
     job_ctx.sync(&mut run, &token).await
 }
@@ -105,6 +110,7 @@ struct Job<'a> {
     job: &'a SyncJob,
     owner: &'a str,
     deadline: Instant,
+    settings: ConnectorSettings,
 }
 
 impl Job<'_> {
@@ -134,7 +140,9 @@ impl Job<'_> {
                 return finish::rejected(core, self.policy, run, e).await;
             }
             Err(ProvisionError::Store(e)) => return Err(e),
-            Err(ProvisionError::Deadline) => return self.continue_or_give_up(run, &[]).await,
+            Err(ProvisionError::Deadline) => {
+                return self.continue_or_give_up(run, &BTreeMap::new(), &[]).await;
+            }
             Err(e) => return end(core, run, RunStatus::Failed, &e.to_string()).await,
         };
         run.counts.services_created += services_created;
@@ -157,9 +165,17 @@ impl Job<'_> {
             &accounts.refused,
             run.full,
         );
-        core.readings
-            .put_readings(&cref, &run.run_id, &plan.decided)
-            .await?;
+        if run.guard.is_none() {
+            let figures = guard_figures(&core.catalogue, &workspaces, &ids, &pairs);
+            run.guard = Some(figures);
+            let threshold = self.settings.guard_drop_percent;
+            if run.trigger != Trigger::Release
+                && figures.holds(threshold, self.policy.guard_min_units)
+            {
+                return self.hold(run, plan, threshold.unwrap_or_default()).await;
+            }
+        }
+        self.record_failed(run, &pairs, &plan.decided).await?;
         tracing::info!(
             send = plan.send.len(),
             decided = plan.decided.len(),
@@ -188,7 +204,9 @@ impl Job<'_> {
                 return Ok(JobOutcome::Halted);
             }
             if self.deadline_near() {
-                return self.continue_or_give_up(run, &plan.send[offset..]).await;
+                return self
+                    .continue_or_give_up(run, &pairs, &plan.send[offset..])
+                    .await;
             }
             if core
                 .slots
@@ -211,7 +229,7 @@ impl Job<'_> {
                 Stop::Deadline => {
                     let mut rest = left;
                     rest.extend_from_slice(&plan.send[offset..]);
-                    return self.continue_or_give_up(run, &rest).await;
+                    return self.continue_or_give_up(run, &pairs, &rest).await;
                 }
                 stop => {
                     // No further calls: what was not sent fails now and goes out next run.
@@ -224,9 +242,7 @@ impl Job<'_> {
                         .chain(&plan.send[offset..])
                         .map(|r| r.ended(Outcome::Failed, Some(why)))
                         .collect();
-                    core.readings
-                        .put_readings(&cref, &run.run_id, &rest)
-                        .await?;
+                    self.record_failed(run, &pairs, &rest).await?;
                     break;
                 }
             }
@@ -246,9 +262,90 @@ impl Job<'_> {
                 if !sender.built.load(Ordering::SeqCst) {
                     self.rebuild(run, &sender, &ids, accepted_now).await?;
                 }
+                if self.settings.psa_alerts && !self.deadline_near() {
+                    alerts::raise(core, self.policy, run, token, &ids).await?;
+                }
                 finish::finish(core, run, None).await
             }
         }
+    }
+
+    /// The billing guard holds the run: nothing is posted; what would have been posted is `held`.
+    async fn hold(
+        &self,
+        run: &mut SyncRun,
+        plan: Plan,
+        threshold: u8,
+    ) -> Result<JobOutcome, StoreError> {
+        let (core, cref) = (self.core, run.connector());
+        let g = run.guard.unwrap_or_default();
+        let held: Vec<RunReading> = plan
+            .send
+            .iter()
+            .map(|r| r.ended(Outcome::Held, None))
+            .collect();
+        core.readings
+            .put_readings(&cref, &run.run_id, &plan.decided)
+            .await?;
+        core.readings
+            .put_readings(&cref, &run.run_id, &held)
+            .await?;
+        tracing::warn!(
+            before = g.before,
+            after = g.after,
+            "billing guard: run held"
+        );
+        run.reason = Some(format!(
+            "held by the billing guard: the units billed for previously billed services would \
+             drop {}% ({} → {}), more than the {threshold}% allowed. Nothing was sent; check the \
+             numbers, then release this run or wait for the next sync",
+            g.drop_percent(),
+            g.before,
+            g.after
+        ));
+        let event = AuditEvent::new(Actor::System, AuditAction::SyncHeld, run.connector_id)
+            .run(&run.run_id)
+            .with("before", g.before.to_string())
+            .with("after", g.after.to_string())
+            .with("dropPercent", g.drop_percent().to_string());
+        audit(core, &run.workspace_id, event).await;
+        finish::finish(core, run, Some(RunStatus::Held)).await
+    }
+
+    /// Records readings decided without a post; those that `failed` (a refused account, a run that
+    /// stopped or ran out of continuations) also mark their pair's latest attempt failed, so the
+    /// usage view says so and the next run sends them.
+    async fn record_failed(
+        &self,
+        run: &SyncRun,
+        pairs: &BTreeMap<(String, String), PairState>,
+        readings: &[RunReading],
+    ) -> Result<(), StoreError> {
+        let cref = run.connector();
+        let at = now();
+        let states: Vec<PairState> = readings
+            .iter()
+            .filter(|r| r.outcome == Outcome::Failed)
+            .filter_map(|r| {
+                let before = pairs.get(&(r.account_id.clone(), r.service.clone()));
+                if before.is_some_and(|p| p.last_attempt == AttemptOutcome::Failed) {
+                    return None;
+                }
+                Some(PairState {
+                    account_id: r.account_id.clone(),
+                    service_key: r.service.clone(),
+                    account_name: r.account_name.clone(),
+                    accepted: before.and_then(|p| p.accepted.clone()),
+                    last_attempt: AttemptOutcome::Failed,
+                    last_attempt_at: at,
+                })
+            })
+            .collect();
+        self.core.pairs.put_pairs(&cref, &states).await?;
+        self.core
+            .readings
+            .put_readings(&cref, &run.run_id, readings)
+            .await
     }
 
     /// Records the outcomes of one chunk (readings and pair states); answers the readings that
@@ -366,6 +463,7 @@ impl Job<'_> {
     async fn continue_or_give_up(
         &self,
         run: &mut SyncRun,
+        pairs: &BTreeMap<(String, String), PairState>,
         rest: &[Reading],
     ) -> Result<JobOutcome, StoreError> {
         let (core, cref) = (self.core, run.connector());
@@ -378,9 +476,7 @@ impl Job<'_> {
                 .iter()
                 .map(|r| r.ended(Outcome::Failed, Some(&why)))
                 .collect();
-            core.readings
-                .put_readings(&cref, &run.run_id, &failed)
-                .await?;
+            self.record_failed(run, pairs, &failed).await?;
             tracing::warn!(left = rest.len(), "continuations used up; the rest fails");
             // Nothing left to send means set-up itself did not finish: the run failed.
             let status = rest.is_empty().then_some(RunStatus::Failed);

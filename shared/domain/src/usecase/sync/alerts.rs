@@ -1,0 +1,115 @@
+//! PSA alerts: a ticket in the MSP's PSA for each account that is billed through the PSA (it has
+//! at least one accepted count, so it is mapped to a company) but has services answered 404 in
+//! this run — revenue nobody sees otherwise. At most one per account and kind per interval; an
+//! alert that fails never changes the run.
+
+use super::SyncPolicy;
+use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::ports::{PsaAlert, StoreError};
+use crate::secret::ApiToken;
+use crate::sync::{Outcome, RunReading, SyncRun};
+use crate::usecase::{Core, audit};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The kind of the alert about unmapped services (one per account and interval).
+pub const UNMAPPED_SERVICES: &str = "unmapped_services";
+
+/// Raises the run's alerts; answers how many the PSA accepted.
+pub(super) async fn raise(
+    core: &Core,
+    policy: &SyncPolicy,
+    run: &SyncRun,
+    token: &ApiToken,
+    service_ids: &BTreeMap<String, String>,
+) -> Result<u64, StoreError> {
+    let cref = run.connector();
+    let readings = core.readings.all_readings(&cref, &run.run_id).await?;
+    let mut unmapped: BTreeMap<&str, Vec<&RunReading>> = BTreeMap::new();
+    for r in readings.iter().filter(|r| r.outcome == Outcome::Unmapped) {
+        unmapped.entry(r.account_id.as_str()).or_default().push(r);
+    }
+    if unmapped.is_empty() {
+        return Ok(0);
+    }
+    let pairs = core.pairs.pairs(&cref).await?;
+    let billed: BTreeSet<&str> = pairs
+        .values()
+        .filter(|p| p.accepted.is_some())
+        .map(|p| p.account_id.as_str())
+        .collect();
+    let mut sent = 0;
+    for (account, services) in unmapped {
+        if !billed.contains(account) {
+            continue; // nothing mapped: the ticket would have no company to land on
+        }
+        if let Some(at) = core
+            .alerts
+            .last_alert(&cref, account, UNMAPPED_SERVICES)
+            .await?
+            && time::OffsetDateTime::now_utc() - at < policy.alert_interval
+        {
+            continue;
+        }
+        let alert = unmapped_alert(core, &services, service_ids);
+        match core.psa.raise_alert(token, account, &alert).await {
+            Ok(()) => {
+                sent += 1;
+                core.alerts
+                    .record_alert(&cref, account, UNMAPPED_SERVICES, policy.alert_interval)
+                    .await?;
+                let event =
+                    AuditEvent::new(Actor::System, AuditAction::PsaAlertSent, run.connector_id)
+                        .run(&run.run_id)
+                        .with("accountId", account)
+                        .with("kind", UNMAPPED_SERVICES);
+                audit(core, &run.workspace_id, event).await;
+            }
+            Err(e) => tracing::warn!(
+                event = "psa_alert_failed",
+                account_id = %account,
+                error = %e,
+                "the PSA alert could not be raised; the run goes on"
+            ),
+        }
+    }
+    Ok(sent)
+}
+
+/// Title, description (each service with its unit, and where to map it), and the service when
+/// the alert is about one.
+fn unmapped_alert(
+    core: &Core,
+    services: &[&RunReading],
+    service_ids: &BTreeMap<String, String>,
+) -> PsaAlert {
+    let account = services[0];
+    let n = services.len();
+    let lines: Vec<String> = services
+        .iter()
+        .map(|r| {
+            let (name, unit) = core
+                .catalogue
+                .get(&r.service)
+                .map_or((r.service.clone(), "unit"), |s| (s.gradient_name(), s.unit.singular()));
+            format!("- {name}: {} (billed per {unit})", r.value)
+        })
+        .collect();
+    PsaAlert {
+        title: format!(
+            "Coro: {n} service{} of {} not mapped in Gradient",
+            if n == 1 { "" } else { "s" },
+            account.account_name
+        ),
+        description: format!(
+            "Coro reports usage for {} ({}) that is not billed, because these services are not \
+             mapped to a product in Synthesize:\n{}\nMap them in Synthesize (Integrations → Coro → \
+             map services) and the next sync bills them.",
+            account.account_name,
+            account.account_id,
+            lines.join("\n")
+        ),
+        service_id: (n == 1)
+            .then(|| service_ids.get(&account.service).cloned())
+            .flatten(),
+    }
+}
