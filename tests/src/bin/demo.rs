@@ -688,6 +688,86 @@ async fn run() -> Step {
             .join(" ")
     );
 
+    heading(
+        "11b. A broken upstream refresh zeroes most customers: the billing guard holds the sync",
+    );
+    let settings = env.connector(CHANNEL).await["settings"].clone();
+    println!("connector settings: {settings}");
+    let broken: Vec<Child> = children
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut c = c.clone();
+            if i % 4 != 0 {
+                c.users = 0;
+                c.devices = 0;
+            }
+            c
+        })
+        .collect();
+    env.seed_workspaces(&items(&broken)).await;
+    let (summary, _) = usage_view(&env).await?;
+    let g = &summary["guard"];
+    println!(
+        "usage before the night run: guard before {} → after {} (drop {} %), wouldHold {}",
+        g["before"], g["after"], g["dropPercent"], g["wouldHold"]
+    );
+    if g["wouldHold"] != true {
+        return Err(Failed(format!("the usage view does not warn: {g}")));
+    }
+    let before_counts = env.sim.organization(&org_id).expect("org").counts;
+    let held = sync_ending(&env, &org_id, 0, "held").await?;
+    print_counts(&held);
+    println!("reason: {}", held["reason"].as_str().unwrap_or("?"));
+    let hc = counts(&held);
+    check("held sync", &hc, &[("posted", 0), ("failed", 0)])?;
+    if hc["held"] == 0 || env.sim.organization(&org_id).expect("org").counts != before_counts {
+        return Err(Failed(
+            "the held run posted something, or held nothing".into(),
+        ));
+    }
+    let held_id = held["runId"].as_str().unwrap_or("?").to_string();
+    let r = env
+        .call(
+            "GET",
+            &format!("/v1/psa/connectors/gradient/syncs/{held_id}/readings?outcome=held&limit=5"),
+            Some(&Claims::viewer(CHANNEL)),
+            None,
+        )
+        .await;
+    expect("held readings", &r, 200)?;
+    println!(
+        "the admin looks at the held readings (first 5 of {}):",
+        hc["held"]
+    );
+    table(
+        &["account", "service", "value", "previous", "outcome"],
+        r.json()["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|i| {
+                vec![
+                    cell(&i["accountId"]),
+                    cell(&i["service"]),
+                    cell(&i["value"]),
+                    cell(&i["previous"]),
+                    cell(&i["outcome"]),
+                ]
+            }),
+    );
+    println!("…the platform team fixes the refresh; the numbers come back:");
+    env.seed_workspaces(&items(&children)).await;
+    let back = sync(&env, &org_id, unmapped1).await?;
+    print_counts(&back);
+    check(
+        "sync after the fix",
+        &counts(&back),
+        &[("posted", 0), ("held", 0), ("failed", 0)],
+    )?;
+    println!("nothing was ever billed wrong: Gradient still holds the last good counts");
+
     heading("12. Token lifecycle: a wrong token, then a regenerated key");
     let r = env.retoken(CHANNEL, "gr-not-a-real-partner-key-0000").await;
     println!(
@@ -777,10 +857,15 @@ async fn run() -> Step {
         run1_id.as_str(),
         run2["runId"].as_str().unwrap_or("?"),
         run3["runId"].as_str().unwrap_or("?"),
+        held_id.as_str(),
+        back["runId"].as_str().unwrap_or("?"),
     ];
     let mut want: Vec<(&str, &str, Option<&str>)> = vec![("connector.created", user, None)];
     for id in runs {
         want.push(("sync.requested", user, Some(id)));
+        if id == held_id {
+            want.push(("sync.held", "system", Some(id)));
+        }
         want.push(("sync.finished", "system", Some(id)));
     }
     want.push(("connector.token_replaced", user, None));
@@ -1018,6 +1103,11 @@ fn usage_table(lines: &[Value]) {
 /// Requests a sync through the real handler, runs the real worker while drawing a progress bar
 /// of the readings Gradient receives (counts accepted + 404s), and returns the finished run.
 async fn sync(env: &TestEnv, org_id: &str, expected_sends: u64) -> Step<Value> {
+    sync_ending(env, org_id, expected_sends, "succeeded").await
+}
+
+/// "Sync now", the worker, and the run's final status must be `want`.
+async fn sync_ending(env: &TestEnv, org_id: &str, expected_sends: u64, want: &str) -> Step<Value> {
     let r = env.sync_now(CHANNEL).await;
     expect("sync now", &r, 202)?;
     let run_id = r.json()["runId"].as_str().unwrap_or_default().to_string();
@@ -1061,8 +1151,8 @@ async fn sync(env: &TestEnv, org_id: &str, expected_sends: u64) -> Step<Value> {
         "worker invocations {invocations}; GET …/syncs/{run_id} → status {}",
         run["status"].as_str().unwrap_or("?")
     );
-    if run["status"] != "succeeded" {
-        return Err(Failed(format!("sync run did not succeed: {run}")));
+    if run["status"] != want {
+        return Err(Failed(format!("sync run did not end {want}: {run}")));
     }
     Ok(run)
 }
