@@ -217,6 +217,42 @@ async fn items_by_kind(env: &TestEnv) -> std::collections::BTreeMap<String, u64>
     out
 }
 
+/// The billing guard's cost per run: it works on data the run already holds (workspaces,
+/// service ids, pair states), so its cost is the pure computation, timed here on this MSP.
+async fn guard_cost(env: &TestEnv, channel: &str) -> Result<String, String> {
+    let core = &env.platform.core;
+    let ws = psa_domain::WorkspaceId::parse(channel).map_err(|e| e.to_string())?;
+    let connector = core
+        .connectors
+        .get(&ws)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no connector")?;
+    let workspaces = psa_domain::usecase::provision::managed_workspaces(core, &ws)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ids = core.registry.known().await.map_err(|e| e.to_string())?;
+    let pairs = core
+        .pairs
+        .pairs(&connector.reference())
+        .await
+        .map_err(|e| e.to_string())?;
+    const ROUNDS: u32 = 200;
+    let t = Instant::now();
+    let mut g = Default::default();
+    for _ in 0..ROUNDS {
+        g = psa_domain::usecase::sync::guard_figures(&core.catalogue, &workspaces, &ids, &pairs);
+    }
+    let per_run = t.elapsed() / ROUNDS;
+    Ok(format!(
+        "billing guard over {} pair states: {:.0} µs per run (before {} after {}), no extra DynamoDB or Gradient call",
+        pairs.len(),
+        per_run.as_secs_f64() * 1e6,
+        g.before,
+        g.after
+    ))
+}
+
 fn bench_worker(env: &TestEnv, in_flight: Option<usize>) -> sync_worker::Worker {
     let mut w = env.worker();
     w.policy.chunk = 100;
@@ -298,6 +334,7 @@ async fn bench() -> Result<bool, String> {
         items.get("PAIR").copied().unwrap_or_default(),
         items.get("RUN").copied().unwrap_or_default(),
     );
+    println!("{}", guard_cost(&par_env, CH).await?);
     println!();
 
     // ---- 3: re-sync with 5 % of the readings changed ---------------------------------------
