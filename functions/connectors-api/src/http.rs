@@ -184,6 +184,61 @@ impl Route {
     }
 }
 
+/// Every (method, path template) the router serves: the list `route()` is tested against and
+/// `openapi.yaml` is compared with (`tests/tests/openapi.rs`). Path parameters are `{connectorId}`
+/// and `{runId}`. `POST .../sync` and `POST .../syncs/{runId}/release` are served in AWS by the
+/// sync-on-demand function (same edge), the rest by connectors-api.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/psa/connectors"),
+    ("POST", "/v1/psa/connectors"),
+    ("GET", "/v1/psa/connectors/{connectorId}"),
+    ("PATCH", "/v1/psa/connectors/{connectorId}"),
+    ("DELETE", "/v1/psa/connectors/{connectorId}"),
+    ("PUT", "/v1/psa/connectors/{connectorId}/token"),
+    ("POST", "/v1/psa/connectors/{connectorId}/sync"),
+    ("GET", "/v1/psa/connectors/{connectorId}/syncs"),
+    ("GET", "/v1/psa/connectors/{connectorId}/syncs/{runId}"),
+    (
+        "GET",
+        "/v1/psa/connectors/{connectorId}/syncs/{runId}/readings",
+    ),
+    (
+        "POST",
+        "/v1/psa/connectors/{connectorId}/syncs/{runId}/release",
+    ),
+    ("GET", "/v1/psa/connectors/{connectorId}/usage"),
+    ("GET", "/v1/psa/audit"),
+    ("GET", "/v1/psa/services"),
+];
+
+impl Route {
+    /// The (method, path template) of [`ROUTES`] this route answers.
+    pub fn template(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::ListConnectors => ("GET", "/v1/psa/connectors"),
+            Self::CreateConnector => ("POST", "/v1/psa/connectors"),
+            Self::GetConnector(_) => ("GET", "/v1/psa/connectors/{connectorId}"),
+            Self::PatchConnector(_) => ("PATCH", "/v1/psa/connectors/{connectorId}"),
+            Self::DeleteConnector(_) => ("DELETE", "/v1/psa/connectors/{connectorId}"),
+            Self::PutToken(_) => ("PUT", "/v1/psa/connectors/{connectorId}/token"),
+            Self::RequestSync(_) => ("POST", "/v1/psa/connectors/{connectorId}/sync"),
+            Self::ListSyncs(_) => ("GET", "/v1/psa/connectors/{connectorId}/syncs"),
+            Self::GetSync(..) => ("GET", "/v1/psa/connectors/{connectorId}/syncs/{runId}"),
+            Self::ListReadings(..) => (
+                "GET",
+                "/v1/psa/connectors/{connectorId}/syncs/{runId}/readings",
+            ),
+            Self::ReleaseSync(..) => (
+                "POST",
+                "/v1/psa/connectors/{connectorId}/syncs/{runId}/release",
+            ),
+            Self::Usage(_) => ("GET", "/v1/psa/connectors/{connectorId}/usage"),
+            Self::Audit => ("GET", "/v1/psa/audit"),
+            Self::Services => ("GET", "/v1/psa/services"),
+        }
+    }
+}
+
 /// One route table on the request path: works for API Gateway events (with or without a stage
 /// prefix) and for the Function-URL events `cargo lambda watch` sends (no path parameters).
 pub fn route(method: &Method, path: &str) -> Result<Route, Problem> {
@@ -359,6 +414,56 @@ mod tests {
             route(&Method::GET, "/v1/psa/nope").unwrap_err().status,
             StatusCode::NOT_FOUND
         );
+    }
+
+    /// `route()` serves exactly [`ROUTES`]: each listed pair routes to the route of that
+    /// template, every other method on a listed path is 405, and each route variant is listed.
+    #[test]
+    fn route_serves_exactly_the_listed_routes() {
+        let sample = |t: &str| {
+            t.replace("{connectorId}", "gradient")
+                .replace("{runId}", "20261124T050000.000Z-x")
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for (m, t) in ROUTES {
+            assert!(seen.insert((*m, *t)), "{m} {t} listed twice");
+            let path = sample(t);
+            for other in ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] {
+                let method = Method::from_bytes(other.as_bytes()).unwrap();
+                let listed = ROUTES.contains(&(other, *t));
+                match route(&method, &path) {
+                    Ok(r) => {
+                        assert!(listed, "{other} {t} is served but not in ROUTES");
+                        assert_eq!(r.template(), (other, *t), "{other} {path}");
+                    }
+                    Err(p) => {
+                        assert!(!listed, "{other} {t} is listed but answers {}", p.code);
+                        assert_eq!(p.status, StatusCode::METHOD_NOT_ALLOWED, "{other} {t}");
+                    }
+                }
+            }
+        }
+        let run = || RunId::parse("r").unwrap();
+        let id = || "gradient".to_string();
+        let every_variant = [
+            Route::ListConnectors,
+            Route::CreateConnector,
+            Route::GetConnector(id()),
+            Route::PatchConnector(id()),
+            Route::PutToken(id()),
+            Route::DeleteConnector(id()),
+            Route::RequestSync(id()),
+            Route::ReleaseSync(id(), run()),
+            Route::ListSyncs(id()),
+            Route::GetSync(id(), run()),
+            Route::ListReadings(id(), run()),
+            Route::Usage(id()),
+            Route::Audit,
+            Route::Services,
+        ];
+        let templates: std::collections::BTreeSet<_> =
+            every_variant.iter().map(Route::template).collect();
+        assert_eq!(templates, seen, "ROUTES and the Route variants differ");
     }
 
     #[test]
