@@ -1,5 +1,5 @@
 # Developer entry points. Everything local installs into .local/ (git-ignored) via scripts/install.sh.
-.PHONY: install test demo lint bench
+.PHONY: install test demo serve lint bench
 
 install:
 	bash scripts/install.sh
@@ -10,6 +10,11 @@ test:
 
 demo:
 	bash scripts/demo.sh
+
+# The API on http://127.0.0.1:8080 (a local HTTP front, LOCAL ONLY: unsigned JWTs) over a fresh
+# local stack, with a sample MSP; prints curl examples. `make serve ARGS="--port 9090"`.
+serve:
+	bash scripts/serve.sh $(ARGS)
 
 lint: install
 	cargo fmt --all -- --check

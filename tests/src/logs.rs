@@ -27,7 +27,8 @@ pub fn install() {
             .json()
             .with_env_filter(filter)
             .with_writer(|| Capture)
-            .init();
+            .try_init() // a binary (`serve`) may have installed its own
+            .ok();
     });
 }
 
