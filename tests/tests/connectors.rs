@@ -474,6 +474,11 @@ async fn gradient_unreachable_answers_503_and_writes_nothing() {
         "{}",
         r.body
     );
+    assert_eq!(
+        r.header("retry-after").as_deref(),
+        Some("60"),
+        "contract: with Retry-After"
+    );
     env.sim.set_faults(gradient_sim::Faults {
         force_status: Some(403),
         ..Default::default()

@@ -56,6 +56,16 @@ impl Problem {
         )
     }
 
+    /// Also the answer to a run id that does not parse: no run can have it.
+    pub fn run_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "run_not_found",
+            "Run not found",
+            "this connector has no such sync run",
+        )
+    }
+
     pub fn invalid_body(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -284,15 +294,15 @@ pub fn route(method: &Method, path: &str) -> Result<Route, Problem> {
         ["connectors", id, "sync"] => allowed(&[Method::POST], Route::RequestSync(id.to_string())),
         ["connectors", id, "syncs"] => allowed(&[Method::GET], Route::ListSyncs(id.to_string())),
         ["connectors", id, "syncs", run] => {
-            let run = RunId::parse(run).map_err(|_| not_found())?;
+            let run = RunId::parse(run).map_err(|_| Problem::run_not_found())?;
             allowed(&[Method::GET], Route::GetSync(id.to_string(), run))
         }
         ["connectors", id, "syncs", run, "release"] => {
-            let run = RunId::parse(run).map_err(|_| not_found())?;
+            let run = RunId::parse(run).map_err(|_| Problem::run_not_found())?;
             allowed(&[Method::POST], Route::ReleaseSync(id.to_string(), run))
         }
         ["connectors", id, "syncs", run, "readings"] => {
-            let run = RunId::parse(run).map_err(|_| not_found())?;
+            let run = RunId::parse(run).map_err(|_| Problem::run_not_found())?;
             allowed(&[Method::GET], Route::ListReadings(id.to_string(), run))
         }
         ["connectors", id, "usage"] => allowed(&[Method::GET], Route::Usage(id.to_string())),
@@ -413,6 +423,13 @@ mod tests {
         assert_eq!(
             route(&Method::GET, "/v1/psa/nope").unwrap_err().status,
             StatusCode::NOT_FOUND
+        );
+        // A run id no run can have is "no such run", not "no such route".
+        assert_eq!(
+            route(&Method::GET, "/v1/psa/connectors/gradient/syncs/%C2%84")
+                .unwrap_err()
+                .code,
+            "run_not_found"
         );
     }
 

@@ -49,6 +49,9 @@ struct TokenBody {
     api_token: String,
 }
 
+/// `Retry-After` of a 503 `gradient_unavailable` (Gradient's retries inside the call are spent).
+pub const GRADIENT_RETRY_AFTER_SECS: u64 = 60;
+
 const CONNECTOR_LOCATION: &str = "/v1/psa/connectors/gradient";
 
 /// Entry point for one request: never panics on input, never answers 5xx for bad input.
@@ -369,12 +372,7 @@ fn invalid_cursor() -> Problem {
 fn map_view_error(e: ViewError) -> Problem {
     match e {
         ViewError::ConnectorNotFound => Problem::connector_not_found(),
-        ViewError::RunNotFound => Problem::new(
-            StatusCode::NOT_FOUND,
-            "run_not_found",
-            "Run not found",
-            "this connector has no such sync run",
-        ),
+        ViewError::RunNotFound => Problem::run_not_found(),
         ViewError::InvalidCursor => invalid_cursor(),
         ViewError::Internal(cause) => Problem::internal(&cause),
     }
@@ -411,12 +409,7 @@ fn map_request_error(e: RequestError) -> Problem {
                 Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).map(|s| s.max(1));
             p
         }
-        RequestError::RunNotFound => Problem::new(
-            StatusCode::NOT_FOUND,
-            "run_not_found",
-            "Run not found",
-            "this connector has no such sync run",
-        ),
+        RequestError::RunNotFound => Problem::run_not_found(),
         RequestError::RunNotHeld => Problem::new(
             StatusCode::CONFLICT,
             "run_not_held",
@@ -476,12 +469,14 @@ fn map_error(e: ConnectorError) -> Problem {
         }
         ConnectorError::GradientUnavailable(why) => {
             tracing::warn!(%why, "Gradient unavailable");
-            Problem::new(
+            let mut p = Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "gradient_unavailable",
                 "Gradient unavailable",
                 "Gradient could not be reached; try again in a few minutes",
-            )
+            );
+            p.retry_after = Some(GRADIENT_RETRY_AFTER_SECS); // contract: 503 with Retry-After
+            p
         }
         ConnectorError::Internal(cause) => Problem::internal(&cause),
     }
