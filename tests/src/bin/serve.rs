@@ -99,7 +99,7 @@ serve: the PSA connectors API on {base} (LOCAL ONLY: unsigned JWTs, no signature
         run = sample.first_run,
         key = sample.partner_key,
     );
-    let serve = front::serve(env.clone(), listener);
+    let serve = front::serve(env.clone(), listener, Default::default());
     tokio::select! {
         r = serve => {
             if let Err(e) = r {
