@@ -13,7 +13,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRe
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use psa_domain::ports::{
-    AlertMemory, AuditLog, KeyHealth, Page, PageError, PairStates, Rejection, RunReadings, StoreError, SyncRuns,
+    AlertMemory, AuditLog, KeyHealth, Page, PageError, PairStates, Rejection, RunReadings,
+    StoreError, SyncRuns,
 };
 use psa_domain::{
     AuditEvent, ConnectorRef, Outcome, PairState, RunId, RunReading, SyncRun, WorkspaceId,

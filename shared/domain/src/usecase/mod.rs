@@ -10,8 +10,8 @@ use crate::catalogue::Catalogue;
 use crate::connector::Connector;
 use crate::ids::WorkspaceId;
 use crate::ports::{
-    AlertMemory, AuditLog, ConnectorRepo, JobQueue, KeyHealth, PairStates, Psa, RunReadings, RunSlots,
-    ServiceRegistry, StoreError, SyncRuns, TokenVault, WorkspaceDirectory,
+    AlertMemory, AuditLog, ConnectorRepo, JobQueue, KeyHealth, PairStates, Psa, RunReadings,
+    RunSlots, ServiceRegistry, StoreError, SyncRuns, TokenVault, WorkspaceDirectory,
 };
 use std::sync::Arc;
 use time::OffsetDateTime;

@@ -90,7 +90,9 @@ fn unmapped_alert(
             let (name, unit) = core
                 .catalogue
                 .get(&r.service)
-                .map_or((r.service.clone(), "unit"), |s| (s.gradient_name(), s.unit.singular()));
+                .map_or((r.service.clone(), "unit"), |s| {
+                    (s.gradient_name(), s.unit.singular())
+                });
             format!("- {name}: {} (billed per {unit})", r.value)
         })
         .collect();
