@@ -105,3 +105,47 @@ async fn schemathesis_finds_no_failure_in_the_api() {
         "only {connector_ok} requests met the connected connector"
     );
 }
+
+/// What the fuzzer cannot craft: a real `nextCursor` of each list with one key attribute edited.
+/// An edited cursor is 400 `invalid_cursor` or a page, never a 5xx (an emptied `gsi1sk` once
+/// reached DynamoDB and answered 500).
+#[tokio::test]
+async fn edited_cursors_answer_400_never_500() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let env = TestEnv::start("fuzz-cursors").await;
+    let sample = front::seed_sample(&env, 4).await;
+    psa_tests::fixture::sync_and_wait(&env).await; // a second run: the run list has 2 pages
+    let admin = Claims::admin(&sample.channel);
+    let base = "/v1/psa/connectors/gradient";
+    for list in [
+        format!("{base}/syncs?limit=1"),
+        format!("{base}/syncs/{}/readings?limit=1", sample.first_run),
+        "/v1/psa/audit?limit=1".to_owned(),
+    ] {
+        let r = env.call("GET", &list, Some(&admin), None).await;
+        assert_eq!(r.status, 200, "{list}: {}", r.body);
+        let cursor = r.json()["nextCursor"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{list}: no second page"))
+            .to_owned();
+        let key: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&cursor).unwrap()).unwrap();
+        for name in key.keys() {
+            for value in ["", "x", "RUN#", "\u{0}"] {
+                let mut edited = key.clone();
+                edited.insert(name.clone(), value.into());
+                let c = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&edited).unwrap());
+                let r = env
+                    .call("GET", &format!("{list}&cursor={c}"), Some(&admin), None)
+                    .await;
+                assert!(
+                    r.status == 200 || (r.status, r.code().as_str()) == (400, "invalid_cursor"),
+                    "{list} with {name}={value:?}: {} {}",
+                    r.status,
+                    r.body
+                );
+            }
+        }
+    }
+}

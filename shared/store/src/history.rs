@@ -86,7 +86,9 @@ fn decode_cursor(
     let ok = map.len() == names.len()
         && names.iter().all(|k| map.contains_key(*k))
         && map.get("pk").map(String::as_str) == Some(pk)
-        && map.get("sk").is_some_and(|v| v.starts_with(sk_prefix));
+        && map.get("sk").is_some_and(|v| v.starts_with(sk_prefix))
+        // DynamoDB refuses an empty key attribute (a 500 otherwise, e.g. an edited gsi1sk)
+        && map.values().all(|v| !v.is_empty());
     if !ok {
         return Err(bad());
     }
@@ -722,5 +724,9 @@ mod tests {
         for bad in ["", "!!!", "e30", &"A".repeat(700)] {
             assert!(decode_cursor(bad, &["pk", "sk"], "WS#a", "AUDIT#").is_err());
         }
+        let mut edited = key.clone();
+        edited.insert("gsi1sk".into(), s(""));
+        let names = ["pk", "sk", "gsi1sk"];
+        assert!(decode_cursor(&encode_cursor(&edited), &names, "WS#a", "AUDIT#").is_err());
     }
 }
