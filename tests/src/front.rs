@@ -178,9 +178,9 @@ impl Front {
                 );
             }
         };
-        let path = req.uri().path().to_owned();
+        let path = connectors_api::http::request_path(&req).to_owned();
         let on_demand = matches!(
-            route(req.method(), req.uri().path()),
+            route(req.method(), &path),
             Ok(Route::RequestSync(_) | Route::ReleaseSync(..))
         );
         let resp = if on_demand {

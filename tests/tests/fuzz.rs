@@ -149,3 +149,34 @@ async fn edited_cursors_answer_400_never_500() {
         }
     }
 }
+
+/// A dot segment in the path — plain or percent-encoded, as API Gateway passes it on — is part of
+/// a path parameter, never a way to another route (lambda_http's URI resolves them).
+#[tokio::test]
+async fn dot_segments_never_lead_to_another_route() {
+    let env = TestEnv::start("fuzz-dots").await;
+    let sample = front::seed_sample(&env, 2).await;
+    let admin = Claims::admin(&sample.channel);
+    for path in [
+        "/v1/psa/connectors/gradient/syncs/%2e%2e",
+        "/v1/psa/connectors/gradient/syncs/..",
+        "/v1/psa/connectors/gradient/syncs/%2E%2E/readings",
+    ] {
+        let r = env.call("GET", path, Some(&admin), None).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (404, "run_not_found".into()),
+            "{path}: {}",
+            r.body
+        );
+    }
+    let r = env
+        .call(
+            "GET",
+            "/v1/psa/connectors/gradient/syncs/../../../services",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+}

@@ -249,6 +249,16 @@ impl Route {
     }
 }
 
+/// The path to route on: the event's raw path as the client sent it (API Gateway's `rawPath`),
+/// not the URI lambda_http builds from it, which resolves dot segments — also percent-encoded
+/// ones — so `.../syncs/%2e%2e` would otherwise route to the connector itself.
+pub fn request_path(req: &Request) -> &str {
+    match req.raw_http_path() {
+        "" => req.uri().path(),
+        raw => raw,
+    }
+}
+
 /// One route table on the request path: works for API Gateway events (with or without a stage
 /// prefix) and for the Function-URL events `cargo lambda watch` sends (no path parameters).
 pub fn route(method: &Method, path: &str) -> Result<Route, Problem> {

@@ -73,7 +73,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
     let caller = caller(req)?;
-    let route = route(req.method(), req.uri().path())?;
+    let route = route(req.method(), http::request_path(req))?;
     if route.admin_only() {
         caller.may_write()?;
     } else {

@@ -4,13 +4,13 @@
 //! these two routes.
 
 use connectors_api::App;
-use connectors_api::http::{Problem, Route, caller, route};
+use connectors_api::http::{Problem, Route, caller, request_path, route};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 /// Answers the sync and release routes; any other path is not this function's (404).
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let routed = caller(&req).and_then(|_| route(req.method(), req.uri().path()));
+    let routed = caller(&req).and_then(|_| route(req.method(), request_path(&req)));
     match routed {
         Ok(Route::RequestSync(_) | Route::ReleaseSync(..)) => {
             connectors_api::handle(app, req).await
