@@ -104,6 +104,9 @@ pub fn test_gradient_config() -> GradientConfig {
 pub fn test_sync_policy() -> psa_domain::usecase::sync::SyncPolicy {
     psa_domain::usecase::sync::SyncPolicy {
         cooldown: Duration::ZERO,
+        // Tests connect and re-token far more often than an admin; tests/tests/limits.rs checks
+        // the production limit.
+        verify_attempts: 1_000,
         chunk: 10,
         lease_ttl: Duration::from_secs(5),
         ..Default::default()

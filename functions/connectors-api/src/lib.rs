@@ -12,7 +12,7 @@ use psa_domain::usecase::Core;
 use psa_domain::usecase::connectors::{self, ConnectorError};
 use psa_domain::usecase::sync::{self, RequestError, SyncPolicy};
 use psa_domain::usecase::views::{self, UsageState, ViewError};
-use psa_domain::{ApiToken, ConnectorSettings, ConnectorType, Outcome, SettingsPatch, TokenError};
+use psa_domain::{ApiToken, ConnectorType, Outcome, SettingsPatch, TokenError};
 use serde::Deserialize;
 
 /// What the handler needs, built once per process.
@@ -106,11 +106,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
                 ));
             }
             let token = parse_token(&body.api_token)?;
-            let defaults = ConnectorSettings {
-                guard_drop_percent: app.policy.guard_drop_percent,
-                psa_alerts: false,
-            };
-            let (connector, _) = connectors::connect(&app.core, defaults, &caller, token)
+            let (connector, _) = connectors::connect(&app.core, &app.policy, &caller, token)
                 .await
                 .map_err(map_error)?;
             let resp = json(StatusCode::CREATED, &view::ConnectorView::from(&connector));
@@ -135,14 +131,14 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
             own_connector(&id)?;
             let body: TokenBody = json_body(req)?;
             let token = parse_token(&body.api_token)?;
-            let (connector, _) = connectors::retoken(&app.core, &caller, token)
+            let (connector, _) = connectors::retoken(&app.core, &app.policy, &caller, token)
                 .await
                 .map_err(map_error)?;
             Ok(json(StatusCode::OK, &view::ConnectorView::from(&connector)))
         }
         Route::DeleteConnector(id) => {
             own_connector(&id)?;
-            connectors::delete(&app.core, &caller)
+            connectors::delete(&app.core, &app.policy, &caller)
                 .await
                 .map_err(map_error)?;
             Ok(Response::builder()
@@ -476,6 +472,16 @@ fn map_error(e: ConnectorError) -> Problem {
                 "Gradient could not be reached; try again in a few minutes",
             );
             p.retry_after = Some(GRADIENT_RETRY_AFTER_SECS); // contract: 503 with Retry-After
+            p
+        }
+        ConnectorError::TooManyAttempts(wait) => {
+            let mut p = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "Too many attempts",
+                "too many API tokens were checked for this workspace; try again later",
+            );
+            p.retry_after = Some(wait.as_secs().max(1));
             p
         }
         ConnectorError::Internal(cause) => Problem::internal(&cause),

@@ -439,3 +439,16 @@ pub trait AlertMemory: Send + Sync {
         keep: Duration,
     ) -> Result<(), StoreError>;
 }
+
+/// Counts attempts per workspace in fixed windows (e.g. token verifications, each a PSA call).
+#[async_trait]
+pub trait AttemptCounter: Send + Sync {
+    /// Counts one attempt in the current `window`; answers the attempts counted in it so far
+    /// (this one included) and the time left until the window ends.
+    async fn attempt(
+        &self,
+        workspace: &WorkspaceId,
+        what: &str,
+        window: Duration,
+    ) -> Result<(u64, Duration), StoreError>;
+}

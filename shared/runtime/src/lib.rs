@@ -96,7 +96,8 @@ impl Platform {
             pairs: sync_store.clone(),
             audit: sync_store.clone(),
             key_health: sync_store.clone(),
-            alerts: sync_store,
+            alerts: sync_store.clone(),
+            attempts: sync_store,
             queue: Arc::new(SqsJobQueue::new(sqs.clone(), queue_url)),
         };
         Ok(Self {

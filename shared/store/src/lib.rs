@@ -15,6 +15,7 @@
 //! | a run's reading (40 days) | `WS#<ws>` | `READING#<type>#<inc>#<runId>#<accountId>#<serviceKey>` | – |
 //! | pair state: last accepted value and attempt (400 days past its last write) | `WS#<ws>` | `PAIR#<type>#<inc>#<accountId>#<serviceKey>` | – |
 //! | last PSA alert per account and kind (the alert interval + 1 day) | `WS#<ws>` | `ALERT#<type>#<inc>#<accountId>#<kind>` | – |
+//! | token checks per workspace and 10-minute window | `LIMIT#<ws>` | `ATTEMPTS#verify#<window start ms>` | – |
 //! | audit event (401 days) | `WS#<ws>` | `AUDIT#<at ms>#<random>` | – |
 //!
 //! `<inc>` is the connector's incarnation: a connector deleted and created again gets a new one,

@@ -452,3 +452,39 @@ impl RunSlots for DynamoSync {
         Ok(())
     }
 }
+
+#[async_trait]
+impl psa_domain::ports::AttemptCounter for DynamoSync {
+    /// One item per workspace, kind and window (`LIMIT#<ws>` / `ATTEMPTS#<what>#<window start>`;
+    /// not among the workspace's connector data), counted with an atomic `ADD`; it expires with
+    /// its window.
+    async fn attempt(
+        &self,
+        workspace: &psa_domain::WorkspaceId,
+        what: &str,
+        window: Duration,
+    ) -> Result<(u64, Duration), StoreError> {
+        let now = now_ms();
+        let len = ms(window).max(1);
+        let start = now - now % len;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("LIMIT#{workspace}")))
+            .key("sk", s(format!("ATTEMPTS#{what}#{start}")))
+            .update_expression("ADD attempts :one SET expiresAt = :ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ttl", n((start + len) / 1000 + 3600))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| store_error("count an attempt", e))?;
+        let count = out
+            .attributes
+            .as_ref()
+            .and_then(|a| attr_n(a, "attempts"))
+            .unwrap_or(1);
+        Ok((count, Duration::from_millis(start + len - now)))
+    }
+}

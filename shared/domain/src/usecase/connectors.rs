@@ -1,12 +1,14 @@
 //! Connector lifecycle: connect, re-token, delete, read.
 
 use super::provision::{ProvisionError, ensure_accounts, ensure_services, managed_workspaces};
+use super::sync::SyncPolicy;
 use super::{Core, audit, now, update_connector};
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::caller::Caller;
 use crate::connector::{Connector, ConnectorSettings, ConnectorStatus, SettingsPatch, reason};
 use crate::ports::{PsaError, PsaOrganization, PsaStatus, StoreError, VaultError};
 use crate::secret::ApiToken;
+use std::time::Instant;
 
 /// Why a connector operation failed. The HTTP layer maps each variant to one status and code.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +23,8 @@ pub enum ConnectorError {
     GradientRefused(String),
     #[error("Gradient is unavailable: {0}")]
     GradientUnavailable(String),
+    #[error("too many token checks; try again in {0:?}")]
+    TooManyAttempts(std::time::Duration),
     #[error("internal failure: {0}")]
     Internal(String),
 }
@@ -59,9 +63,54 @@ fn verify_error(e: PsaError) -> ConnectorError {
     }
 }
 
-/// Checks a token with `GET organization`; nothing is written.
-async fn verify(core: &Core, token: &ApiToken) -> Result<PsaOrganization, ConnectorError> {
-    core.psa.organization(token).await.map_err(verify_error)
+/// Checks a token with `GET organization`; nothing is written. Each check is a PSA call, so a
+/// workspace has `verify_attempts` per `verify_window`; a PSA that does not answer within
+/// `verify_deadline` is unavailable (503), before anything is written.
+async fn verify(
+    core: &Core,
+    policy: &SyncPolicy,
+    caller: &Caller,
+    token: &ApiToken,
+) -> Result<PsaOrganization, ConnectorError> {
+    let (n, left) = core
+        .attempts
+        .attempt(&caller.workspace, "verify", policy.verify_window)
+        .await?;
+    if n > policy.verify_attempts {
+        return Err(ConnectorError::TooManyAttempts(left));
+    }
+    match tokio::time::timeout(policy.verify_deadline, core.psa.organization(token)).await {
+        Ok(answer) => answer.map_err(verify_error),
+        Err(_) => Err(ConnectorError::GradientUnavailable(format!(
+            "Gradient did not answer the token check within {:?}",
+            policy.verify_deadline
+        ))),
+    }
+}
+
+/// [`set_up`] within what is left of the request's `api_deadline`; what does not finish in time is
+/// left to the next sync (`setup_incomplete`), so the request still answers in time.
+async fn set_up_within(
+    core: &Core,
+    policy: &SyncPolicy,
+    started: Instant,
+    connector: &Connector,
+    token: &ApiToken,
+    org: &PsaOrganization,
+) -> SetupReport {
+    let left = policy.api_deadline.saturating_sub(started.elapsed());
+    match tokio::time::timeout(left, set_up(core, connector, token, org)).await {
+        Ok(report) => report,
+        Err(_) => {
+            tracing::warn!(
+                "Gradient setup ran out of the request's time; the next sync repeats it"
+            );
+            SetupReport {
+                error: Some("set-up did not finish in time".into()),
+                ..Default::default()
+            }
+        }
+    }
 }
 
 pub async fn get(core: &Core, caller: &Caller) -> Result<Connector, ConnectorError> {
@@ -96,14 +145,19 @@ fn by(caller: &Caller, action: AuditAction) -> AuditEvent {
 #[tracing::instrument(skip(core, token), fields(workspace_id = %caller.workspace))]
 pub async fn connect(
     core: &Core,
-    defaults: ConnectorSettings,
+    policy: &SyncPolicy,
     caller: &Caller,
     token: ApiToken,
 ) -> Result<(Connector, SetupReport), ConnectorError> {
+    let started = Instant::now();
     if core.connectors.get(&caller.workspace).await?.is_some() {
         return Err(ConnectorError::Exists);
     }
-    let org = verify(core, &token).await?;
+    let org = verify(core, policy, caller, &token).await?;
+    let defaults = ConnectorSettings {
+        guard_drop_percent: policy.guard_drop_percent,
+        psa_alerts: false,
+    };
     let mut connector = Connector::new_gradient(
         caller.workspace.clone(),
         caller.user.clone(),
@@ -127,7 +181,7 @@ pub async fn connect(
         by(caller, AuditAction::ConnectorCreated),
     )
     .await;
-    let report = set_up(core, &connector, &token, &org).await;
+    let report = set_up_within(core, policy, started, &connector, &token, &org).await;
     settle_setup(core, &mut connector, &report).await?;
     Ok((connector, report))
 }
@@ -136,13 +190,15 @@ pub async fn connect(
 #[tracing::instrument(skip(core, token), fields(workspace_id = %caller.workspace))]
 pub async fn retoken(
     core: &Core,
+    policy: &SyncPolicy,
     caller: &Caller,
     token: ApiToken,
 ) -> Result<(Connector, SetupReport), ConnectorError> {
+    let started = Instant::now();
     if core.connectors.get(&caller.workspace).await?.is_none() {
         return Err(ConnectorError::NotFound);
     }
-    let org = verify(core, &token).await?;
+    let org = verify(core, policy, caller, &token).await?;
     core.vault.store(&caller.workspace, &token).await?;
     let hint = token.hint();
     let mut connector = update_connector(core, &caller.workspace, |c| {
@@ -157,7 +213,7 @@ pub async fn retoken(
         by(caller, AuditAction::TokenReplaced),
     )
     .await;
-    let report = set_up(core, &connector, &token, &org).await;
+    let report = set_up_within(core, policy, started, &connector, &token, &org).await;
     settle_setup(core, &mut connector, &report).await?;
     Ok((connector, report))
 }
@@ -196,17 +252,23 @@ pub async fn update_settings(
 /// and the incarnation's slot and pair states (its runs and readings expire with their TTL and are
 /// never seen by a connector created again).
 #[tracing::instrument(skip(core), fields(workspace_id = %caller.workspace))]
-pub async fn delete(core: &Core, caller: &Caller) -> Result<(), ConnectorError> {
+pub async fn delete(
+    core: &Core,
+    policy: &SyncPolicy,
+    caller: &Caller,
+) -> Result<(), ConnectorError> {
     let Some(connector) = core.connectors.get(&caller.workspace).await? else {
         return Err(ConnectorError::NotFound);
     };
     let cref = connector.reference();
     let inactive = match core.vault.load(&cref, connector.token_version).await {
-        Ok(token) => core
-            .psa
-            .set_status(&token, PsaStatus::Inactive)
-            .await
-            .map_err(|e| e.to_string()),
+        Ok(token) => {
+            let told = core.psa.set_status(&token, PsaStatus::Inactive);
+            match tokio::time::timeout(policy.verify_deadline, told).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err("Gradient did not answer in time".to_owned()),
+            }
+        }
         Err(e) => Err(e.to_string()),
     };
     match inactive {

@@ -10,8 +10,8 @@ use crate::catalogue::Catalogue;
 use crate::connector::Connector;
 use crate::ids::WorkspaceId;
 use crate::ports::{
-    AlertMemory, AuditLog, ConnectorRepo, JobQueue, KeyHealth, PairStates, Psa, RunReadings,
-    RunSlots, ServiceRegistry, StoreError, SyncRuns, TokenVault, WorkspaceDirectory,
+    AlertMemory, AttemptCounter, AuditLog, ConnectorRepo, JobQueue, KeyHealth, PairStates, Psa,
+    RunReadings, RunSlots, ServiceRegistry, StoreError, SyncRuns, TokenVault, WorkspaceDirectory,
 };
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -32,6 +32,7 @@ pub struct Core {
     pub audit: Arc<dyn AuditLog>,
     pub key_health: Arc<dyn KeyHealth>,
     pub alerts: Arc<dyn AlertMemory>,
+    pub attempts: Arc<dyn AttemptCounter>,
     pub queue: Arc<dyn JobQueue>,
 }
 

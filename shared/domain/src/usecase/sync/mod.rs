@@ -49,6 +49,15 @@ pub struct SyncPolicy {
     pub guard_min_units: u64,
     /// At most one PSA alert per account and kind within this (`PSA_ALERT_INTERVAL_DAYS`).
     pub alert_interval: Duration,
+    /// Token verifications (each a PSA call) a workspace may make per `verify_window`.
+    pub verify_attempts: u64,
+    pub verify_window: Duration,
+    /// The PSA check of a token on the API path must answer within this, or the request is a 503
+    /// and nothing is written.
+    pub verify_deadline: Duration,
+    /// Everything an API request does with the PSA ends within this (API Gateway gives up at
+    /// 29 s): set-up that would take longer is left to the next sync (`setup_incomplete`).
+    pub api_deadline: Duration,
     /// Fault injection for tests and drills: after this many chunks the job stops exactly as a
     /// killed worker would (lease left behind, run `running`, no continuation). `None` in production.
     pub halt_after_chunks: Option<usize>,
@@ -71,6 +80,10 @@ impl Default for SyncPolicy {
             guard_drop_percent: Some(50),
             guard_min_units: 20,
             alert_interval: Duration::from_secs(7 * 24 * 3600),
+            verify_attempts: 10,
+            verify_window: Duration::from_secs(600),
+            verify_deadline: Duration::from_secs(12),
+            api_deadline: Duration::from_secs(25),
             halt_after_chunks: None,
         }
     }
