@@ -162,6 +162,19 @@ fn put(item: HashMap<String, AttributeValue>) -> Result<WriteRequest, StoreError
 }
 
 impl DynamoSync {
+    /// Writes one item, replacing what was there.
+    async fn put_one<T: Serialize>(&self, item: T, what: &str) -> Result<(), StoreError> {
+        let item = serde_dynamo::to_item(item).map_err(|e| serde_error(what, e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error(what, e))?;
+        Ok(())
+    }
+
     /// Writes `items` in batches; an item whose sort key repeats replaces the earlier one (DynamoDB
     /// refuses two writes of one key in a batch).
     async fn put_keyed<T: Serialize>(
@@ -306,15 +319,7 @@ impl SyncRuns for DynamoSync {
     }
 
     async fn put_run(&self, run: &SyncRun) -> Result<(), StoreError> {
-        let item = serde_dynamo::to_item(RunItem::new(run)).map_err(|e| serde_error("run", e))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| store_error("put run", e))?;
-        Ok(())
+        self.put_one(RunItem::new(run), "put run").await
     }
 
     async fn get_run(
@@ -513,15 +518,7 @@ impl AuditLog for DynamoSync {
             expires_at: event.at.unix_timestamp() + AUDIT_RETENTION_S,
             event: event.clone(),
         };
-        let item = serde_dynamo::to_item(item).map_err(|e| serde_error("audit event", e))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| store_error("record audit event", e))?;
-        Ok(())
+        self.put_one(item, "record audit event").await
     }
 
     async fn audit_page(

@@ -65,6 +65,14 @@ pub(crate) fn new_run(
     }
 }
 
+/// The caller's connector, or `NotFound`.
+async fn connector_of(core: &Core, caller: &Caller) -> Result<Connector, RequestError> {
+    core.connectors
+        .get(&caller.workspace)
+        .await?
+        .ok_or(RequestError::NotFound)
+}
+
 /// An admin's "Sync now": one queued run, or why not.
 #[tracing::instrument(skip(core, policy), fields(workspace_id = %caller.workspace))]
 pub async fn request_sync(
@@ -72,11 +80,7 @@ pub async fn request_sync(
     policy: &SyncPolicy,
     caller: &Caller,
 ) -> Result<SyncRun, RequestError> {
-    let connector = core
-        .connectors
-        .get(&caller.workspace)
-        .await?
-        .ok_or(RequestError::NotFound)?;
+    let connector = connector_of(core, caller).await?;
     if !connector.may_sync() {
         return Err(RequestError::Disconnected {
             reason: connector.status_reason,
@@ -144,11 +148,7 @@ pub async fn release_run(
     caller: &Caller,
     held: &RunId,
 ) -> Result<SyncRun, RequestError> {
-    let connector = core
-        .connectors
-        .get(&caller.workspace)
-        .await?
-        .ok_or(RequestError::NotFound)?;
+    let connector = connector_of(core, caller).await?;
     let cref = connector.reference();
     let target = core
         .runs
