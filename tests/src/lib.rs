@@ -63,6 +63,31 @@ pub fn http_event(
     lambda_http::request::from_str(&v.to_string()).expect("lambda_http parses the fixture")
 }
 
+/// Sends one request through the real HTTP handler of `app` (e.g. one with its own policy);
+/// every body is kept for the secret scans.
+pub async fn call_app(
+    app: &connectors_api::App,
+    method: &str,
+    path: &str,
+    claims: Option<&Claims>,
+    body: Option<&str>,
+) -> ApiResponse {
+    let resp = connectors_api::handle(app, http_event(method, path, claims, body)).await;
+    let (parts, body) = resp.into_parts();
+    let body = match body {
+        lambda_http::Body::Empty => String::new(),
+        lambda_http::Body::Text(t) => t,
+        lambda_http::Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+        _ => String::new(),
+    };
+    RESPONSES.lock().expect("responses").push(body.clone());
+    ApiResponse {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiResponse {
     pub status: u16,
@@ -182,20 +207,7 @@ impl TestEnv {
         claims: Option<&Claims>,
         body: Option<&str>,
     ) -> ApiResponse {
-        let resp = connectors_api::handle(&self.api, http_event(method, path, claims, body)).await;
-        let (parts, body) = resp.into_parts();
-        let body = match body {
-            lambda_http::Body::Empty => String::new(),
-            lambda_http::Body::Text(t) => t,
-            lambda_http::Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
-            _ => String::new(),
-        };
-        RESPONSES.lock().expect("responses").push(body.clone());
-        ApiResponse {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-        }
+        call_app(&self.api, method, path, claims, body).await
     }
 
     /// `POST /v1/psa/connectors` as the channel's admin.

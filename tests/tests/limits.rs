@@ -2,38 +2,22 @@
 //! a slow Gradient never makes an API request overrun or leave anything half-written.
 
 use gradient_sim::Faults;
-use psa_tests::{ApiResponse, Claims, TestEnv, http_event, workspace};
+use psa_tests::{ApiResponse, Claims, TestEnv, call_app, workspace};
 use std::time::{Duration, Instant};
 
 const CH: &str = "msp_lim";
 
-async fn call(
-    api: &connectors_api::App,
-    method: &str,
-    path: &str,
-    ch: &str,
-    body: &str,
-) -> ApiResponse {
-    let resp = connectors_api::handle(
+/// `POST /v1/psa/connectors` with `token` as `ch`'s admin, through `api`.
+async fn connect(api: &connectors_api::App, ch: &str, token: &str) -> ApiResponse {
+    let body = serde_json::json!({"type": "gradient", "apiToken": token}).to_string();
+    call_app(
         api,
-        http_event(method, path, Some(&Claims::admin(ch)), Some(body)),
+        "POST",
+        "/v1/psa/connectors",
+        Some(&Claims::admin(ch)),
+        Some(&body),
     )
-    .await;
-    let (parts, body) = resp.into_parts();
-    let body = match body {
-        lambda_http::Body::Text(t) => t,
-        lambda_http::Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
-        _ => String::new(),
-    };
-    ApiResponse {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body,
-    }
-}
-
-fn connect_body(token: &str) -> String {
-    serde_json::json!({"type": "gradient", "apiToken": token}).to_string()
+    .await
 }
 
 fn token_checks(env: &TestEnv) -> usize {
@@ -52,14 +36,7 @@ async fn token_checks_per_workspace_are_bounded() {
     api.policy.verify_attempts = 10;
     let org = env.sim.create_organization("Acme MSP");
     for i in 0..10 {
-        let r = call(
-            &api,
-            "POST",
-            "/v1/psa/connectors",
-            CH,
-            &connect_body(&format!("gr-wrong-{i:04}")),
-        )
-        .await;
+        let r = connect(&api, CH, &format!("gr-wrong-{i:04}")).await;
         assert_eq!(
             (r.status, r.code().as_str()),
             (422, "token_rejected"),
@@ -69,14 +46,7 @@ async fn token_checks_per_workspace_are_bounded() {
     }
     assert_eq!(token_checks(&env), 10);
     // The 11th check within the window is refused before any Gradient call, even a good token.
-    let r = call(
-        &api,
-        "POST",
-        "/v1/psa/connectors",
-        CH,
-        &connect_body(&org.partner_key),
-    )
-    .await;
+    let r = connect(&api, CH, &org.partner_key).await;
     assert_eq!(
         (r.status, r.code().as_str()),
         (429, "too_many_attempts"),
@@ -96,14 +66,7 @@ async fn token_checks_per_workspace_are_bounded() {
     );
     // Another workspace has its own budget.
     let other = env.sim.create_organization("Other MSP");
-    let r = call(
-        &api,
-        "POST",
-        "/v1/psa/connectors",
-        "msp_other",
-        &connect_body(&other.partner_key),
-    )
-    .await;
+    let r = connect(&api, "msp_other", &other.partner_key).await;
     assert_eq!(r.status, 201, "{}", r.body);
 }
 
@@ -118,14 +81,7 @@ async fn a_slow_token_check_answers_503_in_time_and_writes_nothing() {
         ..Default::default()
     });
     let t = Instant::now();
-    let r = call(
-        &api,
-        "POST",
-        "/v1/psa/connectors",
-        CH,
-        &connect_body(&org.partner_key),
-    )
-    .await;
+    let r = connect(&api, CH, &org.partner_key).await;
     let took = t.elapsed();
     assert_eq!(
         (r.status, r.code().as_str()),
@@ -151,14 +107,7 @@ async fn a_slow_token_check_answers_503_in_time_and_writes_nothing() {
     );
     // Once Gradient is fast again the same connect works.
     env.sim.clear_faults();
-    let r = call(
-        &api,
-        "POST",
-        "/v1/psa/connectors",
-        CH,
-        &connect_body(&org.partner_key),
-    )
-    .await;
+    let r = connect(&api, CH, &org.partner_key).await;
     assert_eq!(r.status, 201, "{}", r.body);
 }
 
@@ -197,14 +146,7 @@ async fn a_slow_set_up_ends_in_time_and_the_next_sync_finishes_it() {
         ..Default::default()
     });
     let t = Instant::now();
-    let r = call(
-        &api,
-        "POST",
-        "/v1/psa/connectors",
-        CH,
-        &connect_body(&org.partner_key),
-    )
-    .await;
+    let r = connect(&api, CH, &org.partner_key).await;
     let took = t.elapsed();
     assert_eq!(r.status, 201, "{}", r.body);
     assert!(
