@@ -125,14 +125,14 @@ pub fn test_gradient_config() -> GradientConfig {
     c
 }
 
-/// Sync knobs for tests: no cool-down unless a test sets one, small chunks so checkpoints happen.
+/// Sync knobs for tests: no cool-down unless a test sets one, small checkpoints so they happen.
 pub fn test_sync_policy() -> psa_domain::usecase::sync::SyncPolicy {
     psa_domain::usecase::sync::SyncPolicy {
         cooldown: Duration::ZERO,
         // Tests connect and re-token far more often than an admin; tests/tests/limits.rs checks
         // the production limit.
         verify_attempts: 1_000,
-        chunk: 10,
+        checkpoint_every: 10,
         lease_ttl: Duration::from_secs(5),
         ..Default::default()
     }
@@ -410,10 +410,7 @@ pub use aws_lambda_events::event::sqs as aws_lambda_events_sqs;
 impl TestEnv {
     /// The sync worker with the test's core and sync policy.
     pub fn worker(&self) -> sync_worker::Worker {
-        sync_worker::Worker {
-            core: self.platform.core.clone(),
-            policy: self.platform.settings.sync.clone(),
-        }
+        sync_worker::Worker::new(&self.platform)
     }
 
     /// Receives up to 10 messages (hidden for `visibility` seconds).

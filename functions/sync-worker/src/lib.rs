@@ -6,6 +6,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use psa_domain::ports::SyncJob;
 use psa_domain::usecase::Core;
 use psa_domain::usecase::sync::{JobOutcome, SyncPolicy, run_job};
+use psa_runtime::Budget;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What the worker needs, built once per process.
@@ -13,6 +15,9 @@ use std::time::Instant;
 pub struct Worker {
     pub core: Core,
     pub policy: SyncPolicy,
+    /// The process's lease of the Gradient budget, given back after each batch (Lambda may
+    /// freeze the process right after; its shares would otherwise idle until the lease expires).
+    pub budget: Option<Arc<Budget>>,
 }
 
 impl Worker {
@@ -20,6 +25,7 @@ impl Worker {
         Self {
             core: platform.core.clone(),
             policy: platform.settings.sync.clone(),
+            budget: Some(platform.budget.clone()),
         }
     }
 }
@@ -54,6 +60,9 @@ pub async fn handle(
                 response.add_failure(id);
             }
         }
+    }
+    if let Some(budget) = &worker.budget {
+        budget.release().await;
     }
     response
 }

@@ -3,6 +3,7 @@
 //! No AWS or HTTP types live here.
 
 pub mod audit;
+pub mod budget;
 pub mod caller;
 pub mod catalogue;
 pub mod config;

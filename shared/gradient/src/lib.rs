@@ -1,11 +1,11 @@
 //! Typed client of Gradient MSP's Synthesize vendor API (`shared/docs/gradient-api.md`).
 //!
-//! * One request budget: every HTTP attempt (retries included) waits on a governor limiter that is
-//!   shared by every clone of a client **and by every client of the process built with the same
-//!   `max_rps`** (a process-wide registry keyed by `max_rps`).
-//! * The limiter has a burst of 1 and emits one request every `1.05 / max_rps` seconds, so any
-//!   1-second window holds at most `max_rps` requests at the receiver even when arrivals jitter by
-//!   up to 50 ms (a burst of `max_rps` would let up to `2 × max_rps` through one window).
+//! * One request budget ([`Budget`], module `budget`): every HTTP attempt (retries included)
+//!   waits on it. By default it is the whole `max_rps`, shared by every clone of a client **and
+//!   by every client of the process built with the same `max_rps`** (a process-wide registry);
+//!   [`GradientClient::with_budget`] puts the client on a lease of the deployment-wide budget
+//!   instead. It paces one request every `LIMITER_SLACK / rate` seconds (no burst) and adapts the
+//!   rate to 429s (multiplicative decrease, additive increase).
 //! * Retries: idempotent calls (GET, PATCH, counts — a count is a set — and the bulk account POST,
 //!   whose replay answers 409 that the caller handles) retry transient errors up to
 //!   `max_attempts`, honouring `Retry-After` seconds on 429 (capped at `backoff_cap`), otherwise
@@ -23,10 +23,12 @@
 //!   error body at most [`MAX_ERROR_BODY_BYTES`] are read, the rest is ignored; every message kept
 //!   in a [`GradientError`] has at most [`MAX_MESSAGE_CHARS`] characters (cut after scrubbing).
 
+mod budget;
 mod error;
 mod psa;
 mod types;
 
+pub use budget::{Budget, LeaseTiming};
 pub use error::GradientError;
 use error::cap_message;
 pub use psa::GradientPsa;
@@ -37,7 +39,6 @@ pub use types::{
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use psa_domain::{ApiToken, VendorKey};
 use rand::Rng;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
@@ -68,8 +69,7 @@ where
 /// Largest number of accounts sent in one `POST /organization/accounts`.
 pub const ACCOUNT_CHUNK: usize = 100;
 
-/// Spacing factor of the limiter: one request every `LIMITER_SLACK / max_rps` seconds.
-pub const LIMITER_SLACK: f64 = 1.05;
+pub use budget::LIMITER_SLACK;
 
 /// Largest 2xx body the client accepts (8 MiB); a larger one is `Malformed`.
 pub const MAX_BODY_BYTES: usize = 8 << 20;
@@ -114,19 +114,15 @@ impl GradientConfig {
     }
 }
 
-/// The process-wide limiter for a given `max_rps`.
-fn shared_limiter(max_rps: u32) -> Arc<DefaultDirectRateLimiter> {
-    static LIMITERS: OnceLock<Mutex<HashMap<u32, Arc<DefaultDirectRateLimiter>>>> = OnceLock::new();
-    let mut map = LIMITERS
+/// The process-wide local budget for a given `max_rps`.
+fn shared_budget(max_rps: u32) -> Arc<Budget> {
+    static BUDGETS: OnceLock<Mutex<HashMap<u32, Arc<Budget>>>> = OnceLock::new();
+    let mut map = BUDGETS
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     map.entry(max_rps)
-        .or_insert_with(|| {
-            let period = Duration::from_secs_f64(LIMITER_SLACK / f64::from(max_rps));
-            let quota = Quota::with_period(period).expect("non-zero period");
-            Arc::new(RateLimiter::direct(quota))
-        })
+        .or_insert_with(|| Budget::local(max_rps))
         .clone()
 }
 
@@ -141,7 +137,7 @@ struct Inner {
     /// Serialises refreshes; holds when the last one finished.
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
     refreshes: AtomicU64,
-    limiter: Arc<DefaultDirectRateLimiter>,
+    budget: RwLock<Arc<Budget>>,
     sent: AtomicU64,
 }
 
@@ -223,7 +219,7 @@ impl GradientClient {
             inner: Arc::new(Inner {
                 http,
                 base,
-                limiter: shared_limiter(config.max_rps),
+                budget: RwLock::new(shared_budget(config.max_rps)),
                 config,
                 vendor_key: RwLock::new(Arc::new(vendor_key)),
                 refresh: RwLock::new(None),
@@ -322,6 +318,28 @@ impl GradientClient {
                 false
             }
         }
+    }
+
+    /// Puts this client and every clone of it on `budget` (e.g. a lease of the deployment-wide
+    /// budget, [`Budget::leased`]) instead of the process-wide local one.
+    pub fn with_budget(self, budget: Arc<Budget>) -> Self {
+        *self.inner.budget.write().unwrap_or_else(|e| e.into_inner()) = budget;
+        self
+    }
+
+    /// The request budget this client draws from.
+    pub fn budget(&self) -> Arc<Budget> {
+        self.inner
+            .budget
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Gives back this process's part of a leased budget (see [`Budget::release`]); a no-op for
+    /// a local budget.
+    pub async fn release_budget(&self) {
+        self.budget().release().await;
     }
 
     /// HTTP requests actually sent by this client and its clones (retries included).
@@ -610,7 +628,8 @@ impl GradientClient {
         body: Option<&[u8]>,
     ) -> Result<Vec<u8>, GradientError> {
         let header = Self::header_value(key, token)?;
-        self.inner.limiter.until_ready().await;
+        let budget = self.budget();
+        budget.acquire().await;
         self.inner.sent.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}{}", self.inner.base, path);
         let mut rb = self
@@ -625,6 +644,7 @@ impl GradientClient {
         }
         let resp = rb.send().await.map_err(|e| transport_error(path, &e))?;
         let status = resp.status();
+        budget.on_response(status.as_u16());
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)
@@ -922,13 +942,21 @@ mod tests {
     }
 
     #[test]
-    fn clones_share_one_limiter_and_same_rate_shares_across_clients() {
+    fn clones_share_one_budget_and_same_rate_shares_across_clients() {
         let key = VendorKey::parse("v").unwrap();
         let mut c = GradientConfig::new("http://127.0.0.1:1");
         c.max_rps = 7;
         let a = GradientClient::new(c.clone(), key.clone()).unwrap();
         let b = GradientClient::new(c, key).unwrap();
-        assert!(Arc::ptr_eq(&a.inner.limiter, &a.clone().inner.limiter));
-        assert!(Arc::ptr_eq(&a.inner.limiter, &b.inner.limiter));
+        assert!(Arc::ptr_eq(&a.budget(), &a.clone().budget()));
+        assert!(Arc::ptr_eq(&a.budget(), &b.budget()));
+        let own = Budget::local(7);
+        let c = b.clone().with_budget(own.clone());
+        assert!(Arc::ptr_eq(&c.budget(), &own));
+        assert!(
+            Arc::ptr_eq(&b.budget(), &own),
+            "clones share the budget they were given"
+        );
+        assert!(!Arc::ptr_eq(&a.budget(), &own));
     }
 }

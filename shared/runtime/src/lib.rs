@@ -4,14 +4,19 @@
 use psa_domain::catalogue::Catalogue;
 use psa_domain::config::{ConfigError, Settings};
 use psa_domain::usecase::Core;
-use psa_gradient::{GradientClient, GradientConfig, GradientPsa};
+use psa_gradient::{GradientClient, GradientConfig, GradientPsa, LeaseTiming};
+pub use psa_gradient::Budget;
 use psa_secrets::{SecretsManagerVault, VendorKeyError, load_vendor_key};
 use psa_store::{
-    DynamoConnectors, DynamoServiceRegistry, DynamoSync, DynamoWorkspaces, SqsJobQueue,
+    DynamoBudgetLeases, DynamoConnectors, DynamoServiceRegistry, DynamoSync, DynamoWorkspaces, SqsJobQueue,
 };
 use std::sync::Arc;
 
 pub mod logging;
+
+/// Shares the deployment's Gradient budget is cut into: at most this many processes send at
+/// once (the worker's `MaximumConcurrency` plus the API's reserved concurrency stay below it).
+pub const BUDGET_SHARES: u32 = 20;
 pub use logging::init_tracing;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +39,8 @@ pub struct Platform {
     pub connectors: Arc<DynamoConnectors>,
     pub vault: Arc<SecretsManagerVault>,
     pub gradient: GradientClient,
+    /// This process's lease of the deployment's Gradient budget (`GRADIENT_MAX_RPS`).
+    pub budget: Arc<Budget>,
 }
 
 impl Platform {
@@ -70,6 +77,21 @@ impl Platform {
                         .map_err(|e| e.to_string())
                 }
             }));
+        // `GRADIENT_MAX_RPS` is the whole deployment's budget: this process leases a part of it.
+        let owner = format!(
+            "{}/{}",
+            std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into()),
+            uuid::Uuid::new_v4()
+        );
+        let leases = DynamoBudgetLeases::new(dynamo.clone(), &settings.psa_table, "gradient");
+        let budget = Budget::leased(
+            settings.gradient_max_rps,
+            Arc::new(leases),
+            owner,
+            BUDGET_SHARES,
+            LeaseTiming::default(),
+        );
+        let client = client.with_budget(budget.clone());
         let queue_url = settings.require_queue_url()?.to_owned();
         let connectors = Arc::new(DynamoConnectors::new(dynamo.clone(), &settings.psa_table));
         let sync_store = Arc::new(DynamoSync::new(dynamo.clone(), &settings.psa_table));
@@ -108,6 +130,7 @@ impl Platform {
             connectors,
             vault,
             gradient: client,
+            budget,
         })
     }
 }

@@ -9,6 +9,7 @@
 //! | service registry entry | `VENDOR#gradient` | `SERVICE#<catalogue key>` | – |
 //! | service-creation lock | `VENDOR#gradient` | `LOCK#services` | – |
 //! | PSA rejections (vendor-key faults) | `VENDOR#gradient` | `KEYHEALTH` | – |
+//! | leases of the deployment's request budget | `VENDOR#gradient` | `BUDGET` | – |
 //! | run slot + worker lease | `WS#<ws>` | `SLOT#<type>#<inc>` | – |
 //! | on-demand cool-down | `WS#<ws>` | `COOLDOWN#<type>` | – |
 //! | sync run (90 days) | `WS#<ws>` | `RUN#<type>#<inc>#<runId>` | `RUNS#<ws>#<type>#<inc>` / `<queuedAt ms>#<runId>` |
@@ -28,6 +29,7 @@
 //!
 //! The workspace read model is the platform's own table (`WORKSPACES_TABLE`, contract).
 
+mod budget;
 mod connectors;
 mod error;
 mod history;
@@ -36,6 +38,7 @@ mod registry;
 mod sync;
 mod workspaces;
 
+pub use budget::DynamoBudgetLeases;
 pub use connectors::DynamoConnectors;
 pub use error::store_error;
 pub use queue::SqsJobQueue;

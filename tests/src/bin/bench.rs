@@ -255,7 +255,6 @@ async fn guard_cost(env: &TestEnv, channel: &str) -> Result<String, String> {
 
 fn bench_worker(env: &TestEnv, in_flight: Option<usize>) -> sync_worker::Worker {
     let mut w = env.worker();
-    w.policy.chunk = 100;
     w.policy.lease_ttl = Duration::from_secs(120);
     if let Some(n) = in_flight {
         w.policy.in_flight = n;

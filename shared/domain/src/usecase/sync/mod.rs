@@ -5,6 +5,7 @@
 mod alerts;
 mod finish;
 mod plan;
+mod record;
 mod request;
 mod run;
 mod send;
@@ -25,9 +26,11 @@ pub struct SyncPolicy {
     pub full_resend_every: Duration,
     /// Counts in flight at once (the shared rate budget still bounds requests per second).
     pub in_flight: usize,
-    /// Readings per checkpoint: after each chunk, outcomes are saved and the lease renewed.
-    pub chunk: usize,
-    /// Worker lease duration; renewed at every chunk.
+    /// Outcomes are checkpointed (readings and pair states saved, the lease renewed) after this
+    /// many results or `checkpoint_interval`, whichever comes first, while posting goes on.
+    pub checkpoint_every: usize,
+    pub checkpoint_interval: Duration,
+    /// Worker lease duration; renewed at every checkpoint.
     pub lease_ttl: Duration,
     /// How long a queued run may hold the connector's slot without a worker.
     pub slot_ttl: Duration,
@@ -58,9 +61,10 @@ pub struct SyncPolicy {
     /// Everything an API request does with the PSA ends within this (API Gateway gives up at
     /// 29 s): set-up that would take longer is left to the next sync (`setup_incomplete`).
     pub api_deadline: Duration,
-    /// Fault injection for tests and drills: after this many chunks the job stops exactly as a
-    /// killed worker would (lease left behind, run `running`, no continuation). `None` in production.
-    pub halt_after_chunks: Option<usize>,
+    /// Fault injection for tests and drills: after this many checkpoints the job stops exactly
+    /// as a killed worker would (lease left behind, run `running`, no continuation, counts in
+    /// flight not recorded). `None` in production.
+    pub halt_after_checkpoints: Option<usize>,
 }
 
 impl Default for SyncPolicy {
@@ -68,7 +72,8 @@ impl Default for SyncPolicy {
         Self {
             full_resend_every: Duration::from_secs(7 * 24 * 3600),
             in_flight: 8,
-            chunk: 100,
+            checkpoint_every: 200,
+            checkpoint_interval: Duration::from_secs(2),
             lease_ttl: Duration::from_secs(90),
             slot_ttl: Duration::from_secs(6 * 3600),
             cooldown: Duration::from_secs(300),
@@ -84,7 +89,7 @@ impl Default for SyncPolicy {
             verify_window: Duration::from_secs(600),
             verify_deadline: Duration::from_secs(12),
             api_deadline: Duration::from_secs(25),
-            halt_after_chunks: None,
+            halt_after_checkpoints: None,
         }
     }
 }
@@ -98,6 +103,6 @@ pub enum JobOutcome {
     Continued,
     /// Another worker holds this run's lease: leave the message to come back.
     Busy,
-    /// Stopped by [`SyncPolicy::halt_after_chunks`] like a killed worker: the message comes back.
+    /// Stopped by [`SyncPolicy::halt_after_checkpoints`] like a killed worker: the message comes back.
     Halted,
 }

@@ -3,15 +3,14 @@
 use super::alerts;
 use super::finish::{self, end, full_due};
 use super::plan::{Plan, Reading, guard_figures, plan_readings};
-use super::send::{Sender, Sent, Stop};
+use super::record::Recorder;
+use super::send::{Sender, Sent, Stop, Window};
 use super::{JobOutcome, SyncPolicy};
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::connector::{ConnectorSettings, ConnectorStatus, reason};
 use crate::ports::{Lease, PsaError, StoreError, SyncJob, VaultError};
 use crate::secret::ApiToken;
-use crate::sync::{
-    Accepted, AttemptOutcome, Outcome, PairState, RunReading, RunStatus, SyncRun, Trigger,
-};
+use crate::sync::{Outcome, RunReading, RunStatus, SyncRun, Trigger};
 use crate::usecase::provision::{
     ProvisionError, ensure_accounts, ensure_services, managed_workspaces,
 };
@@ -141,7 +140,7 @@ impl Job<'_> {
             }
             Err(ProvisionError::Store(e)) => return Err(e),
             Err(ProvisionError::Deadline) => {
-                return self.continue_or_give_up(run, &BTreeMap::new(), &[]).await;
+                return self.continue_or_give_up(run, None, &[]).await;
             }
             Err(e) => return end(core, run, RunStatus::Failed, &e.to_string()).await,
         };
@@ -175,7 +174,8 @@ impl Job<'_> {
                 return self.hold(run, plan, threshold.unwrap_or_default()).await;
             }
         }
-        self.record_failed(run, &pairs, &plan.decided).await?;
+        let recorder = Recorder::new(core, run, &pairs);
+        recorder.decided(&plan.decided).await?;
         tracing::info!(
             send = plan.send.len(),
             decided = plan.decided.len(),
@@ -194,57 +194,40 @@ impl Job<'_> {
             self.policy.in_flight,
             self.policy.cancel_check_every,
         );
-        let mut accepted_now: Vec<Reading> = Vec::new();
-        let chunk = self.policy.chunk.max(1);
-        let mut offset = 0;
-        while offset < plan.send.len() {
-            let n = offset / chunk;
-            if self.policy.halt_after_chunks == Some(n) {
-                tracing::warn!(chunks = n, "halted by fault injection, as a killed worker");
-                return Ok(JobOutcome::Halted);
-            }
-            if self.deadline_near() {
+        let window = Window {
+            core,
+            connector: &cref,
+            run_id: &run.run_id,
+            owner: self.owner,
+            lease_ttl: self.policy.lease_ttl,
+            every: self.policy.checkpoint_every.max(1),
+            interval: self.policy.checkpoint_interval,
+            halt_after: self.policy.halt_after_checkpoints,
+        };
+        sender.check_connector().await?;
+        let (bulk, last) = match plan.send.split_last() {
+            Some((last, bulk)) => (bulk, Some(last)),
+            None => (&plan.send[..], None),
+        };
+        let unsent = sender.send_all(&recorder, bulk, last, &window).await?;
+        let accepted_now = recorder.accepted_newest_first();
+        match sender.stop() {
+            Stop::Go => {}
+            Stop::Killed => return Ok(JobOutcome::Halted),
+            Stop::LeaseLost => return Ok(JobOutcome::Busy),
+            Stop::Deadline => {
                 return self
-                    .continue_or_give_up(run, &pairs, &plan.send[offset..])
+                    .continue_or_give_up(run, Some(&recorder), &unsent)
                     .await;
             }
-            if core
-                .slots
-                .take_lease(&cref, &run.run_id, self.owner, self.policy.lease_ttl)
-                .await?
-                != Lease::Acquired
-            {
-                tracing::warn!("lease lost to another worker; it finishes the run");
-                return Ok(JobOutcome::Busy);
-            }
-            sender.check_connector().await?;
-            let end_at = (offset + chunk).min(plan.send.len());
-            let results = sender
-                .post_chunk(&plan.send[offset..end_at], end_at == plan.send.len())
-                .await;
-            offset = end_at;
-            let left = self.record(run, &pairs, results, &mut accepted_now).await?;
-            match sender.stop() {
-                Stop::Go => {}
-                Stop::Deadline => {
-                    let mut rest = left;
-                    rest.extend_from_slice(&plan.send[offset..]);
-                    return self.continue_or_give_up(run, &pairs, &rest).await;
-                }
-                stop => {
-                    // No further calls: what was not sent fails now and goes out next run.
-                    let why = match stop {
-                        Stop::Cancelled => "not sent: the connector was deleted or re-tokened",
-                        _ => "not sent: the run stopped",
-                    };
-                    let rest: Vec<RunReading> = left
-                        .iter()
-                        .chain(&plan.send[offset..])
-                        .map(|r| r.ended(Outcome::Failed, Some(why)))
-                        .collect();
-                    self.record_failed(run, &pairs, &rest).await?;
-                    break;
-                }
+            Stop::Token | Stop::Forbidden | Stop::Cancelled => {
+                // No further calls: what was not sent fails now and goes out next run.
+                let why = if sender.stop() == Stop::Cancelled {
+                    "not sent: the connector was deleted or re-tokened"
+                } else {
+                    "not sent: the run stopped"
+                };
+                recorder.not_sent(&unsent, why).await?;
             }
         }
         match sender.stop() {
@@ -258,7 +241,8 @@ impl Job<'_> {
                     "cancelled: the connector was deleted or re-tokened while the run was going";
                 end(core, run, RunStatus::Cancelled, why).await
             }
-            Stop::Go | Stop::Deadline => {
+            // (Killed and LeaseLost returned above; a deadline met by the rebuild count is fine.)
+            Stop::Go | Stop::Deadline | Stop::LeaseLost | Stop::Killed => {
                 if !sender.built.load(Ordering::SeqCst) {
                     self.rebuild(run, &sender, &ids, accepted_now).await?;
                 }
@@ -312,104 +296,6 @@ impl Job<'_> {
         finish::finish(core, run, Some(RunStatus::Held)).await
     }
 
-    /// Records readings decided without a post; those that `failed` (a refused account, a run that
-    /// stopped or ran out of continuations) also mark their pair's latest attempt failed, so the
-    /// usage view says so and the next run sends them.
-    async fn record_failed(
-        &self,
-        run: &SyncRun,
-        pairs: &BTreeMap<(String, String), PairState>,
-        readings: &[RunReading],
-    ) -> Result<(), StoreError> {
-        let cref = run.connector();
-        let at = now();
-        let states: Vec<PairState> = readings
-            .iter()
-            .filter(|r| r.outcome == Outcome::Failed)
-            .filter_map(|r| {
-                let before = pairs.get(&(r.account_id.clone(), r.service.clone()));
-                if before.is_some_and(|p| p.last_attempt == AttemptOutcome::Failed) {
-                    return None;
-                }
-                Some(PairState {
-                    account_id: r.account_id.clone(),
-                    service_key: r.service.clone(),
-                    account_name: r.account_name.clone(),
-                    accepted: before.and_then(|p| p.accepted.clone()),
-                    last_attempt: AttemptOutcome::Failed,
-                    last_attempt_at: at,
-                })
-            })
-            .collect();
-        self.core.pairs.put_pairs(&cref, &states).await?;
-        self.core
-            .readings
-            .put_readings(&cref, &run.run_id, readings)
-            .await
-    }
-
-    /// Records the outcomes of one chunk (readings and pair states); answers the readings that
-    /// were not sent.
-    async fn record(
-        &self,
-        run: &SyncRun,
-        pairs: &BTreeMap<(String, String), PairState>,
-        results: Vec<Sent>,
-        accepted_now: &mut Vec<Reading>,
-    ) -> Result<Vec<Reading>, StoreError> {
-        let cref = run.connector();
-        let at = now();
-        let mut readings = Vec::new();
-        let mut states = Vec::new();
-        let mut left = Vec::new();
-        let mut state = |r: &Reading, attempt: AttemptOutcome, accepted: Option<Accepted>| {
-            let before = pairs.get(&r.key());
-            let accepted = accepted.or_else(|| before.and_then(|p| p.accepted.clone()));
-            let same = before.is_some_and(|p| p.last_attempt == attempt && p.accepted == accepted);
-            if !same {
-                states.push(PairState {
-                    account_id: r.account_id.clone(),
-                    service_key: r.service_key.clone(),
-                    account_name: r.account_name.clone(),
-                    accepted,
-                    last_attempt: attempt,
-                    last_attempt_at: at,
-                });
-            }
-        };
-        for sent in results {
-            match sent {
-                Sent::Accepted(r) => {
-                    let accepted = Accepted {
-                        value: r.count,
-                        service_id: r.service_id.clone(),
-                        at,
-                        run_id: run.run_id.clone(),
-                    };
-                    state(&r, AttemptOutcome::Posted, Some(accepted));
-                    readings.push(r.ended(Outcome::Posted, None));
-                    accepted_now.push(r);
-                }
-                Sent::Unmapped(r) => {
-                    state(&r, AttemptOutcome::Unmapped, None);
-                    readings.push(r.ended(Outcome::Unmapped, None));
-                }
-                Sent::Failed(r, why) => {
-                    state(&r, AttemptOutcome::Failed, None);
-                    readings.push(r.ended(Outcome::Failed, Some(&why)));
-                }
-                Sent::Unsent(r) => left.push(r),
-            }
-        }
-        // Pair states first: a reading recorded for this run is never attempted again in it.
-        self.core.pairs.put_pairs(&cref, &states).await?;
-        self.core
-            .readings
-            .put_readings(&cref, &run.run_id, &readings)
-            .await?;
-        Ok(left)
-    }
-
     /// The run had counts accepted but none with `no_build=false` (the last one was unmapped or
     /// failed, or was sent by an earlier job): send one accepted count again, letting the PSA
     /// rebuild its billing view. A count is a set, so this changes no value.
@@ -420,7 +306,7 @@ impl Job<'_> {
         ids: &BTreeMap<String, String>,
         accepted_now: Vec<Reading>,
     ) -> Result<(), StoreError> {
-        let mut candidates: Vec<Reading> = accepted_now.into_iter().rev().take(3).collect();
+        let mut candidates = accepted_now;
         if candidates.is_empty() {
             let cref = run.connector();
             let earlier = self.core.readings.all_readings(&cref, &run.run_id).await?;
@@ -463,7 +349,7 @@ impl Job<'_> {
     async fn continue_or_give_up(
         &self,
         run: &mut SyncRun,
-        pairs: &BTreeMap<(String, String), PairState>,
+        recorder: Option<&Recorder<'_>>,
         rest: &[Reading],
     ) -> Result<JobOutcome, StoreError> {
         let (core, cref) = (self.core, run.connector());
@@ -472,11 +358,9 @@ impl Job<'_> {
                 "not sent: the run used all {} continuations",
                 self.policy.max_continuations
             );
-            let failed: Vec<RunReading> = rest
-                .iter()
-                .map(|r| r.ended(Outcome::Failed, Some(&why)))
-                .collect();
-            self.record_failed(run, pairs, &failed).await?;
+            if let Some(recorder) = recorder {
+                recorder.not_sent(rest, &why).await?;
+            }
             tracing::warn!(left = rest.len(), "continuations used up; the rest fails");
             // Nothing left to send means set-up itself did not finish: the run failed.
             let status = rest.is_empty().then_some(RunStatus::Failed);

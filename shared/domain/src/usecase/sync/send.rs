@@ -1,9 +1,12 @@
-//! Posting counts: several in flight within the shared rate budget, each checked against the
-//! deadline, the connector's incarnation and the stop reasons before it goes out.
+//! Posting counts: a continuous window of several in flight within the shared rate budget (a
+//! new count starts as soon as one finishes), each checked against the deadline, the
+//! connector's incarnation and the stop reasons before it goes out; the outcomes are
+//! checkpointed in the background, never blocking the senders.
 
 use super::plan::Reading;
+use super::record::Recorder;
 use crate::connector::ConnectorRef;
-use crate::ports::{PsaError, StoreError};
+use crate::ports::{Lease, PsaError, StoreError};
 use crate::secret::ApiToken;
 use crate::usecase::Core;
 use futures::StreamExt;
@@ -23,6 +26,10 @@ pub(super) enum Stop {
     Cancelled = 3,
     /// Too little time is left in this invocation: the rest goes to a continuation.
     Deadline = 4,
+    /// Another worker took the run's lease: it finishes the run.
+    LeaseLost = 5,
+    /// Fault injection: the job stops as a killed worker would (nothing more is recorded).
+    Killed = 6,
 }
 
 /// How one posted reading ended.
@@ -82,12 +89,14 @@ impl<'a> Sender<'a> {
             2 => Stop::Forbidden,
             3 => Stop::Cancelled,
             4 => Stop::Deadline,
+            5 => Stop::LeaseLost,
+            6 => Stop::Killed,
             _ => Stop::Go,
         }
     }
 
     /// Records the first reason to stop (later ones do not replace it).
-    fn halt(&self, why: Stop) {
+    pub fn halt(&self, why: Stop) {
         let _ = self.stop.compare_exchange(
             Stop::Go as u8,
             why as u8,
@@ -159,21 +168,109 @@ impl<'a> Sender<'a> {
         }
     }
 
-    /// Posts `chunk` with several counts in flight, all with `no_build=true`; with `last`, its
-    /// final reading goes alone and last with `no_build=false`, so the PSA rebuilds once.
-    pub async fn post_chunk(&self, chunk: &[Reading], last: bool) -> Vec<Sent> {
-        let (bulk, final_one) = match chunk.split_last() {
-            Some((f, rest)) if last => (rest, Some(f)),
-            _ => (chunk, None),
+    /// Posts `bulk` with `in_flight` counts in flight, all with `no_build=true`, then `last` alone
+    /// with `no_build=false` (the PSA rebuilds once). Outcomes go to `recorder` in checkpoints
+    /// (`window.every` results or `window.interval`, whichever comes first, and at the end),
+    /// written while the posting goes on; at each checkpoint the run's lease is renewed. Answers
+    /// the readings that were not sent (the job stopped: see [`Sender::stop`]).
+    pub async fn send_all(
+        &self,
+        recorder: &Recorder<'_>,
+        bulk: &[Reading],
+        last: Option<&Reading>,
+        window: &Window<'_>,
+    ) -> Result<Vec<Reading>, StoreError> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Sent>();
+        let send = async move {
+            let mut posts = futures::stream::iter(bulk.iter().cloned())
+                .map(|r| self.post(r, true))
+                .buffer_unordered(self.in_flight);
+            while let Some(sent) = posts.next().await {
+                let _ = tx.send(sent);
+            }
+            if let Some(f) = last {
+                let _ = tx.send(self.post(f.clone(), false).await);
+            }
         };
-        let mut out: Vec<Sent> = futures::stream::iter(bulk.iter().cloned())
-            .map(|r| self.post(r, true))
-            .buffer_unordered(self.in_flight)
-            .collect()
-            .await;
-        if let Some(f) = final_one {
-            out.push(self.post(f.clone(), false).await);
-        }
-        out
+        let record = async {
+            let mut pending = Vec::new();
+            let mut unsent = Vec::new();
+            let mut checkpoints = 0usize;
+            let mut since = Instant::now();
+            loop {
+                let next = tokio::time::timeout_at((since + window.interval).into(), rx.recv());
+                let closed = match next.await {
+                    Ok(Some(Sent::Unsent(r))) => {
+                        unsent.push(r);
+                        false
+                    }
+                    Ok(Some(sent)) => {
+                        pending.push(sent);
+                        false
+                    }
+                    Ok(None) => true,
+                    Err(_) => false, // the interval passed
+                };
+                let due = pending.len() >= window.every || since.elapsed() >= window.interval;
+                if closed || due {
+                    let written = recorder.checkpoint(std::mem::take(&mut pending)).await;
+                    if written.is_err() {
+                        self.halt(Stop::Killed); // the job fails; its message comes back
+                    }
+                    written?;
+                    since = Instant::now();
+                    checkpoints += 1;
+                    if window.halt_after == Some(checkpoints) {
+                        tracing::warn!(
+                            checkpoints,
+                            "halted by fault injection, as a killed worker"
+                        );
+                        self.halt(Stop::Killed);
+                        return Ok(unsent);
+                    }
+                    if !closed
+                        && !window
+                            .renew_lease()
+                            .await
+                            .inspect_err(|_| self.halt(Stop::Killed))?
+                    {
+                        tracing::warn!("lease lost to another worker; it finishes the run");
+                        self.halt(Stop::LeaseLost);
+                    }
+                }
+                if closed {
+                    return Ok(unsent);
+                }
+            }
+        };
+        let ((), unsent) = tokio::join!(send, record);
+        unsent
+    }
+}
+
+/// Checkpoint cadence and the run lease the window renews at each checkpoint.
+pub(super) struct Window<'a> {
+    pub core: &'a Core,
+    pub connector: &'a ConnectorRef,
+    pub run_id: &'a crate::ids::RunId,
+    pub owner: &'a str,
+    pub lease_ttl: Duration,
+    /// A checkpoint after this many results...
+    pub every: usize,
+    /// ... or after this long, whichever comes first.
+    pub interval: Duration,
+    /// Fault injection: stop as a killed worker after this many checkpoints.
+    pub halt_after: Option<usize>,
+}
+
+impl Window<'_> {
+    /// Renews the run's lease; false when another worker holds it now.
+    async fn renew_lease(&self) -> Result<bool, StoreError> {
+        let lease = self
+            .core
+            .slots
+            .take_lease(self.connector, self.run_id, self.owner, self.lease_ttl)
+            .await?;
+        Ok(lease == Lease::Acquired)
     }
 }

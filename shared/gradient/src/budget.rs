@@ -1,0 +1,496 @@
+//! The request budget of a process towards Gradient: an adaptive pacer, optionally driven by a
+//! lease on the deployment-wide budget (`psa_domain::budget`).
+//!
+//! * **Pacing.** One request every `LIMITER_SLACK / rate` seconds, no burst: any 1-second window
+//!   at the receiver holds at most about `rate` requests. `rate = share × factor`, where `share`
+//!   is this process's part of the budget (the whole `max_rps` without a lease) and `factor` the
+//!   congestion factor below. The rate can change at any moment and applies to the very next
+//!   request (nothing is reserved ahead), which governor's fixed quotas cannot do.
+//! * **Adaptive rate (AIMD).** A 429 means Gradient allows less than we thought: `factor` drops
+//!   to `DECREASE ×` itself (at most once per `CUT_SPACING`, so the 429s of requests already in
+//!   flight count as one congestion signal), and grows back by `INCREASE` of the share per second
+//!   while requests succeed. The rejected request itself waits for `Retry-After` before it goes
+//!   again (the retry policy of the client). The factor is the process's own: every process that
+//!   meets 429s slows down on its own, as TCP senders do.
+//! * **Shared budget.** With [`Budget::leased`], the process holds `shares` of the deployment's
+//!   `total` shares and sends at `max_rps × shares / total`. Before the first request it takes a
+//!   lease; a background task renews it every `renew_every` while the process is busy and gives it
+//!   back once idle; [`Budget::release`] gives it back at once (the worker calls it after each
+//!   job, before Lambda freezes the process). A request never goes out under an expired lease.
+
+use psa_domain::budget::{BudgetLeases, LeaseError, allocate};
+use rand::Rng;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Spacing factor of the pacer: one request every `LIMITER_SLACK / rate` seconds.
+pub const LIMITER_SLACK: f64 = 1.02;
+/// A 429 multiplies the congestion factor by this.
+pub const DECREASE: f64 = 0.75;
+/// Per second of successful requests the factor grows by this (a share of the full rate).
+pub const INCREASE: f64 = 0.02;
+/// Cuts closer together than this count as one congestion signal.
+pub const CUT_SPACING: Duration = Duration::from_millis(1000);
+/// The factor never goes below this.
+pub const MIN_FACTOR: f64 = 0.05;
+
+/// Timing of the lease on the shared budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseTiming {
+    /// A lease is written to last this long.
+    pub ttl: Duration,
+    /// A busy process renews this often (a process that holds no share yet: four times as often).
+    pub renew_every: Duration,
+    /// The largest clock difference between processes that is still safe.
+    pub skew: Duration,
+}
+
+impl Default for LeaseTiming {
+    /// 6 s leases renewed every 2 s, safe for clocks up to 2 s apart: a busy process costs one
+    /// read and one write every 2 s; a crashed one's shares are free again after at most 8 s.
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(6),
+            renew_every: Duration::from_secs(2),
+            skew: Duration::from_secs(2),
+        }
+    }
+}
+
+struct Pace {
+    /// Requests a second this process may send (its share of the budget).
+    share_rps: f64,
+    factor: f64,
+    /// Earliest moment of the next request.
+    next: Instant,
+    last_cut: Option<Instant>,
+    last_raise: Instant,
+}
+
+struct Lease {
+    store: Arc<dyn BudgetLeases>,
+    owner: String,
+    total: u32,
+    timing: LeaseTiming,
+    /// Serialises renewals.
+    renewing: tokio::sync::Mutex<()>,
+    state: Mutex<LeaseState>,
+}
+
+struct LeaseState {
+    shares: u32,
+    /// The lease may be used until then (by this process's clock).
+    valid_until: Option<Instant>,
+    last_use: Instant,
+    renewer: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A process's request budget towards Gradient (see the module doc).
+pub struct Budget {
+    max_rps: u32,
+    pace: Mutex<Pace>,
+    lease: Option<Lease>,
+    throttled: AtomicU64,
+    renewals: AtomicU64,
+}
+
+impl std::fmt::Debug for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budget")
+            .field("max_rps", &self.max_rps)
+            .field("rate", &self.rate())
+            .field("leased", &self.lease.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn epoch_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Budget {
+    /// The whole `max_rps` for this process alone (tests, tools, a single-process deployment).
+    pub fn local(max_rps: u32) -> Arc<Self> {
+        Arc::new(Self::new(max_rps, f64::from(max_rps), None))
+    }
+
+    /// A part of the deployment's `max_rps`, leased from `store` in `total` shares as `owner`
+    /// (unique per process). Holds nothing until the first request.
+    pub fn leased(
+        max_rps: u32,
+        store: Arc<dyn BudgetLeases>,
+        owner: impl Into<String>,
+        total: u32,
+        timing: LeaseTiming,
+    ) -> Arc<Self> {
+        let lease = Lease {
+            store,
+            owner: owner.into(),
+            total: total.max(1),
+            timing,
+            renewing: tokio::sync::Mutex::new(()),
+            state: Mutex::new(LeaseState {
+                shares: 0,
+                valid_until: None,
+                last_use: Instant::now(),
+                renewer: None,
+            }),
+        };
+        Arc::new(Self::new(max_rps, 0.0, Some(lease)))
+    }
+
+    fn new(max_rps: u32, share_rps: f64, lease: Option<Lease>) -> Self {
+        let now = Instant::now();
+        Self {
+            max_rps,
+            pace: Mutex::new(Pace {
+                share_rps,
+                factor: 1.0,
+                next: now,
+                last_cut: None,
+                last_raise: now,
+            }),
+            lease,
+            throttled: AtomicU64::new(0),
+            renewals: AtomicU64::new(0),
+        }
+    }
+
+    /// The deployment's budget (requests a second).
+    pub fn max_rps(&self) -> u32 {
+        self.max_rps
+    }
+
+    /// The rate this process sends at now (its share × the congestion factor).
+    pub fn rate(&self) -> f64 {
+        let p = lock(&self.pace);
+        p.share_rps * p.factor
+    }
+
+    /// Shares of the deployment's budget this process holds (`None` without a lease).
+    pub fn shares(&self) -> Option<u32> {
+        self.lease.as_ref().map(|l| lock(&l.state).shares)
+    }
+
+    /// 429s seen by this budget.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
+    }
+
+    /// Lease renewals written (each is one read and one write of the lease record).
+    pub fn renewals(&self) -> u64 {
+        self.renewals.load(Ordering::Relaxed)
+    }
+
+    /// Waits until this process may send one request.
+    pub async fn acquire(self: &Arc<Self>) {
+        loop {
+            if self.lease.is_some() {
+                self.ensure_lease().await;
+            }
+            match self.try_take() {
+                None => return,
+                Some(wait) => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+
+    /// Takes the next slot if it is due; otherwise how long to wait before trying again.
+    fn try_take(&self) -> Option<Duration> {
+        let mut p = lock(&self.pace);
+        let rate = p.share_rps * p.factor;
+        if rate <= 0.0 {
+            return Some(Duration::from_millis(50)); // no share yet: the lease is being renewed
+        }
+        let period = Duration::from_secs_f64(LIMITER_SLACK / rate);
+        let now = Instant::now();
+        if p.next > now {
+            return Some(p.next - now);
+        }
+        // A waiter that woke a little late keeps the cadence; after a pause, no burst.
+        let base = if now.duration_since(p.next) > period {
+            now
+        } else {
+            p.next
+        };
+        p.next = base + period;
+        None
+    }
+
+    /// Gradient answered: a 429 cuts the rate, a success lets it grow back.
+    pub fn on_response(&self, status: u16) {
+        let mut p = lock(&self.pace);
+        let now = Instant::now();
+        if status == 429 {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+            if p.last_cut
+                .is_none_or(|t| now.duration_since(t) >= CUT_SPACING)
+            {
+                p.factor = (p.factor * DECREASE).max(MIN_FACTOR);
+                p.last_cut = Some(now);
+                p.last_raise = now;
+                tracing::info!(
+                    factor = p.factor,
+                    rate = p.share_rps * p.factor,
+                    "Gradient answered 429: the request rate drops"
+                );
+            }
+        } else if p.factor < 1.0 {
+            let dt = now.duration_since(p.last_raise).as_secs_f64().min(1.0);
+            p.factor = (p.factor + INCREASE * dt).min(1.0);
+            p.last_raise = now;
+        } else {
+            p.last_raise = now;
+        }
+    }
+
+    fn set_share(&self, shares: u32, total: u32) {
+        let mut p = lock(&self.pace);
+        p.share_rps = f64::from(self.max_rps) * f64::from(shares) / f64::from(total.max(1));
+    }
+
+    /// Makes sure a valid lease is held and a renewer runs.
+    async fn ensure_lease(self: &Arc<Self>) {
+        let Some(lease) = &self.lease else { return };
+        let valid = {
+            let mut s = lock(&lease.state);
+            s.last_use = Instant::now();
+            if s.renewer.as_ref().is_none_or(|h| h.is_finished()) {
+                let me = Arc::downgrade(self);
+                s.renewer = Some(tokio::spawn(async move { renewer(me).await }));
+            }
+            s.valid_until
+                .is_some_and(|t| t > Instant::now() + Duration::from_millis(100))
+        };
+        if !valid {
+            self.renew(true).await;
+        }
+    }
+
+    /// Gives this process's shares back (e.g. at the end of a job, before the process may be
+    /// frozen); the next request takes a new lease.
+    pub async fn release(&self) {
+        if self.lease.is_some() {
+            self.renew(false).await;
+        }
+    }
+
+    /// Reads the lease record, works out this process's shares (none when `busy` is false) and
+    /// writes them. Shrinks the pacer before the write, grows it after.
+    async fn renew(&self, busy: bool) {
+        let Some(lease) = &self.lease else { return };
+        let _one = lease.renewing.lock().await;
+        if busy
+            && lock(&lease.state)
+                .valid_until
+                .is_some_and(|t| t > Instant::now() + lease.timing.renew_every / 2)
+        {
+            return; // renewed by a concurrent caller meanwhile
+        }
+        let skew = lease.timing.skew.as_millis() as i64;
+        for attempt in 0..6u32 {
+            let started = Instant::now();
+            let record = match lease.store.read().await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.lease_unavailable(lease, &e);
+                    return;
+                }
+            };
+            let now_ms = epoch_ms();
+            let mine = if busy {
+                allocate(lease.total, &record, &lease.owner, now_ms, skew)
+            } else {
+                0
+            };
+            let held = lock(&lease.state).shares;
+            if mine < held {
+                self.set_share(mine, lease.total);
+            }
+            let until = busy.then(|| (mine, now_ms + lease.timing.ttl.as_millis() as i64));
+            let new = record.with(&lease.owner, until, now_ms, skew);
+            match lease.store.write(&new).await {
+                Ok(()) => {
+                    self.renewals.fetch_add(1, Ordering::Relaxed);
+                    self.set_share(mine, lease.total);
+                    let mut s = lock(&lease.state);
+                    if mine != s.shares {
+                        tracing::debug!(
+                            shares = mine,
+                            total = lease.total,
+                            holders = new.holders.len(),
+                            "Gradient budget share changed"
+                        );
+                    }
+                    s.shares = mine;
+                    s.valid_until = busy.then(|| started + lease.timing.ttl);
+                    return;
+                }
+                Err(LeaseError::Conflict) => {
+                    let ms = rand::rng().random_range(5..=20u64 << attempt.min(3));
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                Err(e) => {
+                    self.lease_unavailable(lease, &e);
+                    return;
+                }
+            }
+        }
+        // Lost every race: keep what is held (already safe) and try again shortly.
+        let mut s = lock(&lease.state);
+        s.valid_until = Some(Instant::now() + lease.timing.renew_every / 4);
+    }
+
+    /// The lease record cannot be read or written: send at one share (a safe floor — at most
+    /// `total` processes exist) and try again soon.
+    fn lease_unavailable(&self, lease: &Lease, e: &LeaseError) {
+        tracing::warn!(error = %e, "the Gradient budget lease cannot be renewed: sending at one share");
+        self.set_share(1, lease.total);
+        let mut s = lock(&lease.state);
+        s.shares = 1;
+        s.valid_until = Some(Instant::now() + lease.timing.renew_every);
+    }
+}
+
+/// Renews the lease while the process is busy; gives it back once idle for a renewal period.
+async fn renewer(budget: std::sync::Weak<Budget>) {
+    loop {
+        let Some(b) = budget.upgrade() else { return };
+        let Some(lease) = &b.lease else { return };
+        let (every, idle, waiting) = {
+            let s = lock(&lease.state);
+            (
+                lease.timing.renew_every,
+                s.last_use.elapsed() > lease.timing.renew_every,
+                s.shares == 0,
+            )
+        };
+        if idle {
+            b.renew(false).await;
+            return;
+        }
+        let pause = if waiting { every / 4 } else { every };
+        drop(b);
+        tokio::time::sleep(pause).await;
+        let Some(b) = budget.upgrade() else { return };
+        let Some(lease) = &b.lease else { return };
+        let still_busy = lock(&lease.state).last_use.elapsed() <= lease.timing.renew_every;
+        if still_busy {
+            // Force a renewal: the previous lease is still valid but due.
+            lock(&lease.state).valid_until = None;
+            b.renew(true).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use psa_domain::budget::LeaseRecord;
+
+    /// A lease record in memory (unit tests of the pacing logic only; the DynamoDB store has its
+    /// own integration test).
+    #[derive(Default)]
+    struct MemLeases(Mutex<LeaseRecord>);
+
+    #[async_trait]
+    impl BudgetLeases for MemLeases {
+        async fn read(&self) -> Result<LeaseRecord, LeaseError> {
+            Ok(lock(&self.0).clone())
+        }
+        async fn write(&self, record: &LeaseRecord) -> Result<(), LeaseError> {
+            let mut cur = lock(&self.0);
+            if cur.version != record.version {
+                return Err(LeaseError::Conflict);
+            }
+            *cur = record.clone();
+            cur.version += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_429_cuts_the_rate_once_per_signal_and_success_restores_it() {
+        let b = Budget::local(80);
+        assert!((b.rate() - 80.0).abs() < 1e-9);
+        b.on_response(429);
+        b.on_response(429); // same congestion signal
+        assert!((b.rate() - 60.0).abs() < 1e-9, "{}", b.rate());
+        assert_eq!(b.throttled(), 2);
+        {
+            let mut p = lock(&b.pace);
+            p.last_raise -= Duration::from_secs(1);
+        }
+        b.on_response(200);
+        assert!((b.rate() - 61.6).abs() < 1e-6, "{}", b.rate());
+        for _ in 0..100 {
+            {
+                let mut p = lock(&b.pace);
+                p.last_raise -= Duration::from_secs(1);
+            }
+            b.on_response(200);
+        }
+        assert!((b.rate() - 80.0).abs() < 1e-9);
+    }
+
+    #[tokio::test]
+    async fn pacing_spaces_requests() {
+        let b = Budget::local(100);
+        let t = Instant::now();
+        for _ in 0..21 {
+            b.acquire().await;
+        }
+        // 20 gaps of 10.2 ms
+        let e = t.elapsed();
+        assert!(e >= Duration::from_millis(200), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn two_leased_budgets_share_and_a_release_gives_everything_back() {
+        let store: Arc<dyn BudgetLeases> = Arc::new(MemLeases::default());
+        let timing = LeaseTiming {
+            ttl: Duration::from_millis(600),
+            renew_every: Duration::from_millis(200),
+            skew: Duration::from_millis(100),
+        };
+        let a = Budget::leased(80, store.clone(), "a", 20, timing);
+        let b = Budget::leased(80, store.clone(), "b", 20, timing);
+        a.acquire().await;
+        assert_eq!(a.shares(), Some(20));
+        assert!((a.rate() - 80.0).abs() < 1e-9);
+        // b waits until a gives back half at a renewal
+        let keep_a_busy = {
+            let a = a.clone();
+            tokio::spawn(async move {
+                for _ in 0..200 {
+                    a.acquire().await;
+                }
+            })
+        };
+        tokio::time::timeout(Duration::from_secs(3), b.acquire())
+            .await
+            .expect("b gets a share");
+        let (sa, sb) = (a.shares().unwrap(), b.shares().unwrap());
+        assert!(sa + sb <= 20, "{sa} + {sb}");
+        assert_eq!(sb, 10, "b took its fair part once a gave it back");
+        // b, idle for a renewal period, gives its shares back by itself
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(b.shares(), Some(0));
+        keep_a_busy.abort();
+        a.release().await;
+        assert_eq!(a.shares(), Some(0));
+        assert_eq!(a.rate(), 0.0);
+        lock(&b.lease.as_ref().unwrap().state).valid_until = None;
+        b.acquire().await;
+        assert_eq!(b.shares(), Some(20));
+    }
+}

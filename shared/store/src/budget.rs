@@ -1,0 +1,118 @@
+//! The lease record of the deployment-wide Gradient request budget (`psa_domain::budget`): one
+//! item, read strongly consistent and written conditionally on its version.
+
+use crate::error::{is_condition_failed, serde_error, store_error};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use psa_domain::budget::{BudgetLeases, Holder, LeaseError, LeaseRecord};
+use serde::{Deserialize, Serialize};
+
+const SK: &str = "BUDGET";
+
+#[derive(Serialize, Deserialize)]
+struct HolderItem {
+    owner: String,
+    shares: u32,
+    #[serde(rename = "untilMs")]
+    until_ms: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BudgetItem {
+    pk: String,
+    sk: String,
+    version: u64,
+    holders: Vec<HolderItem>,
+}
+
+/// The lease record at `pk = VENDOR#<psa>`, `sk = BUDGET`.
+#[derive(Clone, Debug)]
+pub struct DynamoBudgetLeases {
+    client: Client,
+    table: String,
+    pk: String,
+}
+
+impl DynamoBudgetLeases {
+    /// The record of `psa`'s budget (e.g. `gradient`).
+    pub fn new(client: Client, table: impl Into<String>, psa: &str) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            pk: format!("VENDOR#{psa}"),
+        }
+    }
+}
+
+fn store(e: psa_domain::ports::StoreError) -> LeaseError {
+    LeaseError::Store(e.0)
+}
+
+#[async_trait]
+impl BudgetLeases for DynamoBudgetLeases {
+    async fn read(&self) -> Result<LeaseRecord, LeaseError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(self.pk.clone()))
+            .key("sk", AttributeValue::S(SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store(store_error("read the budget lease", e)))?;
+        let Some(item) = out.item else {
+            return Ok(LeaseRecord::default());
+        };
+        let item: BudgetItem =
+            serde_dynamo::from_item(item).map_err(|e| store(serde_error("budget lease", e)))?;
+        Ok(LeaseRecord {
+            version: item.version,
+            holders: item
+                .holders
+                .into_iter()
+                .map(|h| Holder {
+                    owner: h.owner,
+                    shares: h.shares,
+                    until_ms: h.until_ms,
+                })
+                .collect(),
+        })
+    }
+
+    async fn write(&self, record: &LeaseRecord) -> Result<(), LeaseError> {
+        let item = BudgetItem {
+            pk: self.pk.clone(),
+            sk: SK.into(),
+            version: record.version + 1,
+            holders: record
+                .holders
+                .iter()
+                .map(|h| HolderItem {
+                    owner: h.owner.clone(),
+                    shares: h.shares,
+                    until_ms: h.until_ms,
+                })
+                .collect(),
+        };
+        let item =
+            serde_dynamo::to_item(item).map_err(|e| store(serde_error("budget lease", e)))?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let put = if record.version == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :v")
+                .expression_attribute_values(":v", AttributeValue::N(record.version.to_string()))
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Err(LeaseError::Conflict),
+            Err(e) => Err(store(store_error("write the budget lease", e))),
+        }
+    }
+}
