@@ -1,11 +1,14 @@
 //! The request budget of a process towards Gradient: an adaptive pacer, optionally driven by a
 //! lease on the deployment-wide budget (`psa_domain::budget`).
 //!
-//! * **Pacing.** One request every `LIMITER_SLACK / rate` seconds, no burst: any 1-second window
-//!   at the receiver holds at most about `rate` requests. `rate = share × factor`, where `share`
-//!   is this process's part of the budget (the whole `max_rps` without a lease) and `factor` the
-//!   congestion factor below. The rate can change at any moment and applies to the very next
-//!   request (nothing is reserved ahead), which governor's fixed quotas cannot do.
+//! * **Pacing.** At most `floor(rate)` requests in any sliding window of [`WINDOW`] (1.02 s, so
+//!   arrivals may jitter by 20 ms and still fit Gradient's 1-second window), evenly spaced, no
+//!   burst. A strict window (not only a spacing) matters when several processes share the
+//!   budget: spacing alone lets each one put `rate + 1` requests into some second, and ten
+//!   processes would overrun by ten. `rate = share × factor`, where `share` is this process's
+//!   part of the budget (the whole `max_rps` without a lease) and `factor` the congestion factor
+//!   below. The rate can change at any moment and applies to the very next request (nothing is
+//!   reserved ahead), which governor's fixed quotas cannot do.
 //! * **Adaptive rate (AIMD).** A 429 means Gradient allows less than we thought: `factor` drops
 //!   to `DECREASE ×` itself (at most once per `CUT_SPACING`, so the 429s of requests already in
 //!   flight count as one congestion signal), and grows back by `INCREASE` of the share per second
@@ -15,8 +18,11 @@
 //! * **Shared budget.** With [`Budget::leased`], the process holds `shares` of the deployment's
 //!   `total` shares and sends at `max_rps × shares / total`. Before the first request it takes a
 //!   lease; a background task renews it every `renew_every` while the process is busy and gives it
-//!   back once idle; [`Budget::release`] gives it back at once (the worker calls it after each
-//!   job, before Lambda freezes the process). A request never goes out under an expired lease.
+//!   back once idle; [`Budget::release`] gives it back at the end of a job (the worker calls it
+//!   before Lambda may freeze the process). A request never goes out under an expired lease, and
+//!   a share is given back (to the record) only a whole [`WINDOW`] after this process stopped
+//!   using it, so the requests it sent under it have left Gradient's window before another
+//!   process may use it.
 
 use psa_domain::budget::{BudgetLeases, LeaseError, allocate};
 use rand::Rng;
@@ -24,8 +30,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Spacing factor of the pacer: one request every `LIMITER_SLACK / rate` seconds.
+/// Length of the pacer's window in seconds: at most `floor(rate)` requests in any such window.
 pub const LIMITER_SLACK: f64 = 1.02;
+/// The pacer's window ([`LIMITER_SLACK`] seconds).
+pub const WINDOW: Duration = Duration::from_millis(1020);
 /// A 429 multiplies the congestion factor by this.
 pub const DECREASE: f64 = 0.75;
 /// Per second of successful requests the factor grows by this (a share of the full rate).
@@ -34,13 +42,15 @@ pub const INCREASE: f64 = 0.02;
 pub const CUT_SPACING: Duration = Duration::from_millis(1000);
 /// The factor never goes below this.
 pub const MIN_FACTOR: f64 = 0.05;
+/// Shortest wait of a full window (avoids spinning on a slot that frees in microseconds).
+const MIN_WAIT: Duration = Duration::from_millis(1);
 
 /// Timing of the lease on the shared budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseTiming {
     /// A lease is written to last this long.
     pub ttl: Duration,
-    /// A busy process renews this often (a process that holds no share yet: four times as often).
+    /// A busy process renews this often (a process that holds no share yet: twice as often).
     pub renew_every: Duration,
     /// The largest clock difference between processes that is still safe.
     pub skew: Duration,
@@ -61,6 +71,8 @@ impl Default for LeaseTiming {
 struct Pace {
     /// Requests a second this process may send (its share of the budget).
     share_rps: f64,
+    /// When the requests of the last [`WINDOW`] were let through, oldest first.
+    sent: std::collections::VecDeque<Instant>,
     factor: f64,
     /// Earliest moment of the next request.
     next: Instant,
@@ -79,7 +91,11 @@ struct Lease {
 }
 
 struct LeaseState {
+    /// Shares the record says this process holds (the pacer may use fewer).
     shares: u32,
+    /// Since when the pacer uses fewer shares than the record says: they are given back once a
+    /// whole window has passed.
+    shrunk_since: Option<Instant>,
     /// The lease may be used until then (by this process's clock).
     valid_until: Option<Instant>,
     last_use: Instant,
@@ -139,6 +155,7 @@ impl Budget {
             renewing: tokio::sync::Mutex::new(()),
             state: Mutex::new(LeaseState {
                 shares: 0,
+                shrunk_since: None,
                 valid_until: None,
                 last_use: Instant::now(),
                 renewer: None,
@@ -153,6 +170,7 @@ impl Budget {
             max_rps,
             pace: Mutex::new(Pace {
                 share_rps,
+                sent: std::collections::VecDeque::new(),
                 factor: 1.0,
                 next: now,
                 last_cut: None,
@@ -175,9 +193,14 @@ impl Budget {
         p.share_rps * p.factor
     }
 
-    /// Shares of the deployment's budget this process holds (`None` without a lease).
+    /// Shares of the deployment's budget this process holds under a lease in force (0 once its
+    /// lease has expired; `None` without a lease).
     pub fn shares(&self) -> Option<u32> {
-        self.lease.as_ref().map(|l| lock(&l.state).shares)
+        self.lease.as_ref().map(|l| {
+            let s = lock(&l.state);
+            let in_force = s.valid_until.is_some_and(|t| t > Instant::now());
+            if in_force { s.shares } else { 0 }
+        })
     }
 
     /// 429s seen by this budget.
@@ -205,24 +228,49 @@ impl Budget {
 
     /// Takes the next slot if it is due; otherwise how long to wait before trying again.
     fn try_take(&self) -> Option<Duration> {
-        let mut p = lock(&self.pace);
-        let rate = p.share_rps * p.factor;
-        if rate <= 0.0 {
-            return Some(Duration::from_millis(50)); // no share yet: the lease is being renewed
+        if self.shares() == Some(0) {
+            return Some(Duration::from_millis(50)); // no share in force: a renewal is due
         }
-        let period = Duration::from_secs_f64(LIMITER_SLACK / rate);
+        let mut p = lock(&self.pace);
+        let cap = (p.share_rps * p.factor + 1e-9).floor() as usize;
+        if cap == 0 {
+            return Some(Duration::from_millis(50)); // less than one request a window for now
+        }
         let now = Instant::now();
+        while p
+            .sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
+            p.sent.pop_front();
+        }
+        if p.sent.len() >= cap {
+            let oldest = p.sent[p.sent.len() - cap];
+            return Some(
+                (oldest + WINDOW)
+                    .saturating_duration_since(now)
+                    .max(MIN_WAIT),
+            );
+        }
         if p.next > now {
             return Some(p.next - now);
         }
-        // A waiter that woke a little late keeps the cadence; after a pause, no burst.
+        // Evenly spaced; a waiter that woke a little late keeps the cadence, no burst after a pause.
+        let period = WINDOW / cap as u32;
         let base = if now.duration_since(p.next) > period {
             now
         } else {
             p.next
         };
         p.next = base + period;
+        p.sent.push_back(now);
         None
+    }
+
+    /// When the last request was let through (`None` if none in the last window).
+    fn last_sent(&self) -> Option<Instant> {
+        let p = lock(&self.pace);
+        p.sent.back().copied().filter(|t| t.elapsed() < WINDOW)
     }
 
     /// Gradient answered: a 429 cuts the rate, a success lets it grow back.
@@ -278,9 +326,17 @@ impl Budget {
     /// Gives this process's shares back (e.g. at the end of a job, before the process may be
     /// frozen); the next request takes a new lease.
     pub async fn release(&self) {
-        if self.lease.is_some() {
-            self.renew(false).await;
+        let Some(lease) = &self.lease else { return };
+        // Stop sending, then wait until what was sent has left the window before giving back.
+        let held = lock(&lease.state).shares;
+        if held == 0 {
+            return;
         }
+        self.set_share(0, lease.total);
+        if let Some(t) = self.last_sent() {
+            tokio::time::sleep_until((t + WINDOW).into()).await;
+        }
+        self.renew(false).await;
     }
 
     /// Reads the lease record, works out this process's shares (none when `busy` is false) and
@@ -311,26 +367,38 @@ impl Budget {
             } else {
                 0
             };
-            let held = lock(&lease.state).shares;
-            if mine < held {
+            let (held, shrunk_since) = {
+                let s = lock(&lease.state);
+                (s.shares, s.shrunk_since)
+            };
+            // Fewer shares: the pacer slows at once; the record keeps the old number until a
+            // whole window has passed since (what was sent under them must leave the window).
+            let (written, shrunk_since) = if mine < held {
                 self.set_share(mine, lease.total);
-            }
-            let until = busy.then(|| (mine, now_ms + lease.timing.ttl.as_millis() as i64));
+                let since = shrunk_since.unwrap_or(started);
+                let drained = busy && since.elapsed() >= WINDOW || !busy;
+                (if drained { mine } else { held }, Some(since))
+            } else {
+                (mine, None)
+            };
+            let until = busy.then(|| (written, now_ms + lease.timing.ttl.as_millis() as i64));
             let new = record.with(&lease.owner, until, now_ms, skew);
             match lease.store.write(&new).await {
                 Ok(()) => {
                     self.renewals.fetch_add(1, Ordering::Relaxed);
+                    // More shares: used only now that the record says so.
                     self.set_share(mine, lease.total);
                     let mut s = lock(&lease.state);
-                    if mine != s.shares {
+                    if written != s.shares {
                         tracing::debug!(
-                            shares = mine,
+                            shares = written,
                             total = lease.total,
                             holders = new.holders.len(),
                             "Gradient budget share changed"
                         );
                     }
-                    s.shares = mine;
+                    s.shares = written;
+                    s.shrunk_since = shrunk_since.filter(|_| written > mine);
                     s.valid_until = busy.then(|| started + lease.timing.ttl);
                     return;
                 }
@@ -344,9 +412,15 @@ impl Budget {
                 }
             }
         }
-        // Lost every race: keep what is held (already safe) and try again shortly.
+        // Lost every race: what is held stays valid only as long as the lease last written says;
+        // past it, send nothing until a renewal succeeds.
         let mut s = lock(&lease.state);
-        s.valid_until = Some(Instant::now() + lease.timing.renew_every / 4);
+        if s.valid_until.is_none_or(|t| t <= Instant::now()) {
+            s.shares = 0;
+            s.valid_until = None;
+            drop(s);
+            self.set_share(0, lease.total);
+        }
     }
 
     /// The lease record cannot be read or written: send at one share (a safe floor — at most
@@ -377,7 +451,9 @@ async fn renewer(budget: std::sync::Weak<Budget>) {
             b.renew(false).await;
             return;
         }
-        let pause = if waiting { every / 4 } else { every };
+        // Jittered, so processes that started together do not renew together.
+        let base = if waiting { every / 2 } else { every };
+        let pause = base.mul_f64(rand::rng().random_range(0.8..1.0));
         drop(b);
         tokio::time::sleep(pause).await;
         let Some(b) = budget.upgrade() else { return };

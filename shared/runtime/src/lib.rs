@@ -4,11 +4,12 @@
 use psa_domain::catalogue::Catalogue;
 use psa_domain::config::{ConfigError, Settings};
 use psa_domain::usecase::Core;
-use psa_gradient::{GradientClient, GradientConfig, GradientPsa, LeaseTiming};
 pub use psa_gradient::Budget;
+use psa_gradient::{GradientClient, GradientConfig, GradientPsa, LeaseTiming};
 use psa_secrets::{SecretsManagerVault, VendorKeyError, load_vendor_key};
 use psa_store::{
-    DynamoBudgetLeases, DynamoConnectors, DynamoServiceRegistry, DynamoSync, DynamoWorkspaces, SqsJobQueue,
+    DynamoBudgetLeases, DynamoConnectors, DynamoServiceRegistry, DynamoSync, DynamoWorkspaces,
+    SqsJobQueue,
 };
 use std::sync::Arc;
 

@@ -1,28 +1,38 @@
 //! `make bench`: sync throughput against the Gradient simulator on the local stack, printed as
 //! plain text. Not a test: nothing here asserts a time; it prints numbers.
 //!
-//! Every simulator adds 50 ms to each vendor call; the client's budget is 80 requests a second
-//! (the process-wide limiter, shared by every client with that `max_rps`). Measured, one after the
-//! other in this one process (never concurrently, so no phase borrows another's budget):
+//! Every simulator adds 50 ms to each vendor call. `GRADIENT_MAX_RPS` is the deployment's budget
+//! (80 requests a second); every worker process leases its part of it on DynamoDB (see
+//! `psa_domain::budget`). The floor of a sync is its vendor calls ÷ the budget. Measured one after
+//! the other in this one process:
 //!
-//! 1. a full sync of 2,000 readings (200 children × 10 enabled services) with the worker's
-//!    default of several counts in flight;
+//! 1. one connector alone: a full sync of 2,000 readings (200 children × 10 enabled services)
+//!    with the worker's default window of counts in flight, against the floor;
 //! 2. the same full sync in an identical second environment with one request in flight (the
 //!    sequential pattern of existing integrations), and the ratio of the two;
 //! 3. a re-sync in the first environment after 5 % of the readings changed;
-//! 4. four connectors (500 readings each) syncing at once in one environment.
+//! 4. 4 and then 10 connectors syncing at once, each on its own worker "process" (its own
+//!    platform: SDK clients, Gradient client and budget lease, as a separate Lambda process
+//!    has; only DynamoDB, SQS and the simulator are shared);
+//! 5. adaptive rate: one connector, 2,000 readings, against a simulator that allows only 50
+//!    requests a second while our budget says 80.
+//!
+//! After every run the simulator must hold exactly the expected count of every pair.
 
 use futures::future::join_all;
-use gradient_sim::{Faults, RequestsReport};
+use gradient_sim::{Faults, RequestsReport, SimConfig};
 use psa_gradient::GradientConfig;
 use psa_tests::{TestEnv, test_gradient_config, workspace};
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// The client's request budget (requests a second).
+/// The deployment's request budget (requests a second).
 const BUDGET: u32 = 80;
 /// Latency the simulator adds to every vendor call.
 const LATENCY_MS: u64 = 50;
+/// What the simulator allows in the adaptive-rate case (less than our budget).
+const SIM_LIMIT_LOW: u32 = 50;
 /// Counted in protected users.
 const USER_SERVICES: [&str; 4] = [
     "CLOUD_SECURITY",
@@ -41,7 +51,7 @@ const DEVICE_SERVICES: [&str; 6] = [
 ];
 const SERVICES_PER_CHILD: usize = USER_SERVICES.len() + DEVICE_SERVICES.len();
 
-/// One child workspace of a fixture MSP.
+/// One child workspace of a benchmark MSP.
 #[derive(Clone)]
 struct Child {
     id: String,
@@ -90,27 +100,33 @@ async fn seed(env: &TestEnv, channel: &str, kids: &[Child]) {
     env.seed_workspaces(&items).await;
 }
 
-/// The benchmark's client settings: the test settings with a 10 s timeout and the 80 req/s budget.
+/// The benchmark's client settings: the test settings with a 10 s timeout and the budget.
 fn gradient_config() -> GradientConfig {
     let mut c = test_gradient_config();
     c.request_timeout = Duration::from_secs(10);
+    c.max_attempts = 6;
     c.max_rps = BUDGET;
     c
 }
 
-async fn start_env(label: &str) -> TestEnv {
-    TestEnv::start_with(
-        label,
-        gradient_sim::SimConfig::default(),
-        gradient_config(),
-        BUDGET,
-    )
-    .await
+async fn start_env(label: &str, sim_limit: u32) -> TestEnv {
+    let sim = SimConfig {
+        max_rps: sim_limit,
+        ..SimConfig::default()
+    };
+    TestEnv::start_with(label, sim, gradient_config(), BUDGET).await
+}
+
+/// A connected benchmark MSP: its children and its Gradient organization.
+struct Msp {
+    channel: String,
+    org: String,
+    kids: Vec<Child>,
 }
 
 /// Seeds an MSP with `n` children, connects it (which creates the accounts and services) and maps
 /// every account × service pair in the simulator.
-async fn connected_msp(env: &TestEnv, channel: &str, n: usize) -> Result<Vec<Child>, String> {
+async fn connected_msp(env: &TestEnv, channel: &str, n: usize) -> Result<Msp, String> {
     let kids = children(channel, n);
     seed(env, channel, &kids).await;
     let org = env.sim.create_organization(&format!("MSP {channel}"));
@@ -121,7 +137,54 @@ async fn connected_msp(env: &TestEnv, channel: &str, n: usize) -> Result<Vec<Chi
     if !env.sim.map_all(&org.organization_id, &[]) {
         return Err(format!("map_all {channel} failed"));
     }
-    Ok(kids)
+    Ok(Msp {
+        channel: channel.to_owned(),
+        org: org.organization_id,
+        kids,
+    })
+}
+
+/// The simulator holds exactly the count Coro would report for every pair of `msp`.
+async fn verify(env: &TestEnv, msp: &Msp) -> Result<String, String> {
+    let ids = env
+        .platform
+        .core
+        .registry
+        .known()
+        .await
+        .map_err(|e| e.to_string())?;
+    let service_key: BTreeMap<String, String> =
+        ids.into_iter().map(|(key, id)| (id, key)).collect();
+    let org = env.sim.organization(&msp.org).ok_or("no organization")?;
+    let mut held = BTreeMap::new();
+    for c in &org.counts {
+        let Some(svc) = service_key.get(&c.service_id) else {
+            return Err(format!("a count for an unknown service: {c:?}"));
+        };
+        held.insert((c.account_id.clone(), svc.clone()), c.unit_count);
+    }
+    let mut expected = BTreeMap::new();
+    for k in &msp.kids {
+        for s in USER_SERVICES {
+            expected.insert((k.id.clone(), s.to_owned()), k.users);
+        }
+        for s in DEVICE_SERVICES {
+            expected.insert((k.id.clone(), s.to_owned()), k.devices);
+        }
+    }
+    if held == expected {
+        Ok(format!("{} counts exactly as expected", held.len()))
+    } else {
+        let wrong = expected
+            .iter()
+            .filter(|(k, v)| held.get(*k) != Some(*v))
+            .count();
+        Err(format!(
+            "{}: {wrong} of {} pairs differ from what Coro would report",
+            msp.channel,
+            expected.len()
+        ))
+    }
 }
 
 /// What one measured sync did.
@@ -145,6 +208,9 @@ impl Measured {
             .filter(|r| r.path.contains("/count"))
             .count() as u64
     }
+    fn floor(&self) -> f64 {
+        self.vendor_calls() as f64 / f64::from(BUDGET)
+    }
     fn rps(&self) -> f64 {
         self.vendor_calls() as f64 / self.secs
     }
@@ -155,13 +221,31 @@ impl Measured {
         self.report.stats.max_in_one_second_total
     }
     fn rejected_429(&self) -> u64 {
-        self.report
-            .stats
-            .by_status
-            .get(&429)
-            .copied()
-            .unwrap_or_default()
+        rejected(&self.report)
     }
+    /// Seconds from the first to the last vendor call, and the rate of the calls in between.
+    fn calls_span(&self) -> (f64, f64) {
+        let r = &self.report.requests;
+        match (
+            r.iter().map(|x| x.at_us).min(),
+            r.iter().map(|x| x.at_us).max(),
+        ) {
+            (Some(a), Some(b)) if b > a => {
+                let secs = (b - a) as f64 / 1e6;
+                (secs, (r.len() - 1) as f64 / secs)
+            }
+            _ => (0.0, 0.0),
+        }
+    }
+}
+
+fn rejected(report: &RequestsReport) -> u64 {
+    report
+        .stats
+        .by_status
+        .get(&429)
+        .copied()
+        .unwrap_or_default()
 }
 
 /// Polls the run until it leaves `queued`/`running`; returns its final JSON and when that was seen.
@@ -171,7 +255,7 @@ async fn wait_finished(env: &TestEnv, channel: &str, run_id: &str) -> (serde_jso
         if !matches!(run["status"].as_str(), Some("queued" | "running")) {
             return (run, Instant::now());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -206,8 +290,8 @@ async fn timed_sync(
 }
 
 /// Items of the project's table by the first part of their sort key (`READING`, `PAIR`, ...).
-async fn items_by_kind(env: &TestEnv) -> std::collections::BTreeMap<String, u64> {
-    let mut out = std::collections::BTreeMap::new();
+async fn items_by_kind(env: &TestEnv) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
     for item in env.workspace_items().await {
         if let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) {
             let kind = sk.split('#').next().unwrap_or_default().to_owned();
@@ -264,8 +348,10 @@ fn bench_worker(env: &TestEnv, in_flight: Option<usize>) -> sync_worker::Worker 
 
 fn line(label: &str, m: &Measured) {
     println!(
-        "  {label:<11} {:>7.1} s  status {:<9} readings {:>5}  posted {:>5}  vendor calls {:>5}  {:>5.1} req/s  utilisation {:>3.0} %  max/1s {:>3}  429s {}",
+        "  {label:<12} {:>6.1} s  floor {:>5.1} s ({:.3}x)  status {:<9} readings {:>5}  posted {:>5}  vendor calls {:>5}  {:>5.1} req/s  utilisation {:>3.0} %  max/1s {:>3}  429s {}",
         m.secs,
+        m.floor(),
+        m.secs / m.floor(),
         m.status,
         m.readings,
         m.posted,
@@ -275,6 +361,138 @@ fn line(label: &str, m: &Measured) {
         m.max_1s(),
         m.rejected_429(),
     );
+}
+
+/// Budget lease traffic of a worker over `secs`: renewals (each one read and one write).
+fn lease_line(renewals: u64, secs: f64) -> String {
+    format!(
+        "budget lease: {renewals} renewals = {} DynamoDB requests in {secs:.1} s ({:.2} per second of sync)",
+        2 * renewals,
+        2.0 * renewals as f64 / secs
+    )
+}
+
+/// `MSPS.len()` connectors syncing at once, each on its own worker process; prints each run's
+/// time and the window statistics.
+async fn concurrent(label: &str, msps: usize, children_each: usize) -> Result<bool, String> {
+    let env = start_env(label, gradient_sim::DEFAULT_MAX_RPS).await;
+    let mut all = Vec::new();
+    for i in 0..msps {
+        all.push(connected_msp(&env, &format!("bench_{i:02}"), children_each).await?);
+    }
+    // One platform per worker, as a separate Lambda process: its own clients and budget lease.
+    let mut workers = Vec::new();
+    for _ in 0..msps {
+        let p = psa_runtime::Platform::build(
+            env.platform.settings.clone(),
+            &env.local.sdk,
+            gradient_config(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let mut w = sync_worker::Worker::new(&p);
+        w.policy.lease_ttl = Duration::from_secs(120);
+        workers.push(w);
+    }
+    env.sim.set_faults(Faults {
+        latency_ms: LATENCY_MS,
+        ..Default::default()
+    });
+    env.sim.clear_requests();
+    let t0 = Instant::now();
+    for m in &all {
+        let r = env.sync_now(&m.channel).await;
+        if r.status != 202 {
+            return Err(format!("sync now {}: {} {}", m.channel, r.status, r.body));
+        }
+    }
+    let mut jobs = Vec::new();
+    while jobs.len() < msps {
+        jobs = env.queued_jobs().await;
+        if t0.elapsed() > Duration::from_secs(30) {
+            return Err(format!("only {} of {msps} jobs queued", jobs.len()));
+        }
+    }
+    let tasks = jobs
+        .into_iter()
+        .zip(workers)
+        .enumerate()
+        .map(|(i, (job, w))| {
+            tokio::spawn(async move {
+                let deadline = Instant::now() + Duration::from_secs(600);
+                let out = psa_domain::usecase::sync::run_job(
+                    &w.core,
+                    &w.policy,
+                    &job,
+                    &format!("bench-worker-{i}"),
+                    deadline,
+                )
+                .await;
+                let done = Instant::now();
+                let mut renewals = 0;
+                if let Some(b) = &w.budget {
+                    b.release().await;
+                    renewals = b.renewals();
+                }
+                (job, out, done, renewals)
+            })
+        });
+    let results = join_all(tasks).await;
+    let total = t0.elapsed().as_secs_f64();
+    let report = env.sim.requests();
+    let calls = report.stats.total;
+    let floor = calls as f64 / f64::from(BUDGET);
+    println!(
+        "{msps} connectors x {} readings syncing at once, one worker process each (own platform and budget lease)",
+        children_each * SERVICES_PER_CHILD
+    );
+    let mut ok = true;
+    let mut times = Vec::new();
+    let mut renewals = 0;
+    for r in results {
+        let (job, out, done, n) = r.map_err(|e| format!("worker task: {e}"))?;
+        renewals += n;
+        let ch = job.workspace_id.as_str().to_owned();
+        let run = env.run(&ch, job.run_id.as_str()).await;
+        let status = run["status"].as_str().unwrap_or_default().to_owned();
+        let secs = done.duration_since(t0).as_secs_f64();
+        times.push(secs);
+        println!(
+            "  {ch:<9} {secs:>6.1} s  status {status:<9} posted {:>5}  outcome {out:?}",
+            run["counts"]["posted"].as_u64().unwrap_or_default(),
+        );
+        ok &= status == "succeeded";
+    }
+    for m in &all {
+        match verify(&env, m).await {
+            Ok(_) => {}
+            Err(e) => {
+                println!("  WRONG: {e}");
+                ok = false;
+            }
+        }
+    }
+    let max_1s = report.stats.max_in_one_second_total;
+    let (fastest, slowest) = times
+        .iter()
+        .fold((f64::MAX, 0f64), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+    println!(
+        "concurrent {msps}  total {total:.1} s  floor {floor:.1} s ({:.3}x)  vendor calls {calls}  {:.1} req/s  utilisation {:.0} %  max/1s {max_1s} (budget {BUDGET}: {})  429s {}  runs finished between {fastest:.1} s and {slowest:.1} s (slowest/fastest {:.2})  counts verified: {}",
+        total / floor,
+        calls as f64 / total,
+        100.0 * calls as f64 / total / f64::from(BUDGET),
+        if max_1s <= u64::from(BUDGET) {
+            "within"
+        } else {
+            "OVER"
+        },
+        rejected(&report),
+        slowest / fastest,
+        if ok { "yes" } else { "NO" },
+    );
+    println!("  {}", lease_line(renewals, total));
+    println!();
+    Ok(ok)
 }
 
 async fn bench() -> Result<bool, String> {
@@ -287,164 +505,139 @@ async fn bench() -> Result<bool, String> {
     const N: usize = 200;
 
     println!(
-        "sync benchmark: simulator latency {LATENCY_MS} ms per vendor call, budget {BUDGET} req/s, chunk 100"
-    );
-    println!(
-        "phases run one after the other in this process (never concurrently, so none shares another's budget)"
+        "sync benchmark: simulator latency {LATENCY_MS} ms per vendor call, deployment budget {BUDGET} req/s (floor = vendor calls / budget)"
     );
     println!();
 
-    // ---- 1 + 2: full sync, parallel vs sequential ------------------------------------------
-    let par_env = start_env("bench-par").await;
-    let kids = connected_msp(&par_env, CH, N).await?;
-    let seq_env = start_env("bench-seq").await;
-    connected_msp(&seq_env, CH, N).await?;
+    // ---- 1 + 2: one connector alone, full sync, window vs sequential -----------------------
+    let par_env = start_env("bench-par", gradient_sim::DEFAULT_MAX_RPS).await;
+    let msp = connected_msp(&par_env, CH, N).await?;
+    let seq_env = start_env("bench-seq", gradient_sim::DEFAULT_MAX_RPS).await;
+    let seq_msp = connected_msp(&seq_env, CH, N).await?;
 
     let par_worker = bench_worker(&par_env, None);
     let in_flight = par_worker.policy.in_flight;
     par_env.sim.set_faults(latency.clone());
+    let renewals0 = par_env.platform.budget.renewals();
     let par = timed_sync(&par_env, CH, &par_worker).await?;
+    let renewals = par_env.platform.budget.renewals() - renewals0;
+    let par_ok = verify(&par_env, &msp).await;
 
     let seq_worker = bench_worker(&seq_env, Some(1));
     seq_env.sim.set_faults(latency.clone());
     let seq = timed_sync(&seq_env, CH, &seq_worker).await?;
+    let seq_ok = verify(&seq_env, &seq_msp).await;
     seq_env.sim.clear_faults();
     drop(seq_env);
 
     let readings = N * SERVICES_PER_CHILD;
     println!(
-        "full sync of {readings} readings ({N} children x {SERVICES_PER_CHILD} services), first run after connect = full resend"
+        "one connector alone: full sync of {readings} readings ({N} children x {SERVICES_PER_CHILD} services), first run after connect = full resend"
     );
-    line(&format!("parallel({in_flight})"), &par);
+    line(&format!("window({in_flight})"), &par);
     line("sequential", &seq);
     println!(
-        "full sync {readings} readings  parallel: {:.1} s  sequential: {:.1} s  ratio {:.2}x  utilisation {:.0} %  max/1s {}",
+        "full sync {readings} readings  window: {:.1} s = {:.3}x the floor of {:.1} s  sequential: {:.1} s  window is {:.2}x faster  utilisation {:.0} % of the whole budget  max/1s {}  429s {}",
         par.secs,
+        par.secs / par.floor(),
+        par.floor(),
         seq.secs,
         seq.secs / par.secs,
         par.utilisation(),
         par.max_1s(),
+        par.rejected_429(),
     );
-    ok &= par.status == "succeeded" && seq.status == "succeeded";
+    let (span, span_rps) = par.calls_span();
+    println!(
+        "  of the {:.1} s: {span:.1} s from the first to the last vendor call ({span_rps:.1} req/s between them = {:.1} % of the budget); the rest is the request, the queue, DynamoDB reads and writes before the first call and after the last",
+        par.secs,
+        100.0 * span_rps / f64::from(BUDGET)
+    );
+    println!(
+        "  {} (a renewal every 2 s while busy)",
+        lease_line(renewals, par.secs)
+    );
+    for (label, v) in [("window", &par_ok), ("sequential", &seq_ok)] {
+        match v {
+            Ok(m) => println!("  {label}: {m}"),
+            Err(e) => println!("  {label}: WRONG {e}"),
+        }
+    }
+    ok &=
+        par.status == "succeeded" && seq.status == "succeeded" && par_ok.is_ok() && seq_ok.is_ok();
     let items = items_by_kind(&par_env).await;
     println!(
-        "DynamoDB items after the full sync: {} readings, {} pair states, {} run records (one write each; plus a lease renewal and a connector read per chunk of 100)",
+        "  DynamoDB items after the full sync: {} readings, {} pair states, {} run records (checkpoints in the background every 200 results or 2 s)",
         items.get("READING").copied().unwrap_or_default(),
         items.get("PAIR").copied().unwrap_or_default(),
         items.get("RUN").copied().unwrap_or_default(),
     );
-    println!("{}", guard_cost(&par_env, CH).await?);
+    println!("  {}", guard_cost(&par_env, CH).await?);
     println!();
 
     // ---- 3: re-sync with 5 % of the readings changed ---------------------------------------
     // 10 children get one more device (6 device readings each) and 10 one more user (4 each).
-    let mut changed_kids = kids.clone();
-    for c in &mut changed_kids[..10] {
+    let mut changed = Msp {
+        channel: msp.channel.clone(),
+        org: msp.org.clone(),
+        kids: msp.kids.clone(),
+    };
+    for c in &mut changed.kids[..10] {
         c.devices += 1;
     }
-    for c in &mut changed_kids[10..20] {
+    for c in &mut changed.kids[10..20] {
         c.users += 1;
     }
-    let changed = 10 * DEVICE_SERVICES.len() + 10 * USER_SERVICES.len();
-    seed(&par_env, CH, &changed_kids).await;
+    let n_changed = 10 * DEVICE_SERVICES.len() + 10 * USER_SERVICES.len();
+    seed(&par_env, CH, &changed.kids).await;
     let re = timed_sync(&par_env, CH, &par_worker).await?;
     println!(
-        "re-sync with {changed} of {readings} readings changed ({:.0} %)",
-        100.0 * changed as f64 / readings as f64
+        "re-sync with {n_changed} of {readings} readings changed ({:.0} %)",
+        100.0 * n_changed as f64 / readings as f64
     );
-    line(&format!("parallel({in_flight})"), &re);
+    line(&format!("window({in_flight})"), &re);
+    let re_ok = verify(&par_env, &changed).await;
     println!(
-        "re-sync  readings changed {changed}  count calls sent {}  posted {}  unchanged (not sent) {}  total vendor calls {}  {:.1} s",
+        "re-sync  readings changed {n_changed}  count calls sent {}  posted {}  unchanged (not sent) {}  total vendor calls {}  {:.1} s  {}",
         re.count_calls(),
         re.posted,
         re.unchanged,
         re.vendor_calls(),
         re.secs,
+        re_ok.clone().unwrap_or_else(|e| format!("WRONG {e}")),
     );
-    ok &= re.status == "succeeded";
+    ok &= re.status == "succeeded" && re_ok.is_ok();
     drop(par_env);
     println!();
 
-    // ---- 4: several connectors at once -----------------------------------------------------
-    const MSPS: [&str; 4] = ["bench_a", "bench_b", "bench_c", "bench_d"];
-    const N_EACH: usize = 50;
-    let env = start_env("bench-multi").await;
-    for ch in MSPS {
-        connected_msp(&env, ch, N_EACH).await?;
-    }
-    let worker = bench_worker(&env, None);
-    env.sim.set_faults(latency);
-    env.sim.clear_requests();
-    let t0 = Instant::now();
-    for ch in MSPS {
-        let r = env.sync_now(ch).await;
-        if r.status != 202 {
-            return Err(format!("sync now {ch}: {} {}", r.status, r.body));
-        }
-    }
-    let mut jobs = Vec::new();
-    while jobs.len() < MSPS.len() {
-        jobs = env.queued_jobs().await;
-        if t0.elapsed() > Duration::from_secs(30) {
-            return Err(format!("only {} of {} jobs queued", jobs.len(), MSPS.len()));
-        }
-    }
-    // One task per connector, as separate worker invocations; they share the process's limiter.
-    let tasks = jobs.into_iter().enumerate().map(|(i, job)| {
-        let (core, policy) = (worker.core.clone(), worker.policy.clone());
-        tokio::spawn(async move {
-            let deadline = Instant::now() + Duration::from_secs(300);
-            let out = psa_domain::usecase::sync::run_job(
-                &core,
-                &policy,
-                &job,
-                &format!("bench-worker-{i}"),
-                deadline,
-            )
-            .await;
-            (job, out, Instant::now())
-        })
-    });
-    let results = join_all(tasks).await;
-    let total = t0.elapsed().as_secs_f64();
-    let report = env.sim.requests();
+    // ---- 4: several connectors at once, one worker process each -----------------------------
+    ok &= concurrent("bench-4", 4, 50).await?;
+    ok &= concurrent("bench-10", 10, 30).await?;
+
+    // ---- 5: adaptive rate: Gradient allows less than our budget ----------------------------
+    let low_env = start_env("bench-low", SIM_LIMIT_LOW).await;
+    let low_msp = connected_msp(&low_env, CH, N).await?;
+    let low_worker = bench_worker(&low_env, None);
+    low_env.sim.set_faults(latency);
+    let low = timed_sync(&low_env, CH, &low_worker).await?;
+    let low_ok = verify(&low_env, &low_msp).await;
+    let share = 100.0 * low.rejected_429() as f64 / low.vendor_calls() as f64;
+    let low_floor = (low.vendor_calls() - low.rejected_429()) as f64 / f64::from(SIM_LIMIT_LOW);
     println!(
-        "{} connectors x {} readings syncing at once (one worker task each, one shared limiter)",
-        MSPS.len(),
-        N_EACH * SERVICES_PER_CHILD
+        "adaptive rate: Gradient allows {SIM_LIMIT_LOW} req/s, our budget says {BUDGET}: full sync of {readings} readings"
     );
-    for r in results {
-        let (job, out, done) = r.map_err(|e| format!("worker task: {e}"))?;
-        let ch = job.workspace_id.as_str().to_owned();
-        let run = env.run(&ch, job.run_id.as_str()).await;
-        let status = run["status"].as_str().unwrap_or_default().to_owned();
-        println!(
-            "  {ch:<11} {:>7.1} s  status {status:<9} posted {:>5}  outcome {out:?}",
-            done.duration_since(t0).as_secs_f64(),
-            run["counts"]["posted"].as_u64().unwrap_or_default(),
-        );
-        ok &= status == "succeeded";
-    }
-    let max_1s = report.stats.max_in_one_second_total;
-    let calls = report.stats.total;
+    line(&format!("window({in_flight})"), &low);
     println!(
-        "concurrent {} connectors  total {:.1} s  vendor calls {calls}  {:.1} req/s  utilisation {:.0} %  max/1s {max_1s} (budget {BUDGET}: {})  429s {}",
-        MSPS.len(),
-        total,
-        calls as f64 / total,
-        100.0 * calls as f64 / total / f64::from(BUDGET),
-        if max_1s <= u64::from(BUDGET) {
-            "within"
-        } else {
-            "OVER"
-        },
-        report
-            .stats
-            .by_status
-            .get(&429)
-            .copied()
-            .unwrap_or_default(),
+        "adaptive  {:.1} s = {:.3}x the floor at Gradient's real limit ({low_floor:.1} s)  429s {} of {} requests ({share:.1} %)  max accepted/1s {}  status {}  {}",
+        low.secs,
+        low.secs / low_floor,
+        low.rejected_429(),
+        low.vendor_calls(),
+        low.report.stats.max_in_one_second_accepted,
+        low.status,
+        low_ok.clone().unwrap_or_else(|e| format!("WRONG {e}")),
     );
+    ok &= low.status == "succeeded" && low_ok.is_ok();
     Ok(ok)
 }
 
@@ -457,7 +650,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("bench: a run did not succeed (see the status columns)");
+            eprintln!("bench: a run did not succeed or left wrong counts (see above)");
             ExitCode::FAILURE
         }
         Err(e) => {
