@@ -231,7 +231,11 @@ async fn guard_cost(env: &TestEnv, channel: &str) -> Result<String, String> {
     let workspaces = psa_domain::usecase::provision::managed_workspaces(core, &ws)
         .await
         .map_err(|e| e.to_string())?;
-    let ids = core.registry.known().await.map_err(|e| e.to_string())?;
+    let ids = core
+        .psa
+        .published_services()
+        .await
+        .map_err(|e| e.to_string())?;
     let pairs = core
         .pairs
         .pairs(&connector.reference())

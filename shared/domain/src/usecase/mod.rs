@@ -11,7 +11,7 @@ use crate::connector::Connector;
 use crate::ids::WorkspaceId;
 use crate::ports::{
     AlertMemory, AttemptCounter, AuditLog, ConnectorRepo, JobQueue, KeyHealth, PairStates, Psa,
-    RunReadings, RunSlots, ServiceRegistry, StoreError, SyncRuns, TokenVault, WorkspaceDirectory,
+    RunReadings, RunSlots, StoreError, SyncRuns, TokenVault, WorkspaceDirectory,
 };
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -22,7 +22,7 @@ pub struct Core {
     pub connectors: Arc<dyn ConnectorRepo>,
     pub vault: Arc<dyn TokenVault>,
     pub directory: Arc<dyn WorkspaceDirectory>,
-    pub registry: Arc<dyn ServiceRegistry>,
+    /// The PSA of the connectors this deployment serves (today Gradient).
     pub psa: Arc<dyn Psa>,
     pub catalogue: Arc<Catalogue>,
     pub slots: Arc<dyn RunSlots>,
