@@ -5,6 +5,9 @@ pub mod provision;
 pub mod sync;
 pub mod views;
 
+#[cfg(test)]
+mod tests;
+
 use crate::audit::AuditEvent;
 use crate::catalogue::Catalogue;
 use crate::connector::Connector;
