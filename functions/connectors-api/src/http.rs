@@ -1,10 +1,11 @@
 //! The HTTP edge shared by the API functions: the caller from the JWT claims, the route table,
 //! JSON bodies with limits, and RFC 9457 problem responses with stable codes.
 
+use crate::error::ApiError;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use psa_domain::caller::{AccessError, Caller, Role, WorkspaceType};
+use psa_domain::caller::{Caller, Role, WorkspaceType};
 use psa_domain::{RunId, UserId, WorkspaceId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -13,6 +14,7 @@ use serde::de::DeserializeOwned;
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// An error answer: status, stable machine `code`, and a human `detail` that never holds a secret.
+/// Built only by [`ApiError::problem`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub status: StatusCode,
@@ -23,69 +25,6 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(
-        status: StatusCode,
-        code: &'static str,
-        title: &'static str,
-        detail: impl Into<String>,
-    ) -> Self {
-        Self {
-            status,
-            code,
-            title,
-            detail: detail.into(),
-            retry_after: None,
-        }
-    }
-
-    pub fn unauthenticated() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "Unauthenticated",
-            "the request carries no valid caller claims",
-        )
-    }
-
-    pub fn connector_not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "connector_not_found",
-            "Connector not found",
-            "this workspace has no such connector",
-        )
-    }
-
-    /// Also the answer to a run id that does not parse: no run can have it.
-    pub fn run_not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "run_not_found",
-            "Run not found",
-            "this connector has no such sync run",
-        )
-    }
-
-    pub fn invalid_body(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            "Invalid request body",
-            detail,
-        )
-    }
-
-    /// 5xx bodies are opaque; the cause goes to the log.
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            "the request could not be completed; it is safe to retry",
-        )
-    }
-
     pub fn into_response(self) -> Response<Body> {
         let body = serde_json::json!({
             "type": format!("/problems/{}", self.code),
@@ -107,28 +46,9 @@ impl Problem {
     }
 }
 
-impl From<AccessError> for Problem {
-    fn from(e: AccessError) -> Self {
-        match e {
-            AccessError::NotChannelWorkspace => Self::new(
-                StatusCode::FORBIDDEN,
-                "not_channel_workspace",
-                "Not a channel workspace",
-                "PSA connectors can only be configured in a channel workspace",
-            ),
-            AccessError::AdminRequired => Self::new(
-                StatusCode::FORBIDDEN,
-                "admin_required",
-                "Admin role required",
-                "only admins of the channel workspace may change its connectors",
-            ),
-        }
-    }
-}
-
 /// The caller from `requestContext.authorizer.jwt.claims` (contract). Anything missing or
 /// unparseable is a 401: API Gateway validated the token, so a bad claim is not the user's typo.
-pub fn caller(req: &Request) -> Result<Caller, Problem> {
+pub fn caller(req: &Request) -> Result<Caller, ApiError> {
     let claims = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx
             .authorizer
@@ -137,7 +57,7 @@ pub fn caller(req: &Request) -> Result<Caller, Problem> {
             .map(|j| &j.claims),
         _ => None,
     }
-    .ok_or_else(Problem::unauthenticated)?;
+    .ok_or(ApiError::Unauthenticated)?;
     let claim = |name: &str| {
         claims
             .get(name)
@@ -152,7 +72,7 @@ pub fn caller(req: &Request) -> Result<Caller, Problem> {
             role: Role::parse(claim("role")?)?,
         })
     })()
-    .ok_or_else(Problem::unauthenticated)
+    .ok_or(ApiError::Unauthenticated)
 }
 
 /// Every route of the HTTP API contract.
@@ -261,29 +181,16 @@ pub fn request_path(req: &Request) -> &str {
 
 /// One route table on the request path: works for API Gateway events (with or without a stage
 /// prefix) and for the Function-URL events `cargo lambda watch` sends (no path parameters).
-pub fn route(method: &Method, path: &str) -> Result<Route, Problem> {
-    let not_found = || {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "Not found",
-            "no such resource",
-        )
-    };
-    let start = path.find("/v1/psa/").ok_or_else(not_found)?;
+pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
+    let start = path.find("/v1/psa/").ok_or(ApiError::RouteNotFound)?;
     let rest = path[start + "/v1/psa/".len()..].trim_end_matches('/');
     let parts: Vec<&str> = rest.split('/').collect();
     let m = method.clone();
-    let allowed = |ok: &[Method], r: Route| -> Result<Route, Problem> {
+    let allowed = |ok: &[Method], r: Route| -> Result<Route, ApiError> {
         if ok.contains(&m) {
             Ok(r)
         } else {
-            Err(Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "Method not allowed",
-                format!("{m} is not allowed here"),
-            ))
+            Err(ApiError::MethodNotAllowed(m.clone()))
         }
     };
     match parts.as_slice() {
@@ -304,26 +211,26 @@ pub fn route(method: &Method, path: &str) -> Result<Route, Problem> {
         ["connectors", id, "sync"] => allowed(&[Method::POST], Route::RequestSync(id.to_string())),
         ["connectors", id, "syncs"] => allowed(&[Method::GET], Route::ListSyncs(id.to_string())),
         ["connectors", id, "syncs", run] => {
-            let run = RunId::parse(run).map_err(|_| Problem::run_not_found())?;
+            let run = RunId::parse(run).map_err(|_| ApiError::RunNotFound)?;
             allowed(&[Method::GET], Route::GetSync(id.to_string(), run))
         }
         ["connectors", id, "syncs", run, "release"] => {
-            let run = RunId::parse(run).map_err(|_| Problem::run_not_found())?;
+            let run = RunId::parse(run).map_err(|_| ApiError::RunNotFound)?;
             allowed(&[Method::POST], Route::ReleaseSync(id.to_string(), run))
         }
         ["connectors", id, "syncs", run, "readings"] => {
-            let run = RunId::parse(run).map_err(|_| Problem::run_not_found())?;
+            let run = RunId::parse(run).map_err(|_| ApiError::RunNotFound)?;
             allowed(&[Method::GET], Route::ListReadings(id.to_string(), run))
         }
         ["connectors", id, "usage"] => allowed(&[Method::GET], Route::Usage(id.to_string())),
         ["audit"] => allowed(&[Method::GET], Route::Audit),
-        _ => Err(not_found()),
+        _ => Err(ApiError::RouteNotFound),
     }
 }
 
 /// The JSON body as `T`: at most [`MAX_BODY_BYTES`], JSON content type, no unknown fields
 /// (`T` says `deny_unknown_fields`). Error details never echo string values from the body.
-pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     let bytes: &[u8] = match req.body() {
         Body::Empty => &[],
         Body::Text(t) => t.as_bytes(),
@@ -331,28 +238,22 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
         _ => &[],
     };
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "Payload too large",
-            format!("the body may be at most {MAX_BODY_BYTES} bytes"),
-        ));
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
     }
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
         if !(ct.starts_with("application/json") || ct.contains("+json")) {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Unsupported media type",
-                "send the body as application/json",
-            ));
+            return Err(ApiError::UnsupportedMediaType);
         }
     }
     if bytes.is_empty() {
-        return Err(Problem::invalid_body("the request needs a JSON body"));
+        return Err(ApiError::InvalidBody(
+            "the request needs a JSON body".into(),
+        ));
     }
-    serde_json::from_slice(bytes).map_err(|e| Problem::invalid_body(redact_quoted(&e.to_string())))
+    serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidBody(redact_quoted(&e.to_string())))
 }
 
 /// Replaces every double-quoted fragment of a parser message with `"…"`, so that an error about a
@@ -399,45 +300,51 @@ mod tests {
     #[test]
     fn routes_match_the_contract_with_or_without_a_prefix() {
         assert_eq!(
-            route(&Method::GET, "/v1/psa/connectors"),
-            Ok(Route::ListConnectors)
+            route(&Method::GET, "/v1/psa/connectors").ok(),
+            Some(Route::ListConnectors)
         );
         assert_eq!(
-            route(&Method::POST, "/prod/v1/psa/connectors/"),
-            Ok(Route::CreateConnector)
+            route(&Method::POST, "/prod/v1/psa/connectors/").ok(),
+            Some(Route::CreateConnector)
         );
         assert_eq!(
-            route(&Method::PUT, "/v1/psa/connectors/gradient/token"),
-            Ok(Route::PutToken("gradient".into()))
+            route(&Method::PUT, "/v1/psa/connectors/gradient/token").ok(),
+            Some(Route::PutToken("gradient".into()))
         );
         assert_eq!(
             route(
                 &Method::GET,
                 "/lambda-url/connectors-api/v1/psa/connectors/gradient/syncs/20261124T050000.000Z-x"
-            ),
-            Ok(Route::GetSync(
+            )
+            .ok(),
+            Some(Route::GetSync(
                 "gradient".into(),
                 RunId::parse("20261124T050000.000Z-x").unwrap()
             ))
         );
         assert_eq!(
-            route(&Method::PATCH, "/v1/psa/connectors/gradient"),
-            Ok(Route::PatchConnector("gradient".into()))
+            route(&Method::PATCH, "/v1/psa/connectors/gradient").ok(),
+            Some(Route::PatchConnector("gradient".into()))
         );
         assert_eq!(
             route(&Method::PUT, "/v1/psa/connectors/gradient")
                 .unwrap_err()
+                .problem()
                 .status,
             StatusCode::METHOD_NOT_ALLOWED
         );
         assert_eq!(
-            route(&Method::GET, "/v1/psa/nope").unwrap_err().status,
+            route(&Method::GET, "/v1/psa/nope")
+                .unwrap_err()
+                .problem()
+                .status,
             StatusCode::NOT_FOUND
         );
         // A run id no run can have is "no such run", not "no such route".
         assert_eq!(
             route(&Method::GET, "/v1/psa/connectors/gradient/syncs/%C2%84")
                 .unwrap_err()
+                .problem()
                 .code,
             "run_not_found"
         );
@@ -463,7 +370,8 @@ mod tests {
                         assert!(listed, "{other} {t} is served but not in ROUTES");
                         assert_eq!(r.template(), (other, *t), "{other} {path}");
                     }
-                    Err(p) => {
+                    Err(e) => {
+                        let p = e.problem();
                         assert!(!listed, "{other} {t} is listed but answers {}", p.code);
                         assert_eq!(p.status, StatusCode::METHOD_NOT_ALLOWED, "{other} {t}");
                     }

@@ -1,18 +1,20 @@
 //! Connectors API: one handler for every route of the HTTP API contract that this function serves.
 //! `main.rs` builds the [`App`] once; tests call [`handle`] with real API Gateway v2 payloads.
 
+pub mod error;
 pub mod http;
 pub mod view;
 
-use crate::http::{Problem, Route, caller, json, json_body, route, with_location};
+pub use crate::error::{ApiError, GRADIENT_RETRY_AFTER_SECS};
+use crate::http::{Route, caller, json, json_body, route, with_location};
 use lambda_http::RequestExt;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use psa_domain::usecase::Core;
-use psa_domain::usecase::connectors::{self, ConnectorError};
-use psa_domain::usecase::sync::{self, RequestError, SyncPolicy};
-use psa_domain::usecase::views::{self, UsageState, ViewError};
-use psa_domain::{ApiToken, ConnectorType, Outcome, SettingsPatch, TokenError};
+use psa_domain::usecase::connectors;
+use psa_domain::usecase::sync::{self, SyncPolicy};
+use psa_domain::usecase::views::{self, UsageState};
+use psa_domain::{ApiToken, ConnectorType, Outcome, SettingsPatch};
 use serde::Deserialize;
 
 /// What the handler needs, built once per process.
@@ -49,16 +51,14 @@ struct TokenBody {
     api_token: String,
 }
 
-/// `Retry-After` of a 503 `gradient_unavailable` (Gradient's retries inside the call are spent).
-pub const GRADIENT_RETRY_AFTER_SECS: u64 = 60;
-
 const CONNECTOR_LOCATION: &str = "/v1/psa/connectors/gradient";
 
 /// Entry point for one request: never panics on input, never answers 5xx for bad input.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     match dispatch(app, &req).await {
         Ok(resp) => resp,
-        Err(problem) => {
+        Err(e) => {
+            let problem = e.problem();
             if problem.status.is_client_error() {
                 tracing::info!(
                     status = problem.status.as_u16(),
@@ -71,7 +71,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     }
 }
 
-async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
+async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = caller(req)?;
     let route = route(req.method(), http::request_path(req))?;
     if route.admin_only() {
@@ -88,8 +88,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
         )),
         Route::ListConnectors => {
             let items: Vec<_> = connectors::list(&app.core, &caller)
-                .await
-                .map_err(map_error)?
+                .await?
                 .iter()
                 .map(view::ConnectorView::from)
                 .collect();
@@ -98,49 +97,36 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
         Route::CreateConnector => {
             let body: CreateBody = json_body(req)?;
             if ConnectorType::parse(&body.kind).is_none() {
-                return Err(Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "unsupported_connector_type",
-                    "Unsupported connector type",
-                    "the only supported connector type is `gradient`",
-                ));
+                return Err(ApiError::UnsupportedConnectorType);
             }
             let token = parse_token(&body.api_token)?;
-            let (connector, _) = connectors::connect(&app.core, &app.policy, &caller, token)
-                .await
-                .map_err(map_error)?;
+            let (connector, _) =
+                connectors::connect(&app.core, &app.policy, &caller, token).await?;
             let resp = json(StatusCode::CREATED, &view::ConnectorView::from(&connector));
             Ok(with_location(resp, CONNECTOR_LOCATION))
         }
         Route::GetConnector(id) => {
             own_connector(&id)?;
-            let connector = connectors::get(&app.core, &caller)
-                .await
-                .map_err(map_error)?;
+            let connector = connectors::get(&app.core, &caller).await?;
             Ok(json(StatusCode::OK, &view::ConnectorView::from(&connector)))
         }
         Route::PatchConnector(id) => {
             own_connector(&id)?;
             let patch = settings_patch(req)?;
-            let connector = connectors::update_settings(&app.core, &caller, patch)
-                .await
-                .map_err(map_error)?;
+            let connector = connectors::update_settings(&app.core, &caller, patch).await?;
             Ok(json(StatusCode::OK, &view::ConnectorView::from(&connector)))
         }
         Route::PutToken(id) => {
             own_connector(&id)?;
             let body: TokenBody = json_body(req)?;
             let token = parse_token(&body.api_token)?;
-            let (connector, _) = connectors::retoken(&app.core, &app.policy, &caller, token)
-                .await
-                .map_err(map_error)?;
+            let (connector, _) =
+                connectors::retoken(&app.core, &app.policy, &caller, token).await?;
             Ok(json(StatusCode::OK, &view::ConnectorView::from(&connector)))
         }
         Route::DeleteConnector(id) => {
             own_connector(&id)?;
-            connectors::delete(&app.core, &app.policy, &caller)
-                .await
-                .map_err(map_error)?;
+            connectors::delete(&app.core, &app.policy, &caller).await?;
             Ok(Response::builder()
                 .status(StatusCode::NO_CONTENT)
                 .body(Body::Empty)
@@ -148,9 +134,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
         }
         Route::RequestSync(id) => {
             own_connector(&id)?;
-            let run = sync::request_sync(&app.core, &app.policy, &caller)
-                .await
-                .map_err(map_request_error)?;
+            let run = sync::request_sync(&app.core, &app.policy, &caller).await?;
             let body = serde_json::json!({"runId": run.run_id, "status": "queued"});
             Ok(with_location(
                 json(StatusCode::ACCEPTED, &body),
@@ -159,9 +143,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
         }
         Route::ReleaseSync(id, held) => {
             own_connector(&id)?;
-            let run = sync::release_run(&app.core, &app.policy, &caller, &held)
-                .await
-                .map_err(map_request_error)?;
+            let run = sync::release_run(&app.core, &app.policy, &caller, &held).await?;
             let body = serde_json::json!({"runId": run.run_id, "status": "queued"});
             Ok(with_location(
                 json(StatusCode::ACCEPTED, &body),
@@ -171,17 +153,13 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
         Route::ListSyncs(id) => {
             own_connector(&id)?;
             let q = PageQuery::from(req)?;
-            let page = views::runs(&app.core, &caller, q.limit, q.cursor.as_deref())
-                .await
-                .map_err(map_view_error)?;
+            let page = views::runs(&app.core, &caller, q.limit, q.cursor.as_deref()).await?;
             let items: Vec<_> = page.items.iter().map(view::RunView::from).collect();
             Ok(json(StatusCode::OK, &paged(items, page.next)))
         }
         Route::GetSync(id, run_id) => {
             own_connector(&id)?;
-            let run = views::run(&app.core, &caller, &run_id)
-                .await
-                .map_err(map_view_error)?;
+            let run = views::run(&app.core, &caller, &run_id).await?;
             Ok(json(StatusCode::OK, &view::RunView::from(&run)))
         }
         Route::ListReadings(id, run_id) => {
@@ -200,8 +178,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
                 q.limit,
                 q.cursor.as_deref(),
             )
-            .await
-            .map_err(map_view_error)?;
+            .await?;
             Ok(json(StatusCode::OK, &paged(page.items, page.next)))
         }
         Route::Usage(id) => {
@@ -220,8 +197,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
                 q.limit,
                 q.cursor.as_deref(),
             )
-            .await
-            .map_err(map_view_error)?;
+            .await?;
             let mut body = serde_json::json!({
                 "summary": usage.summary,
                 "items": usage.page.items,
@@ -233,9 +209,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
         }
         Route::Audit => {
             let q = PageQuery::from(req)?;
-            let page = views::audit(&app.core, &caller, q.limit, q.cursor.as_deref())
-                .await
-                .map_err(map_view_error)?;
+            let page = views::audit(&app.core, &caller, q.limit, q.cursor.as_deref()).await?;
             Ok(json(StatusCode::OK, &paged(page.items, page.next)))
         }
     }
@@ -244,16 +218,9 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, Problem> {
 /// The body of `PATCH /v1/psa/connectors/{id}`: `{"settings": {"guardDropPercent"?: 1–100 or
 /// null, "psaAlerts"?: bool}}`. Anything else — another value, type or key — is 400
 /// `invalid_settings` (malformed JSON stays `invalid_body`).
-fn settings_patch(req: &Request) -> Result<SettingsPatch, Problem> {
+fn settings_patch(req: &Request) -> Result<SettingsPatch, ApiError> {
     let body: serde_json::Value = json_body(req)?;
-    let bad = |detail: &str| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_settings",
-            "Invalid settings",
-            detail.to_owned(),
-        )
-    };
+    let bad = ApiError::InvalidSettings;
     let top = body
         .as_object()
         .filter(|o| o.len() == 1)
@@ -308,7 +275,7 @@ struct PageQuery {
 }
 
 impl PageQuery {
-    fn from(req: &Request) -> Result<Self, Problem> {
+    fn from(req: &Request) -> Result<Self, ApiError> {
         let params = req.query_string_parameters();
         let limit = match params.first("limit") {
             None => DEFAULT_PAGE,
@@ -317,12 +284,14 @@ impl PageQuery {
                 .ok()
                 .filter(|n| (1..=MAX_PAGE).contains(n))
                 .ok_or_else(|| {
-                    invalid_query(format!("limit must be a whole number from 1 to {MAX_PAGE}"))
+                    ApiError::InvalidQuery(format!(
+                        "limit must be a whole number from 1 to {MAX_PAGE}"
+                    ))
                 })?,
         };
         let cursor = params.first("cursor").map(str::to_owned);
         if cursor.as_deref() == Some("") {
-            return Err(invalid_cursor());
+            return Err(ApiError::InvalidCursor);
         }
         Ok(Self {
             limit,
@@ -337,153 +306,23 @@ impl PageQuery {
         name: &str,
         parse: impl Fn(&str) -> Option<T>,
         allowed: &[&str],
-    ) -> Result<Option<T>, Problem> {
+    ) -> Result<Option<T>, ApiError> {
         match self.params.first(name) {
             None => Ok(None),
             Some(v) => parse(v).map(Some).ok_or_else(|| {
-                invalid_query(format!("{name} must be one of {}", allowed.join(", ")))
+                ApiError::InvalidQuery(format!("{name} must be one of {}", allowed.join(", ")))
             }),
         }
     }
 }
 
-fn invalid_query(detail: String) -> Problem {
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_query",
-        "Invalid query",
-        detail,
-    )
-}
-
-fn invalid_cursor() -> Problem {
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_cursor",
-        "Invalid cursor",
-        "cursor must be a nextCursor this API returned",
-    )
-}
-
-fn map_view_error(e: ViewError) -> Problem {
-    match e {
-        ViewError::ConnectorNotFound => Problem::connector_not_found(),
-        ViewError::RunNotFound => Problem::run_not_found(),
-        ViewError::InvalidCursor => invalid_cursor(),
-        ViewError::Internal(cause) => Problem::internal(&cause),
-    }
-}
-
-fn map_request_error(e: RequestError) -> Problem {
-    match e {
-        RequestError::NotFound => Problem::connector_not_found(),
-        RequestError::Disconnected { reason } => Problem::new(
-            StatusCode::CONFLICT,
-            "connector_disconnected",
-            "Connector disconnected",
-            match reason.as_deref() {
-                Some("token_rejected") => {
-                    "Gradient rejected the token; paste the new API token to reconnect".to_owned()
-                }
-                _ => "the connector is not connected; replace its token to reconnect".to_owned(),
-            },
-        ),
-        RequestError::InProgress(run) => Problem::new(
-            StatusCode::CONFLICT,
-            "sync_in_progress",
-            "Sync in progress",
-            format!("run {run} is already queued or running"),
-        ),
-        RequestError::TooSoon(wait) => {
-            let mut p = Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "sync_too_soon",
-                "Sync requested too often",
-                "a sync was requested moments ago; try again later",
-            );
-            p.retry_after =
-                Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).map(|s| s.max(1));
-            p
-        }
-        RequestError::RunNotFound => Problem::run_not_found(),
-        RequestError::RunNotHeld => Problem::new(
-            StatusCode::CONFLICT,
-            "run_not_held",
-            "Run not held",
-            "only the connector's latest run can be released, and only while it is held",
-        ),
-        RequestError::Internal(cause) => Problem::internal(&cause),
-    }
-}
-
 /// The only connector id is `gradient`; anything else is not found (never "forbidden").
-fn own_connector(id: &str) -> Result<(), Problem> {
+fn own_connector(id: &str) -> Result<(), ApiError> {
     ConnectorType::parse(id)
         .map(|_| ())
-        .ok_or_else(Problem::connector_not_found)
+        .ok_or(ApiError::ConnectorNotFound)
 }
 
-fn parse_token(raw: &str) -> Result<ApiToken, Problem> {
-    ApiToken::parse(raw).map_err(|e| {
-        let detail = match e {
-            TokenError::Empty => "apiToken must not be empty",
-            TokenError::TooLong => "apiToken is too long",
-            TokenError::BadCharacters => "apiToken must not contain spaces or control characters",
-        };
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_token",
-            "Invalid API token",
-            detail,
-        )
-    })
-}
-
-fn map_error(e: ConnectorError) -> Problem {
-    match e {
-        ConnectorError::NotFound => Problem::connector_not_found(),
-        ConnectorError::Exists => Problem::new(
-            StatusCode::CONFLICT,
-            "connector_exists",
-            "Connector exists",
-            "this workspace already has a Gradient connector; replace its token instead",
-        ),
-        ConnectorError::TokenRejected => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "token_rejected",
-            "Token rejected",
-            "Gradient did not accept this API token; copy a new one from Synthesize (Integrations → Coro)",
-        ),
-        ConnectorError::GradientRefused(why) => {
-            tracing::warn!(%why, "Gradient refused a connector call");
-            Problem::new(
-                StatusCode::BAD_GATEWAY,
-                "gradient_refused",
-                "Gradient refused the request",
-                "Gradient refused the request; try again later or contact support",
-            )
-        }
-        ConnectorError::GradientUnavailable(why) => {
-            tracing::warn!(%why, "Gradient unavailable");
-            let mut p = Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "gradient_unavailable",
-                "Gradient unavailable",
-                "Gradient could not be reached; try again in a few minutes",
-            );
-            p.retry_after = Some(GRADIENT_RETRY_AFTER_SECS); // contract: 503 with Retry-After
-            p
-        }
-        ConnectorError::TooManyAttempts(wait) => {
-            let mut p = Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                "Too many attempts",
-                "too many API tokens were checked for this workspace; try again later",
-            );
-            p.retry_after = Some(wait.as_secs().max(1));
-            p
-        }
-        ConnectorError::Internal(cause) => Problem::internal(&cause),
-    }
+fn parse_token(raw: &str) -> Result<ApiToken, ApiError> {
+    Ok(ApiToken::parse(raw)?)
 }

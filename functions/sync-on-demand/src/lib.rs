@@ -3,9 +3,8 @@
 //! case are the connectors API's (one route table, one error mapping); this function serves only
 //! these two routes.
 
-use connectors_api::App;
-use connectors_api::http::{Problem, Route, caller, request_path, route};
-use lambda_http::http::StatusCode;
+use connectors_api::http::{Route, caller, request_path, route};
+use connectors_api::{ApiError, App};
 use lambda_http::{Body, Request, Response};
 
 /// Answers the sync and release routes; any other path is not this function's (404).
@@ -15,13 +14,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Ok(Route::RequestSync(_) | Route::ReleaseSync(..)) => {
             connectors_api::handle(app, req).await
         }
-        Ok(_) => Problem::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "Not found",
-            "no such resource",
-        )
-        .into_response(),
-        Err(problem) => problem.into_response(),
+        Ok(_) => ApiError::RouteNotFound.problem().into_response(),
+        Err(e) => e.problem().into_response(),
     }
 }

@@ -46,11 +46,13 @@ pub struct Caller {
 }
 
 /// What a caller may do, checked in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AccessError {
     /// PSA connectors live in channel workspaces only.
+    #[error("the caller's workspace is not a channel workspace")]
     NotChannelWorkspace,
     /// Writes need the admin role.
+    #[error("the caller is not an admin")]
     AdminRequired,
 }
 

@@ -12,6 +12,8 @@ pub mod ids;
 pub mod ports;
 pub mod secret;
 pub mod sync;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod usecase;
 pub mod workspace;
 

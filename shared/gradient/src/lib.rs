@@ -31,7 +31,7 @@ mod types;
 pub use budget::{Budget, LeaseTiming};
 pub use error::GradientError;
 use error::cap_message;
-pub use psa::GradientPsa;
+pub use psa::{GradientPsa, ServiceRegistry};
 pub use types::{
     Account, AccountUpdate, AlertPriority, AlertReceipt, IntegrationStatus, NewAccount, NewAlert,
     NewService, Organization, Sku, UnknownStatus, Vendor,

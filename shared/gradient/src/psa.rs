@@ -1,25 +1,37 @@
-//! The core's [`Psa`] port, implemented by the Gradient client.
+//! The core's [`Psa`] port, implemented for Gradient: everything Gradient-specific about being a
+//! PSA lives here — integration status names, `no_build`, the vendor-wide service registry and
+//! its lock ([`services`]), batch-refusal isolation ([`accounts`]), and the wording of alerts.
+
+mod accounts;
+mod registry;
+mod services;
+
+pub use registry::ServiceRegistry;
 
 use crate::{
-    AccountUpdate, AlertPriority, GradientClient, GradientError, IntegrationStatus, NewAccount,
-    NewAlert, NewService, Vendor,
+    AccountUpdate, AlertPriority, GradientClient, GradientError, IntegrationStatus, NewAlert,
 };
 use async_trait::async_trait;
-use psa_domain::ApiToken;
-use psa_domain::catalogue::Service;
+use psa_domain::catalogue::Catalogue;
 use psa_domain::ports::{
-    Psa, PsaAccount, PsaAlert, PsaError, PsaOrganization, PsaService, PsaStatus,
+    AccountWrite, AccountsCreated, Batch, CountOutcome, Psa, PsaAccount, PsaAlert, PsaError,
+    PsaIntegration, PublishedServices,
 };
+use psa_domain::{ApiToken, WorkspaceId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Gradient as the core sees it.
 #[derive(Clone)]
 pub struct GradientPsa {
     client: GradientClient,
+    registry: Arc<dyn ServiceRegistry>,
 }
 
 impl GradientPsa {
-    pub fn new(client: GradientClient) -> Self {
-        Self { client }
+    /// `registry` keeps the vendor-wide catalogue key → Gradient service id records.
+    pub fn new(client: GradientClient, registry: Arc<dyn ServiceRegistry>) -> Self {
+        Self { client, registry }
     }
 }
 
@@ -47,44 +59,103 @@ impl From<GradientError> for PsaError {
     }
 }
 
-fn status(s: PsaStatus) -> IntegrationStatus {
-    match s {
-        PsaStatus::Inactive => IntegrationStatus::Inactive,
-        PsaStatus::Pending => IntegrationStatus::Pending,
-        PsaStatus::Active => IntegrationStatus::Active,
-        PsaStatus::Disabled => IntegrationStatus::Disabled,
-        PsaStatus::Error => IntegrationStatus::Error,
-    }
-}
-
 /// Gradient shows "no description" as `""`: empty or blank is `None`, anything else is trimmed.
 fn description_of(d: Option<String>) -> Option<String> {
     d.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty())
 }
 
-fn services_of(v: Vendor) -> Vec<PsaService> {
-    v.skus
-        .into_iter()
-        .map(|s| PsaService {
-            id: s.id,
-            name: s.name,
+/// The unmapped-services ticket: title, description (each service with its unit, and where to
+/// map it), and the service when the alert is about one.
+fn new_alert(alert: &PsaAlert) -> (String, NewAlert) {
+    let PsaAlert::UnmappedServices {
+        account_id,
+        account_name,
+        services,
+        service_id,
+    } = alert;
+    let n = services.len();
+    let lines: Vec<String> = services
+        .iter()
+        .map(|s| {
+            let (name, unit) = s.service.as_ref().map_or((s.key.clone(), "unit"), |c| {
+                (c.gradient_name(), c.unit.singular())
+            });
+            format!("- {name}: {} (billed per {unit})", s.value)
         })
-        .collect()
+        .collect();
+    // Priority 2 (medium) and status 1 (new ticket), as the contract says; a unique id.
+    let new = NewAlert {
+        title: format!(
+            "Coro: {n} service{} of {account_name} not mapped in Gradient",
+            if n == 1 { "" } else { "s" },
+        ),
+        description: format!(
+            "Coro reports usage for {account_name} ({account_id}) that is not billed, because \
+             these services are not mapped to a product in Synthesize:\n{}\nMap them in \
+             Synthesize (Integrations → Coro → map services) and the next sync bills them.",
+            lines.join("\n")
+        ),
+        alert_id: format!("coro-{}", uuid::Uuid::new_v4().simple()),
+        priority: AlertPriority::Medium,
+        status: NewAlert::STATUS_NEW,
+        due_date_time: None,
+        service_id: service_id.clone(),
+    };
+    (account_id.clone(), new)
 }
 
 #[async_trait]
 impl Psa for GradientPsa {
-    async fn organization(&self, token: &ApiToken) -> Result<PsaOrganization, PsaError> {
+    /// `GET organization`.
+    async fn verify(&self, token: &ApiToken) -> Result<PsaIntegration, PsaError> {
         let o = self.client.organization(token).await?;
-        Ok(PsaOrganization {
+        Ok(PsaIntegration {
             id: o.organization_id,
             name: o.name,
-            status: o.status,
+            live: o.status == IntegrationStatus::Active.as_str(),
         })
     }
 
-    async fn set_status(&self, token: &ApiToken, s: PsaStatus) -> Result<(), PsaError> {
-        Ok(self.client.set_status(token, status(s)).await?)
+    /// Status `pending`, unless Gradient already moved the integration to `active`.
+    async fn begin_setup(
+        &self,
+        token: &ApiToken,
+        integration: &PsaIntegration,
+    ) -> Result<(), PsaError> {
+        if !integration.live {
+            self.client
+                .set_status(token, IntegrationStatus::Pending)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Status `inactive`.
+    async fn disconnect(&self, token: &ApiToken) -> Result<(), PsaError> {
+        Ok(self
+            .client
+            .set_status(token, IntegrationStatus::Inactive)
+            .await?)
+    }
+
+    async fn publish_services(
+        &self,
+        token: &ApiToken,
+        catalogue: &Catalogue,
+        by: &WorkspaceId,
+    ) -> Result<PublishedServices, PsaError> {
+        services::publish(
+            &self.client,
+            self.registry.as_ref(),
+            token,
+            catalogue,
+            by.as_str(),
+        )
+        .await
+    }
+
+    async fn published_services(&self) -> Result<BTreeMap<String, String>, PsaError> {
+        Ok(self.registry.known().await?)
     }
 
     async fn accounts(&self, token: &ApiToken) -> Result<Vec<PsaAccount>, PsaError> {
@@ -105,81 +176,57 @@ impl Psa for GradientPsa {
         &self,
         token: &ApiToken,
         accounts: &[PsaAccount],
-    ) -> Result<(), PsaError> {
-        let batch: Vec<NewAccount> = accounts
-            .iter()
-            .map(|a| NewAccount {
-                id: a.id.clone(),
-                name: a.name.clone(),
-                description: a.description.clone(),
-            })
-            .collect();
-        self.client.create_accounts(token, &batch).await?;
-        Ok(())
+    ) -> Result<AccountsCreated, PsaError> {
+        accounts::create_isolating(&self.client, token, accounts).await
     }
 
-    async fn update_account(&self, token: &ApiToken, account: &PsaAccount) -> Result<(), PsaError> {
+    async fn update_account(
+        &self,
+        token: &ApiToken,
+        account: &PsaAccount,
+    ) -> Result<AccountWrite, PsaError> {
         // No description is sent as "" (Gradient clears it): a removed domain must not linger.
         let update = AccountUpdate {
             name: Some(account.name.clone()),
             description: Some(account.description.clone().unwrap_or_default()),
         };
-        self.client
+        match self
+            .client
             .update_account(token, &account.id, &update)
-            .await?;
-        Ok(())
+            .await
+        {
+            Ok(_) => Ok(AccountWrite::Written),
+            Err(e) if accounts::is_refusal(&e) => Ok(AccountWrite::Refused(e.to_string())),
+            Err(e) => Err(e.into()),
+        }
     }
 
-    async fn services(&self, token: &ApiToken) -> Result<Vec<PsaService>, PsaError> {
-        Ok(services_of(self.client.vendor(token).await?))
-    }
-
-    async fn create_service(
-        &self,
-        token: &ApiToken,
-        service: &Service,
-    ) -> Result<Vec<PsaService>, PsaError> {
-        let new = NewService {
-            name: service.gradient_name(),
-            description: service.gradient_description(),
-            category: service.category.clone(),
-            subcategory: service.subcategory.clone(),
-        };
-        Ok(services_of(self.client.create_service(token, &new).await?))
-    }
-
-    async fn raise_alert(
-        &self,
-        token: &ApiToken,
-        account_id: &str,
-        alert: &PsaAlert,
-    ) -> Result<(), PsaError> {
-        // Priority 2 (medium) and status 1 (new ticket), as the contract says; a unique id.
-        let new = NewAlert {
-            title: alert.title.clone(),
-            description: alert.description.clone(),
-            alert_id: format!("coro-{}", uuid::Uuid::new_v4().simple()),
-            priority: AlertPriority::Medium,
-            status: NewAlert::STATUS_NEW,
-            due_date_time: None,
-            service_id: alert.service_id.clone(),
-        };
-        self.client.alert(token, account_id, &new).await?;
-        Ok(())
-    }
-
-    async fn post_count(
+    /// `POST service/{id}/count`, with `no_build=true` while more counts follow; a 404 means the
+    /// MSP has not mapped the pair yet.
+    async fn report_count(
         &self,
         token: &ApiToken,
         service_id: &str,
         account_id: &str,
         count: u64,
-        no_build: bool,
-    ) -> Result<(), PsaError> {
-        Ok(self
+        batch: Batch,
+    ) -> Result<CountOutcome, PsaError> {
+        let no_build = batch == Batch::MoreFollow;
+        match self
             .client
             .post_count(token, service_id, account_id, count, no_build)
-            .await?)
+            .await
+        {
+            Ok(()) => Ok(CountOutcome::Accepted),
+            Err(GradientError::NotFound { .. }) => Ok(CountOutcome::Unmapped),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn raise_alert(&self, token: &ApiToken, alert: &PsaAlert) -> Result<(), PsaError> {
+        let (account_id, new) = new_alert(alert);
+        self.client.alert(token, &account_id, &new).await?;
+        Ok(())
     }
 }
 

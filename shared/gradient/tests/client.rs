@@ -7,6 +7,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gradient_sim::{Faults, Pair, SimConfig, SimHandle, Simulator};
+use psa_domain::ports::StoreError;
 use psa_domain::{ApiToken, VendorKey};
 use psa_gradient::{
     AccountUpdate, AlertPriority, GradientClient, GradientConfig, GradientError, IntegrationStatus,
@@ -1007,6 +1008,25 @@ async fn regenerated_partner_key_is_token_rejected_with_at_most_one_refresh() {
 
 // ---------------------------------------------------------------- PSA adapter: descriptions
 
+/// A registry for adapter tests that publish no services (accounts only): every call fails.
+struct NoServices;
+
+#[async_trait::async_trait]
+impl psa_gradient::ServiceRegistry for NoServices {
+    async fn known(&self) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        Err(StoreError("no registry in this test".into()))
+    }
+    async fn record(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        Err(StoreError("no registry in this test".into()))
+    }
+    async fn try_lock(&self, _: &str, _: Duration) -> Result<bool, StoreError> {
+        Err(StoreError("no registry in this test".into()))
+    }
+    async fn unlock(&self, _: &str) -> Result<(), StoreError> {
+        Err(StoreError("no registry in this test".into()))
+    }
+}
+
 #[tokio::test]
 async fn psa_descriptions_empty_is_none_and_none_clears_in_gradient() {
     use psa_domain::ports::{Psa, PsaAccount};
@@ -1014,7 +1034,7 @@ async fn psa_descriptions_empty_is_none_and_none_clears_in_gradient() {
     let org = sim.create_organization("Acme");
     let t = token(&org.partner_key);
     let c = client(&sim.base_url());
-    let psa = psa_gradient::GradientPsa::new(c.clone());
+    let psa = psa_gradient::GradientPsa::new(c.clone(), Arc::new(NoServices));
     let account = |id: &str, name: &str, d: Option<&str>| PsaAccount {
         id: id.into(),
         name: name.into(),
@@ -1090,7 +1110,7 @@ async fn psa_update_sends_an_explicit_empty_description() {
         r#"{"id":"a","name":"A","description":""}"#.into(),
     )])
     .await;
-    let psa = psa_gradient::GradientPsa::new(client(&srv.base));
+    let psa = psa_gradient::GradientPsa::new(client(&srv.base), Arc::new(NoServices));
     psa.update_account(
         &token("pk-desc"),
         &PsaAccount {

@@ -107,11 +107,13 @@ impl Platform {
                 dynamo.clone(),
                 &settings.workspaces_table,
             )),
-            registry: Arc::new(DynamoServiceRegistry::new(
-                dynamo.clone(),
-                &settings.psa_table,
+            psa: Arc::new(GradientPsa::new(
+                client.clone(),
+                Arc::new(DynamoServiceRegistry::new(
+                    dynamo.clone(),
+                    &settings.psa_table,
+                )),
             )),
-            psa: Arc::new(GradientPsa::new(client.clone())),
             catalogue: Arc::new(Catalogue::builtin()),
             slots: sync_store.clone(),
             runs: sync_store.clone(),

@@ -2,7 +2,8 @@ use crate::error::{is_condition_failed, store_error};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use psa_domain::ports::{ServiceRegistry, StoreError};
+use psa_domain::ports::StoreError;
+use psa_gradient::ServiceRegistry;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,7 +18,8 @@ fn epoch_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Catalogue key → Gradient service id, vendor-wide, plus the lock that serialises creation.
+/// Catalogue key → Gradient service id, vendor-wide, plus the lock that serialises creation: the
+/// Gradient adapter's records ([`psa_gradient::ServiceRegistry`]).
 #[derive(Clone, Debug)]
 pub struct DynamoServiceRegistry {
     client: Client,

@@ -149,8 +149,8 @@ async fn verify(env: &TestEnv, msp: &Msp) -> Result<String, String> {
     let ids = env
         .platform
         .core
-        .registry
-        .known()
+        .psa
+        .published_services()
         .await
         .map_err(|e| e.to_string())?;
     let service_key: BTreeMap<String, String> =
@@ -315,7 +315,11 @@ async fn guard_cost(env: &TestEnv, channel: &str) -> Result<String, String> {
     let workspaces = psa_domain::usecase::provision::managed_workspaces(core, &ws)
         .await
         .map_err(|e| e.to_string())?;
-    let ids = core.registry.known().await.map_err(|e| e.to_string())?;
+    let ids = core
+        .psa
+        .published_services()
+        .await
+        .map_err(|e| e.to_string())?;
     let pairs = core
         .pairs
         .pairs(&connector.reference())

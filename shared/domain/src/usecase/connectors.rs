@@ -6,7 +6,7 @@ use super::{Core, audit, now, update_connector};
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::caller::Caller;
 use crate::connector::{Connector, ConnectorSettings, ConnectorStatus, SettingsPatch, reason};
-use crate::ports::{PsaError, PsaOrganization, PsaStatus, StoreError, VaultError};
+use crate::ports::{PsaError, PsaIntegration, StoreError, VaultError};
 use crate::secret::ApiToken;
 use std::time::Instant;
 
@@ -15,33 +15,25 @@ use std::time::Instant;
 pub enum ConnectorError {
     #[error("the workspace has no such connector")]
     NotFound,
-    #[error("the workspace already has a Gradient connector")]
+    #[error("the workspace already has a connector of this type")]
     Exists,
-    #[error("Gradient rejected the API token")]
+    #[error("the PSA rejected the API token")]
     TokenRejected,
-    #[error("Gradient refused the request: {0}")]
-    GradientRefused(String),
-    #[error("Gradient is unavailable: {0}")]
-    GradientUnavailable(String),
+    /// The PSA answered the token check with a refusal other than a rejected token.
+    #[error("the PSA refused the token check")]
+    PsaRefused(#[source] PsaError),
+    /// The PSA did not answer the token check (in time).
+    #[error("the PSA is unavailable")]
+    PsaUnavailable(#[source] PsaError),
     #[error("too many token checks; try again in {0:?}")]
     TooManyAttempts(std::time::Duration),
-    #[error("internal failure: {0}")]
-    Internal(String),
+    #[error("the connector store failed")]
+    Store(#[from] StoreError),
+    #[error("the token vault failed")]
+    Vault(#[from] VaultError),
 }
 
-impl From<StoreError> for ConnectorError {
-    fn from(e: StoreError) -> Self {
-        Self::Internal(e.to_string())
-    }
-}
-
-impl From<VaultError> for ConnectorError {
-    fn from(e: VaultError) -> Self {
-        Self::Internal(e.to_string())
-    }
-}
-
-/// What setting up Gradient after a connect or re-token did; failures leave the connector
+/// What setting up the PSA after a connect or re-token did; failures leave the connector
 /// connected with reason `setup_incomplete` (every sync repeats the setup).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SetupReport {
@@ -55,11 +47,9 @@ pub struct SetupReport {
 fn verify_error(e: PsaError) -> ConnectorError {
     match e {
         PsaError::TokenRejected => ConnectorError::TokenRejected,
-        PsaError::Forbidden(m)
-        | PsaError::NotFound(m)
-        | PsaError::Conflict(m)
-        | PsaError::Unexpected(m) => ConnectorError::GradientRefused(m),
-        PsaError::Unavailable { what, .. } => ConnectorError::GradientUnavailable(what),
+        PsaError::Store(e) => ConnectorError::Store(e),
+        e @ PsaError::Unavailable { .. } => ConnectorError::PsaUnavailable(e),
+        e => ConnectorError::PsaRefused(e),
     }
 }
 
@@ -71,7 +61,7 @@ async fn verify(
     policy: &SyncPolicy,
     caller: &Caller,
     token: &ApiToken,
-) -> Result<PsaOrganization, ConnectorError> {
+) -> Result<PsaIntegration, ConnectorError> {
     let (n, left) = core
         .attempts
         .attempt(&caller.workspace, "verify", policy.verify_window)
@@ -79,12 +69,15 @@ async fn verify(
     if n > policy.verify_attempts {
         return Err(ConnectorError::TooManyAttempts(left));
     }
-    match tokio::time::timeout(policy.verify_deadline, core.psa.organization(token)).await {
+    match tokio::time::timeout(policy.verify_deadline, core.psa.verify(token)).await {
         Ok(answer) => answer.map_err(verify_error),
-        Err(_) => Err(ConnectorError::GradientUnavailable(format!(
-            "Gradient did not answer the token check within {:?}",
-            policy.verify_deadline
-        ))),
+        Err(_) => Err(ConnectorError::PsaUnavailable(PsaError::Unavailable {
+            what: format!(
+                "no answer to the token check within {:?}",
+                policy.verify_deadline
+            ),
+            retry_after: None,
+        })),
     }
 }
 
@@ -96,15 +89,13 @@ async fn set_up_within(
     started: Instant,
     connector: &Connector,
     token: &ApiToken,
-    org: &PsaOrganization,
+    org: &PsaIntegration,
 ) -> SetupReport {
     let left = policy.api_deadline.saturating_sub(started.elapsed());
     match tokio::time::timeout(left, set_up(core, connector, token, org)).await {
         Ok(report) => report,
         Err(_) => {
-            tracing::warn!(
-                "Gradient setup ran out of the request's time; the next sync repeats it"
-            );
+            tracing::warn!("PSA set-up ran out of the request's time; the next sync repeats it");
             SetupReport {
                 error: Some("set-up did not finish in time".into()),
                 ..Default::default()
@@ -137,7 +128,7 @@ fn by(caller: &Caller, action: AuditAction) -> AuditEvent {
     )
 }
 
-/// Connects the caller's workspace to Gradient with `token`.
+/// Connects the caller's workspace to its PSA with `token`.
 ///
 /// Order matters: the token is verified before anything is written; the connector item is
 /// claimed with a conditional write (so of N racing connects exactly one goes on); only the
@@ -248,9 +239,9 @@ pub async fn update_settings(
     Ok(connector)
 }
 
-/// Deletes the connector: Gradient status `inactive` (best effort, logged), the secret, the item,
-/// and the incarnation's slot and pair states (its runs and readings expire with their TTL and are
-/// never seen by a connector created again).
+/// Deletes the connector: the PSA is told (best effort, logged; Gradient: status `inactive`),
+/// the secret, the item, and the incarnation's slot and pair states (its runs and readings expire
+/// with their TTL and are never seen by a connector created again).
 #[tracing::instrument(skip(core), fields(workspace_id = %caller.workspace))]
 pub async fn delete(
     core: &Core,
@@ -263,21 +254,18 @@ pub async fn delete(
     let cref = connector.reference();
     let inactive = match core.vault.load(&cref, connector.token_version).await {
         Ok(token) => {
-            let told = core.psa.set_status(&token, PsaStatus::Inactive);
+            let told = core.psa.disconnect(&token);
             match tokio::time::timeout(policy.verify_deadline, told).await {
                 Ok(r) => r.map_err(|e| e.to_string()),
-                Err(_) => Err("Gradient did not answer in time".to_owned()),
+                Err(_) => Err("the PSA did not answer in time".to_owned()),
             }
         }
         Err(e) => Err(e.to_string()),
     };
     match inactive {
-        Ok(()) => tracing::info!(
-            gradient_status = "inactive",
-            "connector deleted; Gradient told"
-        ),
+        Ok(()) => tracing::info!("connector deleted; the PSA was told"),
         Err(error) => {
-            tracing::warn!(%error, "connector deleted; Gradient status could not be set to inactive")
+            tracing::warn!(%error, "connector deleted; the PSA could not be told")
         }
     }
     core.connectors.delete(&caller.workspace).await?;
@@ -301,21 +289,20 @@ pub async fn delete(
     Ok(())
 }
 
-/// Status `pending` (unless Gradient already moved it to `active`), services, accounts.
+/// Tells the PSA set-up begins (Gradient: status `pending` unless already `active`), services,
+/// accounts.
 /// Never fails the caller: what went wrong is reported and repeated by the next sync.
 async fn set_up(
     core: &Core,
     connector: &Connector,
     token: &ApiToken,
-    org: &PsaOrganization,
+    org: &PsaIntegration,
 ) -> SetupReport {
     let workspace = &connector.workspace_id;
     let mut report = SetupReport::default();
     let result: Result<(), ProvisionError> = async {
-        if org.status != PsaStatus::Active.as_str() {
-            core.psa.set_status(token, PsaStatus::Pending).await?;
-        }
-        let (_, created) = ensure_services(core, token, workspace.as_str()).await?;
+        core.psa.begin_setup(token, org).await?;
+        let (_, created) = ensure_services(core, token, workspace).await?;
         report.services_created = created;
         let workspaces = managed_workspaces(core, workspace).await?;
         let cref = connector.reference();
@@ -327,7 +314,7 @@ async fn set_up(
     }
     .await;
     if let Err(e) = result {
-        tracing::warn!(error = %e, "Gradient setup incomplete; the next sync repeats it");
+        tracing::warn!(error = %e, "PSA set-up incomplete; the next sync repeats it");
         report.error = Some(match e {
             ProvisionError::Psa(PsaError::TokenRejected) => reason::TOKEN_REJECTED.to_owned(),
             other => other.to_string(),

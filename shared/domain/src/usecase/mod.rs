@@ -5,13 +5,16 @@ pub mod provision;
 pub mod sync;
 pub mod views;
 
+#[cfg(test)]
+mod tests;
+
 use crate::audit::AuditEvent;
 use crate::catalogue::Catalogue;
 use crate::connector::Connector;
 use crate::ids::WorkspaceId;
 use crate::ports::{
     AlertMemory, AttemptCounter, AuditLog, ConnectorRepo, JobQueue, KeyHealth, PairStates, Psa,
-    RunReadings, RunSlots, ServiceRegistry, StoreError, SyncRuns, TokenVault, WorkspaceDirectory,
+    RunReadings, RunSlots, StoreError, SyncRuns, TokenVault, WorkspaceDirectory,
 };
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -22,7 +25,7 @@ pub struct Core {
     pub connectors: Arc<dyn ConnectorRepo>,
     pub vault: Arc<dyn TokenVault>,
     pub directory: Arc<dyn WorkspaceDirectory>,
-    pub registry: Arc<dyn ServiceRegistry>,
+    /// The PSA of the connectors this deployment serves (today Gradient).
     pub psa: Arc<dyn Psa>,
     pub catalogue: Arc<Catalogue>,
     pub slots: Arc<dyn RunSlots>,

@@ -5,7 +5,7 @@
 
 use super::SyncPolicy;
 use crate::audit::{Actor, AuditAction, AuditEvent};
-use crate::ports::{PsaAlert, StoreError};
+use crate::ports::{AlertService, PsaAlert, StoreError};
 use crate::secret::ApiToken;
 use crate::sync::{Outcome, RunReading, SyncRun};
 use crate::usecase::{Core, audit};
@@ -51,7 +51,7 @@ pub(super) async fn raise(
             continue;
         }
         let alert = unmapped_alert(core, &services, service_ids);
-        match core.psa.raise_alert(token, account, &alert).await {
+        match core.psa.raise_alert(token, &alert).await {
             Ok(()) => {
                 sent += 1;
                 core.alerts
@@ -75,42 +75,26 @@ pub(super) async fn raise(
     Ok(sent)
 }
 
-/// Title, description (each service with its unit, and where to map it), and the service when
-/// the alert is about one.
+/// The unmapped-services alert of one account: each service with the count Coro reports, and the
+/// PSA's service id when the alert is about one service only (the adapter words it).
 fn unmapped_alert(
     core: &Core,
     services: &[&RunReading],
     service_ids: &BTreeMap<String, String>,
 ) -> PsaAlert {
     let account = services[0];
-    let n = services.len();
-    let lines: Vec<String> = services
-        .iter()
-        .map(|r| {
-            let (name, unit) = core
-                .catalogue
-                .get(&r.service)
-                .map_or((r.service.clone(), "unit"), |s| {
-                    (s.gradient_name(), s.unit.singular())
-                });
-            format!("- {name}: {} (billed per {unit})", r.value)
-        })
-        .collect();
-    PsaAlert {
-        title: format!(
-            "Coro: {n} service{} of {} not mapped in Gradient",
-            if n == 1 { "" } else { "s" },
-            account.account_name
-        ),
-        description: format!(
-            "Coro reports usage for {} ({}) that is not billed, because these services are not \
-             mapped to a product in Synthesize:\n{}\nMap them in Synthesize (Integrations → Coro → \
-             map services) and the next sync bills them.",
-            account.account_name,
-            account.account_id,
-            lines.join("\n")
-        ),
-        service_id: (n == 1)
+    PsaAlert::UnmappedServices {
+        account_id: account.account_id.clone(),
+        account_name: account.account_name.clone(),
+        services: services
+            .iter()
+            .map(|r| AlertService {
+                key: r.service.clone(),
+                service: core.catalogue.get(&r.service).cloned(),
+                value: r.value,
+            })
+            .collect(),
+        service_id: (services.len() == 1)
             .then(|| service_ids.get(&account.service).cloned())
             .flatten(),
     }

@@ -5,7 +5,7 @@ use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::caller::Caller;
 use crate::connector::Connector;
 use crate::ids::{RunId, UserId};
-use crate::ports::{SlotClaim, StoreError, SyncJob};
+use crate::ports::{PageError, SlotClaim, StoreError, SyncJob};
 use crate::sync::{RunCounts, RunStatus, SyncRun, Trigger};
 use crate::usecase::{Core, audit, now};
 use std::time::Duration;
@@ -25,13 +25,19 @@ pub enum RequestError {
     RunNotFound,
     #[error("the run is not the connector's latest, held run")]
     RunNotHeld,
-    #[error("internal failure: {0}")]
-    Internal(String),
+    #[error("the store failed")]
+    Store(#[from] StoreError),
 }
 
-impl From<StoreError> for RequestError {
-    fn from(e: StoreError) -> Self {
-        Self::Internal(e.to_string())
+impl From<PageError> for RequestError {
+    fn from(e: PageError) -> Self {
+        match e {
+            PageError::Store(e) => Self::Store(e),
+            // Only a first page (no cursor) is asked for here.
+            PageError::InvalidCursor => {
+                Self::Store(StoreError("the first page had a bad cursor".into()))
+            }
+        }
     }
 }
 
@@ -158,8 +164,7 @@ pub async fn release_run(
     let latest = core
         .runs
         .list_runs(&cref, 1, None)
-        .await
-        .map_err(|e| RequestError::Internal(e.to_string()))?
+        .await?
         .items
         .into_iter()
         .next();

@@ -122,12 +122,11 @@ impl Job<'_> {
         let (core, cref) = (self.core, run.connector());
         let near = || self.deadline_near();
         let setup: Result<_, ProvisionError> = async {
-            core.psa.organization(token).await?;
+            core.psa.verify(token).await?;
             if let Err(e) = core.key_health.accepted().await {
                 tracing::warn!(error = %e, "could not record an accepted call");
             }
-            let (ids, services_created) =
-                ensure_services(core, token, cref.workspace.as_str()).await?;
+            let (ids, services_created) = ensure_services(core, token, &cref.workspace).await?;
             let workspaces = managed_workspaces(core, &cref.workspace).await?;
             let accounts = ensure_accounts(core, token, &workspaces, Some(&cref), &near).await?;
             Ok((ids, services_created, workspaces, accounts))

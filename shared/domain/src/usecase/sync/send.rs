@@ -6,7 +6,7 @@
 use super::plan::Reading;
 use super::record::Recorder;
 use crate::connector::ConnectorRef;
-use crate::ports::{Lease, PsaError, StoreError};
+use crate::ports::{Batch, CountOutcome, Lease, PsaError, StoreError};
 use crate::secret::ApiToken;
 use crate::usecase::Core;
 use futures::StreamExt;
@@ -137,25 +137,30 @@ impl<'a> Sender<'a> {
                 return Sent::Unsent(reading);
             }
         }
+        let batch = if no_build {
+            Batch::MoreFollow
+        } else {
+            Batch::Last
+        };
         let result = self
             .core
             .psa
-            .post_count(
+            .report_count(
                 self.token,
                 &reading.service_id,
                 &reading.account_id,
                 reading.count,
-                no_build,
+                batch,
             )
             .await;
         match result {
-            Ok(()) => {
+            Ok(CountOutcome::Accepted) => {
                 if !no_build {
                     self.built.store(true, Ordering::SeqCst);
                 }
                 Sent::Accepted(reading)
             }
-            Err(PsaError::NotFound(_)) => Sent::Unmapped(reading),
+            Ok(CountOutcome::Unmapped) => Sent::Unmapped(reading),
             Err(PsaError::TokenRejected) => {
                 self.halt(Stop::Token);
                 Sent::Failed(reading, "Gradient rejected the token (401)".into())

@@ -1,0 +1,76 @@
+//! What the deployment remembers besides runs: the audit trail, PSA rejections, alerts sent,
+//! attempts counted.
+
+use super::{Page, PageError, StoreError};
+use crate::audit::AuditEvent;
+use crate::connector::ConnectorRef;
+use crate::ids::WorkspaceId;
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// The audit trail of a workspace (kept at least 400 days, survives the connector).
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn record(&self, workspace: &WorkspaceId, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn audit_page(
+        &self,
+        workspace: &WorkspaceId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<AuditEvent>, PageError>;
+}
+
+/// What a wave of rejections is about: 401 (token) or 403 (anomaly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    Unauthorized,
+    Forbidden,
+}
+
+/// Deployment-wide record of PSA rejections, to tell a bad vendor key from MSPs' bad tokens.
+#[async_trait]
+pub trait KeyHealth: Send + Sync {
+    /// A PSA call with the vendor key was accepted: any wave of rejections is over.
+    async fn accepted(&self) -> Result<(), StoreError>;
+    /// Records that `workspace`'s connector was rejected and answers the distinct workspaces
+    /// rejected (this kind) within `window` with no accepted call since, this one included.
+    async fn rejected(
+        &self,
+        kind: Rejection,
+        workspace: &WorkspaceId,
+        window: Duration,
+    ) -> Result<Vec<WorkspaceId>, StoreError>;
+}
+
+/// When each account of a connector was last alerted about, per kind of alert.
+#[async_trait]
+pub trait AlertMemory: Send + Sync {
+    async fn last_alert(
+        &self,
+        connector: &ConnectorRef,
+        account_id: &str,
+        kind: &str,
+    ) -> Result<Option<time::OffsetDateTime>, StoreError>;
+    /// Remembers an alert for at least `keep`.
+    async fn record_alert(
+        &self,
+        connector: &ConnectorRef,
+        account_id: &str,
+        kind: &str,
+        keep: Duration,
+    ) -> Result<(), StoreError>;
+}
+
+/// Counts attempts per workspace in fixed windows (e.g. token verifications, each a PSA call).
+#[async_trait]
+pub trait AttemptCounter: Send + Sync {
+    /// Counts one attempt in the current `window`; answers the attempts counted in it so far
+    /// (this one included) and the time left until the window ends.
+    async fn attempt(
+        &self,
+        workspace: &WorkspaceId,
+        what: &str,
+        window: Duration,
+    ) -> Result<(u64, Duration), StoreError>;
+}

@@ -1,0 +1,172 @@
+//! A PSA that is not Gradient.
+
+use crate::catalogue::Catalogue;
+use crate::ids::WorkspaceId;
+use crate::ports::*;
+use crate::secret::ApiToken;
+use async_trait::async_trait;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How the fake PSA answers a call it is told to fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fail {
+    Token,
+    Unavailable,
+}
+
+impl Fail {
+    fn error(self) -> PsaError {
+        match self {
+            Self::Token => PsaError::TokenRejected,
+            Self::Unavailable => PsaError::Unavailable {
+                what: "down".into(),
+                retry_after: None,
+            },
+        }
+    }
+}
+
+/// A PSA that is not Gradient: accounts, services, counts and alerts in memory; every call is
+/// logged by name; failures and delays on demand.
+#[derive(Default)]
+pub struct FakePsa {
+    pub live: Mutex<bool>,
+    /// Calls by port method name, in order.
+    pub calls: Mutex<Vec<&'static str>>,
+    pub fail: Mutex<BTreeMap<&'static str, Fail>>,
+    /// `verify` answers after this long.
+    pub verify_delay: Mutex<Duration>,
+    pub services: Mutex<BTreeMap<String, String>>,
+    /// Catalogue keys `publish_services` leaves without an id.
+    pub withheld: Mutex<BTreeSet<String>>,
+    pub accounts: Mutex<BTreeMap<String, PsaAccount>>,
+    /// Account ids the PSA refuses to create or update.
+    pub refuse: Mutex<BTreeSet<String>>,
+    /// Account ids whose counts are unmapped.
+    pub unmapped: Mutex<BTreeSet<String>>,
+    pub counts: Mutex<Vec<(String, String, u64, Batch)>>,
+    pub alerts: Mutex<Vec<PsaAlert>>,
+}
+
+impl FakePsa {
+    fn call(&self, name: &'static str) -> Result<(), PsaError> {
+        self.calls.lock().unwrap().push(name);
+        match self.fail.lock().unwrap().get(name) {
+            Some(f) => Err(f.error()),
+            None => Ok(()),
+        }
+    }
+
+    pub fn fail(&self, call: &'static str, how: Fail) {
+        self.fail.lock().unwrap().insert(call, how);
+    }
+
+    pub fn calls(&self) -> Vec<&'static str> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Psa for FakePsa {
+    async fn verify(&self, _: &ApiToken) -> Result<PsaIntegration, PsaError> {
+        let delay = *self.verify_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
+        self.call("verify")?;
+        Ok(PsaIntegration {
+            id: "org".into(),
+            name: "Org".into(),
+            live: *self.live.lock().unwrap(),
+        })
+    }
+    async fn begin_setup(&self, _: &ApiToken, _: &PsaIntegration) -> Result<(), PsaError> {
+        self.call("begin_setup")
+    }
+    async fn disconnect(&self, _: &ApiToken) -> Result<(), PsaError> {
+        self.call("disconnect")
+    }
+    async fn publish_services(
+        &self,
+        _: &ApiToken,
+        catalogue: &Catalogue,
+        _: &WorkspaceId,
+    ) -> Result<PublishedServices, PsaError> {
+        self.call("publish_services")?;
+        let withheld = self.withheld.lock().unwrap().clone();
+        let mut services = self.services.lock().unwrap();
+        let mut created = 0;
+        for s in catalogue.iter().filter(|s| !withheld.contains(&s.key)) {
+            if !services.contains_key(&s.key) {
+                services.insert(s.key.clone(), format!("svc-{}", s.key));
+                created += 1;
+            }
+        }
+        Ok(PublishedServices {
+            ids: services.clone(),
+            created,
+        })
+    }
+    async fn published_services(&self) -> Result<BTreeMap<String, String>, PsaError> {
+        Ok(self.services.lock().unwrap().clone()) // the adapter's own records: no call logged
+    }
+    async fn accounts(&self, _: &ApiToken) -> Result<Vec<PsaAccount>, PsaError> {
+        self.call("accounts")?;
+        Ok(self.accounts.lock().unwrap().values().cloned().collect())
+    }
+    async fn create_accounts(
+        &self,
+        _: &ApiToken,
+        accounts: &[PsaAccount],
+    ) -> Result<AccountsCreated, PsaError> {
+        self.call("create_accounts")?;
+        let refuse = self.refuse.lock().unwrap().clone();
+        let mut out = AccountsCreated::default();
+        for a in accounts {
+            if refuse.contains(&a.id) {
+                out.refused.insert(a.id.clone(), "bad name".into());
+            } else {
+                self.accounts
+                    .lock()
+                    .unwrap()
+                    .insert(a.id.clone(), a.clone());
+                out.created += 1;
+            }
+        }
+        Ok(out)
+    }
+    async fn update_account(&self, _: &ApiToken, a: &PsaAccount) -> Result<AccountWrite, PsaError> {
+        self.call("update_account")?;
+        if self.refuse.lock().unwrap().contains(&a.id) {
+            return Ok(AccountWrite::Refused("bad name".into()));
+        }
+        self.accounts
+            .lock()
+            .unwrap()
+            .insert(a.id.clone(), a.clone());
+        Ok(AccountWrite::Written)
+    }
+    async fn report_count(
+        &self,
+        _: &ApiToken,
+        service: &str,
+        account: &str,
+        n: u64,
+        batch: Batch,
+    ) -> Result<CountOutcome, PsaError> {
+        self.call("report_count")?;
+        if self.unmapped.lock().unwrap().contains(account) {
+            return Ok(CountOutcome::Unmapped);
+        }
+        self.counts
+            .lock()
+            .unwrap()
+            .push((service.into(), account.into(), n, batch));
+        Ok(CountOutcome::Accepted)
+    }
+    async fn raise_alert(&self, _: &ApiToken, alert: &PsaAlert) -> Result<(), PsaError> {
+        self.call("raise_alert")?;
+        self.alerts.lock().unwrap().push(alert.clone());
+        Ok(())
+    }
+}
