@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod caller;
+pub mod calls;
 pub mod catalogue;
 pub mod config;
 pub mod connector;
@@ -11,6 +12,7 @@ pub mod ids;
 pub mod ports;
 pub mod secret;
 pub mod sync;
+pub mod telemetry;
 pub mod usecase;
 pub mod workspace;
 

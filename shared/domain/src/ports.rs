@@ -452,3 +452,8 @@ pub trait AttemptCounter: Send + Sync {
         window: Duration,
     ) -> Result<(u64, Duration), StoreError>;
 }
+
+// ---- telemetry -----------------------------------------------------------------------------
+
+/// The event bus and the metrics sink (see [`crate::telemetry`]).
+pub use crate::telemetry::{Events, Metrics};

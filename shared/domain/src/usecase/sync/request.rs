@@ -62,6 +62,7 @@ pub(crate) fn new_run(
         full: false,
         guard: None,
         release_of: None,
+        calls: Default::default(),
     }
 }
 
@@ -226,6 +227,8 @@ const REQUEUE_AFTER: time::Duration = time::Duration::seconds(30);
 /// What one firing of the daily schedule did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ScheduleReport {
+    /// Index pages of connected connectors read.
+    pub pages: u64,
     pub connectors: u64,
     pub enqueued: u64,
     /// The run for this scheduled time already existed (a duplicate delivery of the event).
@@ -248,6 +251,7 @@ pub async fn schedule_all(
     let mut cursor = None;
     loop {
         let (page, next) = core.connectors.connected_page(cursor, page_size).await?;
+        report.pages += 1;
         let mut jobs = Vec::new();
         for c in page {
             report.connectors += 1;
