@@ -114,3 +114,10 @@ pub(crate) async fn status_changed(
     }
     publish(core, vec![Event::status_changed(from, connector)]).await;
 }
+
+/// A run ended (any final status): its metrics record and the contract event.
+pub(crate) async fn run_finished(core: &Core, run: &crate::sync::SyncRun) {
+    core.metrics
+        .record(&Measurement::run_finished(run, run.calls));
+    publish(core, vec![Event::sync_finished(run)]).await;
+}

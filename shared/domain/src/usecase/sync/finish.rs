@@ -7,8 +7,8 @@ use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::connector::{Connector, ConnectorStatus, LastSync, reason};
 use crate::ports::{PsaError, Rejection, StoreError};
 use crate::sync::{Failure, MAX_RECORDED_FAILURES, Outcome, RunStatus, SyncRun, bounded_reason};
-use crate::telemetry::{Event, Measurement};
-use crate::usecase::{Core, audit, now, publish, update_connector};
+use crate::telemetry::Measurement;
+use crate::usecase::{Core, audit, now, run_finished, update_connector};
 
 fn system(action: AuditAction, run: &SyncRun) -> AuditEvent {
     AuditEvent::new(Actor::System, action, run.connector_id).run(&run.run_id)
@@ -103,9 +103,7 @@ pub(super) async fn finish(
     }
     audit(core, &run.workspace_id, event).await;
     tracing::info!(status = ?status, counts = ?run.counts, calls = ?run.calls, "sync run finished");
-    core.metrics
-        .record(&Measurement::run_finished(run, run.calls));
-    publish(core, vec![Event::sync_finished(run)]).await;
+    run_finished(core, run).await;
     Ok(JobOutcome::Done(Some(status)))
 }
 

@@ -115,6 +115,7 @@ pub async fn request_sync(
             failed.finished_at = Some(now());
             failed.reason = Some("the run could not be queued".into());
             let _ = core.runs.put_run(&failed).await;
+            crate::usecase::run_finished(core, &failed).await;
             return Err(e.into());
         }
         Ok(run)
