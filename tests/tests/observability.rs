@@ -96,9 +96,17 @@ async fn connect_sync_disconnect_and_retoken_put_their_events_on_the_bus() {
     assert_eq!(env.connector(CH).await["status"], "disconnected");
 
     // The admin pastes the new key: connected again.
+    env.sim.clear_requests();
     let r = env.retoken(CH, &second_key).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["status"], "connected", "{}", r.body);
+    // What template.yaml's budget arithmetic assumes of a token route (≤ 6 Gradient calls).
+    let retoken_calls = env.sim.requests().stats.total;
+    eprintln!("re-token: {retoken_calls} Gradient calls");
+    assert!(
+        retoken_calls <= 6,
+        "a re-token made {retoken_calls} Gradient calls"
+    );
     let ended = OffsetDateTime::now_utc();
 
     let events = probe.drain(&env, 5).await;
@@ -195,6 +203,20 @@ async fn connect_sync_disconnect_and_retoken_put_their_events_on_the_bus() {
     ] {
         assert!(!all.contains(&secret), "{what} is in an event");
     }
+
+    // A connect of another MSP once the vendor's services exist: also within the assumption.
+    const OTHER: &str = "msp_events_2";
+    seed(&env, OTHER).await;
+    let other = env.sim.create_organization("Other MSP");
+    env.sim.clear_requests();
+    let r = env.connect(OTHER, &other.partner_key).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let connect_calls = env.sim.requests().stats.total;
+    eprintln!("connect (2 accounts, services known): {connect_calls} Gradient calls");
+    assert!(
+        connect_calls <= 6,
+        "a connect made {connect_calls} Gradient calls"
+    );
 
     // The in-process core wrote the metrics of the same story: a record per run, a disconnection.
     let metrics: Vec<Value> = logs::metrics()
