@@ -2,6 +2,7 @@
 //! `scripts/stack.sh`), a Gradient simulator on a real socket per test, the real handlers driven
 //! with real API Gateway v2 payloads. Each test gets its own tables, secret prefix and simulator.
 
+pub mod events;
 pub mod fixture;
 pub mod front;
 pub mod logs;
@@ -182,10 +183,14 @@ impl TestEnv {
             gradient_max_rps: max_rps,
             token_secret_prefix: secret_prefix.clone(),
             sync: test_sync_policy(),
+            event_bus_name: None,
         };
-        let platform = Platform::build(settings, &local.sdk, gradient)
+        let mut platform = Platform::build(settings, &local.sdk, gradient)
             .await
             .expect("platform builds");
+        // EMF records go to the test process's capture (as the log lines do), not its stdout.
+        platform.core.metrics =
+            std::sync::Arc::new(psa_runtime::emf::EmfMetrics::to(logs::record_metric));
         let api = connectors_api::App::new(&platform);
         Self {
             queue_url,

@@ -36,3 +36,23 @@ pub fn install() {
 pub fn captured() -> String {
     String::from_utf8_lossy(&BUFFER.lock().expect("log buffer")).into_owned()
 }
+
+static METRICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Keeps one EMF record (a JSON line) the in-process core wrote.
+pub fn record_metric(line: &str) {
+    METRICS
+        .lock()
+        .expect("metrics buffer")
+        .push(line.to_owned());
+}
+
+/// Every EMF record the in-process core wrote so far, parsed.
+pub fn metrics() -> Vec<serde_json::Value> {
+    METRICS
+        .lock()
+        .expect("metrics buffer")
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}

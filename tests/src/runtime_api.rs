@@ -363,6 +363,9 @@ pub fn contract_env(settings: &Settings) -> Vec<(String, String)> {
     if let Some(q) = &settings.sync_queue_url {
         env.push(("SYNC_QUEUE_URL", q.clone()));
     }
+    if let Some(bus) = &settings.event_bus_name {
+        env.push(("EVENT_BUS_NAME", bus.clone()));
+    }
     env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 

@@ -60,6 +60,7 @@ fn run(workspace: &str, at: OffsetDateTime, suffix: &str) -> SyncRun {
         full: false,
         guard: None,
         release_of: None,
+        calls: Default::default(),
     }
 }
 

@@ -16,6 +16,7 @@ use psa_domain::usecase::sync::{self, SyncPolicy};
 use psa_domain::usecase::views::{self, UsageState};
 use psa_domain::{ApiToken, ConnectorType, Outcome, SettingsPatch};
 use serde::Deserialize;
+use tracing::Instrument;
 
 /// What the handler needs, built once per process.
 #[derive(Clone)]
@@ -53,8 +54,62 @@ struct TokenBody {
 
 const CONNECTOR_LOCATION: &str = "/v1/psa/connectors/gradient";
 
+/// The span of one request: every log line of it carries the Lambda request id, then the
+/// workspace, connector and run ids as soon as they are known ([`note_route`], [`note_run`]).
+/// At error level, so it is on every line whatever `RUST_LOG` lets through.
+pub fn request_span(req: &Request) -> tracing::Span {
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.as_str())
+        .unwrap_or_default();
+    tracing::error_span!(
+        "request",
+        request_id,
+        workspace_id = tracing::field::Empty,
+        connector_id = tracing::field::Empty,
+        run_id = tracing::field::Empty,
+        route = tracing::field::Empty,
+    )
+}
+
+/// Records the route's connector (when it names a known one) and run on the request's span.
+fn note_route(route: &Route) {
+    let span = tracing::Span::current();
+    span.record("route", tracing::field::debug(route));
+    let (connector, run) = match route {
+        Route::CreateConnector => (Some(ConnectorType::Gradient.as_str()), None),
+        Route::GetConnector(c)
+        | Route::PatchConnector(c)
+        | Route::PutToken(c)
+        | Route::DeleteConnector(c)
+        | Route::RequestSync(c)
+        | Route::ListSyncs(c)
+        | Route::Usage(c) => (ConnectorType::parse(c).map(ConnectorType::as_str), None),
+        Route::ReleaseSync(c, r) | Route::GetSync(c, r) | Route::ListReadings(c, r) => {
+            (ConnectorType::parse(c).map(ConnectorType::as_str), Some(r))
+        }
+        Route::ListConnectors | Route::Audit | Route::Services => (None, None),
+    };
+    if let Some(c) = connector {
+        span.record("connector_id", c);
+    }
+    if let Some(r) = run {
+        note_run(r);
+    }
+}
+
+/// Records a run id on the request's span (a run the request names or creates).
+fn note_run(run: &psa_domain::RunId) {
+    tracing::Span::current().record("run_id", run.as_str());
+}
+
 /// Entry point for one request: never panics on input, never answers 5xx for bad input.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let span = request_span(&req);
+    handle_in_span(app, req).instrument(span).await
+}
+
+async fn handle_in_span(app: &App, req: Request) -> Response<Body> {
     match dispatch(app, &req).await {
         Ok(resp) => resp,
         Err(e) => {
@@ -73,14 +128,14 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = caller(req)?;
+    tracing::Span::current().record("workspace_id", caller.workspace.as_str());
     let route = route(req.method(), http::request_path(req))?;
+    note_route(&route);
     if route.admin_only() {
         caller.may_write()?;
     } else {
         caller.may_read()?;
     }
-    let span = tracing::info_span!("request", workspace_id = %caller.workspace, route = ?route);
-    let _enter = span.enter();
     match route {
         Route::Services => Ok(json(
             StatusCode::OK,
@@ -135,6 +190,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         Route::RequestSync(id) => {
             own_connector(&id)?;
             let run = sync::request_sync(&app.core, &app.policy, &caller).await?;
+            note_run(&run.run_id);
             let body = serde_json::json!({"runId": run.run_id, "status": "queued"});
             Ok(with_location(
                 json(StatusCode::ACCEPTED, &body),
@@ -144,6 +200,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         Route::ReleaseSync(id, held) => {
             own_connector(&id)?;
             let run = sync::release_run(&app.core, &app.policy, &caller, &held).await?;
+            note_run(&run.run_id);
             let body = serde_json::json!({"runId": run.run_id, "status": "queued"});
             Ok(with_location(
                 json(StatusCode::ACCEPTED, &body),

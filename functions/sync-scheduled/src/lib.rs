@@ -2,6 +2,7 @@
 //! derived from the event's scheduled time, so a duplicate delivery makes no second run.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use psa_domain::telemetry::Measurement;
 use psa_domain::usecase::Core;
 use psa_domain::usecase::sync::{ScheduleReport, SyncPolicy, schedule_all};
 use serde_json::Value;
@@ -44,5 +45,12 @@ pub async fn handle(
         .map_err(|_| ScheduleError::NoTime)?;
     let report = schedule_all(&scheduler.core, &scheduler.policy, at, scheduler.page_size).await?;
     tracing::info!(?report, scheduled_at = %at, "daily sync scheduled");
+    scheduler.core.metrics.record(&Measurement::scheduled(
+        report.pages,
+        report.connectors,
+        report.enqueued,
+        report.busy,
+        report.duplicates,
+    ));
     Ok(report)
 }

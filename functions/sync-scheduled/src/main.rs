@@ -1,6 +1,7 @@
 //! Wiring only: tracing, configuration, clients, then the runtime loop.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -10,6 +11,8 @@ async fn main() -> Result<(), Error> {
     run(service_fn(
         |event: LambdaEvent<sync_scheduled::ScheduledEvent>| {
             let scheduler = scheduler.clone();
+            // Every log line of the invocation carries the Lambda request id, at any RUST_LOG.
+            let span = tracing::error_span!("schedule", request_id = %event.context.request_id);
             async move {
                 let report = sync_scheduled::handle(&scheduler, event.payload).await?;
                 Ok::<_, Error>(serde_json::json!({
@@ -19,6 +22,7 @@ async fn main() -> Result<(), Error> {
                     "busy": report.busy,
                 }))
             }
+            .instrument(span)
         },
     ))
     .await

@@ -9,6 +9,7 @@ use psa_domain::usecase::sync::{JobOutcome, SyncPolicy, run_job};
 use psa_runtime::Budget;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// What the worker needs, built once per process.
 #[derive(Clone)]
@@ -33,7 +34,24 @@ impl Worker {
 /// Handles one SQS batch, job after job (they belong to different connectors and share the
 /// process's request budget anyway). `request_id` names this invocation (the lease owner);
 /// `deadline` is when Lambda stops it.
+///
+/// Every log line of the invocation carries `request_id` (span `batch`, at error level so it is
+/// there at any `RUST_LOG`), and every line of a job its message, workspace, connector and run
+/// (span `job`). Each job runs in its own PSA call tally ([`psa_domain::calls`]), which becomes
+/// the run's `GradientCalls` and `Throttled` metrics.
 pub async fn handle(
+    worker: &Worker,
+    event: SqsEvent,
+    request_id: &str,
+    deadline: Instant,
+) -> SqsBatchResponse {
+    let span = tracing::error_span!("batch", request_id);
+    handle_batch(worker, event, request_id, deadline)
+        .instrument(span)
+        .await
+}
+
+async fn handle_batch(
     worker: &Worker,
     event: SqsEvent,
     request_id: &str,
@@ -52,11 +70,27 @@ pub async fn handle(
             }
         };
         let owner = format!("{request_id}/{id}");
-        match run_job(&worker.core, &worker.policy, &job, &owner, deadline).await {
+        let span = tracing::error_span!(
+            "job",
+            message_id = %id,
+            workspace_id = %job.workspace_id,
+            connector_id = job.connector().kind.as_str(),
+            run_id = %job.run_id,
+        );
+        let ran = psa_domain::calls::scope(run_job(
+            &worker.core,
+            &worker.policy,
+            &job,
+            &owner,
+            deadline,
+        ))
+        .instrument(span.clone())
+        .await;
+        match ran {
             Ok(JobOutcome::Done(_) | JobOutcome::Continued) => {}
             Ok(JobOutcome::Busy | JobOutcome::Halted) => response.add_failure(id),
             Err(e) => {
-                tracing::error!(message_id = %id, error = %e, "sync job failed; it comes back");
+                span.in_scope(|| tracing::error!(error = %e, "sync job failed; it comes back"));
                 response.add_failure(id);
             }
         }

@@ -31,6 +31,8 @@ pub struct Settings {
     /// `SYNC_GUARD_DROP_PERCENT` (50; 0 = guard off for new connectors), `SYNC_GUARD_MIN_UNITS`
     /// (20), `PSA_ALERT_INTERVAL_DAYS` (7).
     pub sync: crate::usecase::sync::SyncPolicy,
+    /// `EVENT_BUS_NAME`: the EventBridge bus for the contract events; unset = no events.
+    pub event_bus_name: Option<String>,
 }
 
 pub const DEFAULT_GRADIENT_BASE_URL: &str = "https://app.usegradient.com";
@@ -127,6 +129,7 @@ impl Settings {
             vendor_key_secret_id: required("GRADIENT_VENDOR_KEY_SECRET_ID")?,
             gradient_max_rps: max_rps,
             token_secret_prefix: prefix,
+            event_bus_name: optional("EVENT_BUS_NAME"),
         })
     }
 
@@ -163,6 +166,11 @@ mod tests {
         let s = Settings::from_lookup(env(FULL)).unwrap();
         assert_eq!(s.gradient_base_url, DEFAULT_GRADIENT_BASE_URL);
         assert_eq!(s.gradient_max_rps, 80);
+        assert_eq!(s.event_bus_name, None, "no bus: no events");
+        let mut with_bus = FULL.to_vec();
+        with_bus.push(("EVENT_BUS_NAME", " psa-events "));
+        let s = Settings::from_lookup(env(&with_bus)).unwrap();
+        assert_eq!(s.event_bus_name.as_deref(), Some("psa-events"));
         assert_eq!(
             s.require_queue_url(),
             Err(ConfigError::Missing("SYNC_QUEUE_URL"))

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod budget;
 pub mod caller;
+pub mod calls;
 pub mod catalogue;
 pub mod config;
 pub mod connector;
@@ -12,6 +13,7 @@ pub mod ids;
 pub mod ports;
 pub mod secret;
 pub mod sync;
+pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod usecase;

@@ -21,3 +21,6 @@ pub use sync::{
 #[derive(Debug, thiserror::Error)]
 #[error("store failure: {0}")]
 pub struct StoreError(pub String);
+
+/// The event bus and the metrics sink (see [`crate::telemetry`]).
+pub use crate::telemetry::{Events, Metrics};

@@ -156,6 +156,10 @@ pub struct SyncRun {
     /// The held run a `release` run releases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release_of: Option<RunId>,
+    /// PSA calls of the run so far (its earlier jobs; the whole run once finished), for the
+    /// run's metrics. Not part of the API.
+    #[serde(default, skip_serializing_if = "crate::calls::Calls::is_zero")]
+    pub calls: crate::calls::Calls,
 }
 
 /// The billing guard's comparison: over the pairs a run would report whose last accepted value

@@ -42,6 +42,8 @@ impl World {
             alerts: store.clone(),
             attempts: store.clone(),
             queue: store.clone(),
+            events: Arc::new(crate::telemetry::NoEvents),
+            metrics: Arc::new(crate::telemetry::NoMetrics),
         };
         Self { core, store, psa }
     }

@@ -631,6 +631,7 @@ impl GradientClient {
         let budget = self.budget();
         budget.acquire().await;
         self.inner.sent.fetch_add(1, Ordering::Relaxed);
+        psa_domain::calls::sent(); // the job's tally (GradientCalls)
         let url = format!("{}{}", self.inner.base, path);
         let mut rb = self
             .inner
@@ -645,6 +646,7 @@ impl GradientClient {
         let resp = rb.send().await.map_err(|e| transport_error(path, &e))?;
         let status = resp.status();
         budget.on_response(status.as_u16());
+        psa_domain::calls::answered(status.as_u16()); // 429s: the job's Throttled
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)

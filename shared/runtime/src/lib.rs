@@ -3,16 +3,19 @@
 
 use psa_domain::catalogue::Catalogue;
 use psa_domain::config::{ConfigError, Settings};
+use psa_domain::ports::Events;
+use psa_domain::telemetry::NoEvents;
 use psa_domain::usecase::Core;
 pub use psa_gradient::Budget;
 use psa_gradient::{GradientClient, GradientConfig, GradientPsa, LeaseTiming};
 use psa_secrets::{SecretsManagerVault, VendorKeyError, load_vendor_key};
 use psa_store::{
     DynamoBudgetLeases, DynamoConnectors, DynamoServiceRegistry, DynamoSync, DynamoWorkspaces,
-    SqsJobQueue,
+    EventBridgeEvents, SqsJobQueue,
 };
 use std::sync::Arc;
 
+pub mod emf;
 pub mod logging;
 
 /// Shares the deployment's Gradient budget is cut into: at most this many processes send at
@@ -100,6 +103,13 @@ impl Platform {
             secrets,
             &settings.token_secret_prefix,
         ));
+        let events: Arc<dyn Events> = match &settings.event_bus_name {
+            Some(bus) => Arc::new(EventBridgeEvents::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                bus,
+            )),
+            None => Arc::new(NoEvents),
+        };
         let core = Core {
             connectors: connectors.clone(),
             vault: vault.clone(),
@@ -124,6 +134,8 @@ impl Platform {
             alerts: sync_store.clone(),
             attempts: sync_store,
             queue: Arc::new(SqsJobQueue::new(sqs.clone(), queue_url)),
+            events,
+            metrics: Arc::new(emf::EmfMetrics::stdout()),
         };
         Ok(Self {
             settings,

@@ -25,13 +25,14 @@
 //!
 //! Slot, lease and cool-down times are epoch milliseconds (`slotExpiresAtMs`, `leaseExpiresAtMs`,
 //! `lastRequestMs`); `expiresAt` (TTL) is epoch seconds. The sync job queue is SQS
-//! ([`SqsJobQueue`]).
+//! ([`SqsJobQueue`]); the contract events go to EventBridge ([`EventBridgeEvents`]).
 //!
 //! The workspace read model is the platform's own table (`WORKSPACES_TABLE`, contract).
 
 mod budget;
 mod connectors;
 mod error;
+mod events;
 mod history;
 mod queue;
 mod registry;
@@ -41,6 +42,7 @@ mod workspaces;
 pub use budget::DynamoBudgetLeases;
 pub use connectors::DynamoConnectors;
 pub use error::store_error;
+pub use events::EventBridgeEvents;
 pub use queue::SqsJobQueue;
 pub use registry::DynamoServiceRegistry;
 pub use sync::DynamoSync;

@@ -330,10 +330,11 @@ pub struct LocalAws {
     pub sdk: aws_config::SdkConfig,
 }
 
-const ENDPOINT_VARS: [(&str, &str); 3] = [
+const ENDPOINT_VARS: [(&str, &str); 4] = [
     ("AWS_ENDPOINT_URL_DYNAMODB", "DynamoDB Local"),
     ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "moto (Secrets Manager)"),
     ("AWS_ENDPOINT_URL_SQS", "moto (SQS)"),
+    ("AWS_ENDPOINT_URL_EVENTBRIDGE", "moto (EventBridge)"),
 ];
 
 fn stack_hint() -> &'static str {

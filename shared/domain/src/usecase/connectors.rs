@@ -2,7 +2,7 @@
 
 use super::provision::{ProvisionError, ensure_accounts, ensure_services, managed_workspaces};
 use super::sync::SyncPolicy;
-use super::{Core, audit, now, update_connector};
+use super::{Core, audit, now, status_changed, update_connector};
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::caller::Caller;
 use crate::connector::{Connector, ConnectorSettings, ConnectorStatus, SettingsPatch, reason};
@@ -172,6 +172,7 @@ pub async fn connect(
         by(caller, AuditAction::ConnectorCreated),
     )
     .await;
+    status_changed(core, None, &connector).await;
     let report = set_up_within(core, policy, started, &connector, &token, &org).await;
     settle_setup(core, &mut connector, &report).await?;
     Ok((connector, report))

@@ -16,6 +16,8 @@ use crate::ports::{
     AlertMemory, AttemptCounter, AuditLog, ConnectorRepo, JobQueue, KeyHealth, PairStates, Psa,
     RunReadings, RunSlots, StoreError, SyncRuns, TokenVault, WorkspaceDirectory,
 };
+use crate::ports::{Events, Metrics};
+use crate::telemetry::{Event, Measurement};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -37,6 +39,10 @@ pub struct Core {
     pub alerts: Arc<dyn AlertMemory>,
     pub attempts: Arc<dyn AttemptCounter>,
     pub queue: Arc<dyn JobQueue>,
+    /// Contract events (`EVENT_BUS_NAME`; none when unset).
+    pub events: Arc<dyn Events>,
+    /// EMF metrics on stdout.
+    pub metrics: Arc<dyn Metrics>,
 }
 
 pub(crate) fn now() -> OffsetDateTime {
@@ -63,14 +69,58 @@ pub(crate) async fn update_connector(
         let Some(mut c) = core.connectors.get(workspace).await? else {
             return Ok(None);
         };
+        let from = c.status;
         if !change(&mut c) {
             return Ok(None);
         }
         if core.connectors.replace(&mut c).await? {
+            if c.status != from {
+                status_changed(core, Some(from), &c).await;
+            }
             return Ok(Some(c));
         }
     }
     Err(StoreError(
         "the connector kept changing while it was being updated".into(),
     ))
+}
+
+/// How long a publish may take before it is given up (it must never hold up a run or a request).
+const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Publishes contract events. Emitting never fails the action: a failure or a bus that does not
+/// answer within [`PUBLISH_TIMEOUT`] is logged at warn and the action stands.
+pub(crate) async fn publish(core: &Core, events: Vec<Event>) {
+    if events.is_empty() {
+        return;
+    }
+    let kinds: Vec<&str> = events.iter().map(Event::detail_type).collect();
+    match tokio::time::timeout(PUBLISH_TIMEOUT, core.events.publish(&events)).await {
+        Ok(Ok(())) => tracing::debug!(?kinds, "events published"),
+        Ok(Err(e)) => tracing::warn!(error = %e, ?kinds, "could not publish events"),
+        Err(_) => tracing::warn!(
+            ?kinds,
+            "the event bus did not answer in time; events dropped"
+        ),
+    }
+}
+
+/// A connector's status changed from `from` (`None`: it did not exist) to `connector.status`:
+/// the contract event, and a metric when it is now disconnected or errored.
+pub(crate) async fn status_changed(
+    core: &Core,
+    from: Option<crate::connector::ConnectorStatus>,
+    connector: &Connector,
+) {
+    if let Some(m) = Measurement::status_changed(connector) {
+        core.metrics.record(&m);
+    }
+    publish(core, vec![Event::status_changed(from, connector)]).await;
+}
+
+/// A run ended (any final status): its metrics record and the contract event.
+pub(crate) async fn run_finished(core: &Core, run: &crate::sync::SyncRun) {
+    core.metrics
+        .record(&Measurement::run_finished(run, run.calls));
+    publish(core, vec![Event::sync_finished(run)]).await;
 }

@@ -7,7 +7,8 @@ use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::connector::{Connector, ConnectorStatus, LastSync, reason};
 use crate::ports::{PsaError, Rejection, StoreError};
 use crate::sync::{Failure, MAX_RECORDED_FAILURES, Outcome, RunStatus, SyncRun, bounded_reason};
-use crate::usecase::{Core, audit, now, update_connector};
+use crate::telemetry::Measurement;
+use crate::usecase::{Core, audit, now, run_finished, update_connector};
 
 fn system(action: AuditAction, run: &SyncRun) -> AuditEvent {
     AuditEvent::new(Actor::System, action, run.connector_id).run(&run.run_id)
@@ -66,6 +67,7 @@ pub(super) async fn finish(
     let finished = now();
     run.status = status;
     run.finished_at = Some(finished);
+    run.calls = run.calls + crate::calls::current();
     core.runs.put_run(run).await?;
     if status != RunStatus::Cancelled {
         let last_sync = LastSync {
@@ -100,7 +102,8 @@ pub(super) async fn finish(
         event = event.with("reason", why.clone());
     }
     audit(core, &run.workspace_id, event).await;
-    tracing::info!(status = ?status, counts = ?run.counts, "sync run finished");
+    tracing::info!(status = ?status, counts = ?run.counts, calls = ?run.calls, "sync run finished");
+    run_finished(core, run).await;
     Ok(JobOutcome::Done(Some(status)))
 }
 
@@ -189,6 +192,8 @@ pub(super) async fn rejected(
              vendor key is at fault; no connector is disconnected",
             wave.len()
         );
+        core.metrics
+            .record(&Measurement::vendor_key_fault(wave.len(), what));
         for ws in wave.iter().filter(|w| **w != run.workspace_id) {
             restore(core, ws, status, why).await?;
         }

@@ -68,6 +68,7 @@ pub(crate) fn new_run(
         full: false,
         guard: None,
         release_of: None,
+        calls: Default::default(),
     }
 }
 
@@ -120,6 +121,7 @@ pub async fn request_sync(
             failed.finished_at = Some(now());
             failed.reason = Some("the run could not be queued".into());
             let _ = core.runs.put_run(&failed).await;
+            crate::usecase::run_finished(core, &failed).await;
             return Err(e.into());
         }
         Ok(run)
@@ -231,6 +233,8 @@ const REQUEUE_AFTER: time::Duration = time::Duration::seconds(30);
 /// What one firing of the daily schedule did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ScheduleReport {
+    /// Index pages of connected connectors read.
+    pub pages: u64,
     pub connectors: u64,
     pub enqueued: u64,
     /// The run for this scheduled time already existed (a duplicate delivery of the event).
@@ -253,6 +257,7 @@ pub async fn schedule_all(
     let mut cursor = None;
     loop {
         let (page, next) = core.connectors.connected_page(cursor, page_size).await?;
+        report.pages += 1;
         let mut jobs = Vec::new();
         for c in page {
             report.connectors += 1;

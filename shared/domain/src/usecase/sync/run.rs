@@ -370,6 +370,7 @@ impl Job<'_> {
             return finish::finish(core, run, status).await;
         }
         run.continuations += 1;
+        run.calls = run.calls + crate::calls::current();
         let readings = core.readings.all_readings(&cref, &run.run_id).await?;
         run.counts.tally(readings.iter().map(|r| &r.outcome));
         core.runs.put_run(run).await?;
