@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod caller;
+pub mod capacity;
 pub mod catalogue;
 pub mod config;
 pub mod connector;
