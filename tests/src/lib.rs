@@ -5,6 +5,7 @@
 pub mod fixture;
 pub mod front;
 pub mod logs;
+pub mod population;
 pub mod runtime_api;
 
 use aws_sdk_dynamodb::types::AttributeValue;

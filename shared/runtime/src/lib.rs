@@ -97,7 +97,8 @@ impl Platform {
             audit: sync_store.clone(),
             key_health: sync_store.clone(),
             alerts: sync_store.clone(),
-            attempts: sync_store,
+            attempts: sync_store.clone(),
+            schedule: sync_store,
             queue: Arc::new(SqsJobQueue::new(sqs.clone(), queue_url)),
         };
         Ok(Self {

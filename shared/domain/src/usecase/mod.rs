@@ -34,6 +34,8 @@ pub struct Core {
     pub alerts: Arc<dyn AlertMemory>,
     pub attempts: Arc<dyn AttemptCounter>,
     pub queue: Arc<dyn JobQueue>,
+    /// The daily schedule's progress per firing and which of its jobs went out.
+    pub schedule: Arc<dyn sync::ScheduleBook>,
 }
 
 pub(crate) fn now() -> OffsetDateTime {
