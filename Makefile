@@ -1,5 +1,5 @@
 # Developer entry points. Everything local installs into .local/ (git-ignored) via scripts/install.sh.
-.PHONY: install test demo serve lint bench
+.PHONY: install test demo serve lint bench capacity schedule-bench
 
 install:
 	bash scripts/install.sh
@@ -23,3 +23,13 @@ lint: install
 
 bench:
 	bash scripts/stack.sh cargo run --release -p psa-tests --bin bench
+
+# The capacity model by simulation (docs/capacity.md): calls per day against the budget for the
+# synthetic population, same-day vs staggered vs budgeted full resends. No servers. Settings by
+# environment, e.g. `make capacity MSPS=2000 DAILY=1`.
+capacity:
+	cargo run --release -q -p psa-tests --bin capacity
+
+# The scheduler over 10,000 connected connectors on the local stack: time per 1,000.
+schedule-bench:
+	bash scripts/test.sh -p psa-tests --test schedule -- --ignored --nocapture bench

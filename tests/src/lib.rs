@@ -6,6 +6,7 @@ pub mod events;
 pub mod fixture;
 pub mod front;
 pub mod logs;
+pub mod population;
 pub mod runtime_api;
 
 use aws_sdk_dynamodb::types::AttributeValue;

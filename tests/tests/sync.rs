@@ -475,9 +475,8 @@ async fn a_duplicate_schedule_event_makes_no_duplicate_runs() {
     assert_eq!(m.env.connect("msp_c", &c.partner_key).await.status, 201);
     m.env.sim.regenerate_key(&c.organization_id).unwrap();
     let sched = sync_scheduled::Scheduler {
-        core: m.env.platform.core.clone(),
-        policy: m.env.platform.settings.sync.clone(),
         page_size: 1,
+        ..sync_scheduled::Scheduler::new(&m.env.platform)
     };
     let event = scheduled_event();
     let first = sync_scheduled::handle(&sched, serde_json::from_value(event.clone()).unwrap())

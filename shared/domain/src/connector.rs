@@ -122,6 +122,15 @@ pub struct Connector {
         with = "time::serde::rfc3339::option"
     )]
     pub last_full_resend_at: Option<OffsetDateTime>,
+    /// The daily schedule deferred the full resend due today (the day's Gradient budget was
+    /// short): no run before this carries it; the first one after does, first in line
+    /// (`capacity`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub full_resend_deferred_until: Option<OffsetDateTime>,
     #[serde(default)]
     pub settings: ConnectorSettings,
     /// This incarnation of the connector: a connector deleted and created again is a new one,
@@ -173,6 +182,7 @@ impl Connector {
             token_version: 1,
             full_resend_due: true,
             last_full_resend_at: None,
+            full_resend_deferred_until: None,
             settings,
             incarnation: uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
             version: 0,
@@ -199,6 +209,7 @@ impl Connector {
         self.token_hint = token_hint;
         self.token_version += 1;
         self.full_resend_due = true;
+        self.full_resend_deferred_until = None;
         self.updated_at = now;
     }
 

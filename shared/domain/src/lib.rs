@@ -6,6 +6,7 @@ pub mod audit;
 pub mod budget;
 pub mod caller;
 pub mod calls;
+pub mod capacity;
 pub mod catalogue;
 pub mod config;
 pub mod connector;

@@ -44,6 +44,7 @@ impl World {
             queue: store.clone(),
             events: Arc::new(crate::telemetry::NoEvents),
             metrics: Arc::new(crate::telemetry::NoMetrics),
+            schedule: Arc::new(NoScheduleBook),
         };
         Self { core, store, psa }
     }
@@ -89,4 +90,63 @@ pub fn admin(ws: &str) -> Caller {
 
 pub fn token(raw: &str) -> ApiToken {
     ApiToken::parse(raw).unwrap()
+}
+
+/// The unit tests here do not schedule (the scheduler is tested against DynamoDB Local in
+/// `tests/tests/schedule.rs`): every call says so.
+pub struct NoScheduleBook;
+
+fn not_here() -> crate::ports::StoreError {
+    crate::ports::StoreError("the unit-test world keeps no schedule".into())
+}
+
+#[async_trait::async_trait]
+impl crate::usecase::sync::ScheduleBook for NoScheduleBook {
+    async fn claim_firing(
+        &self,
+        _: &crate::ids::RunId,
+        _: &str,
+        _: time::OffsetDateTime,
+    ) -> Result<crate::usecase::sync::FiringClaim, crate::ports::StoreError> {
+        Err(not_here())
+    }
+    async fn save_firing(
+        &self,
+        _: &crate::ids::RunId,
+        _: &str,
+        _: time::OffsetDateTime,
+        _: &crate::usecase::sync::ScheduleProgress,
+    ) -> Result<bool, crate::ports::StoreError> {
+        Err(not_here())
+    }
+    async fn release_firing(
+        &self,
+        _: &crate::ids::RunId,
+        _: &str,
+    ) -> Result<(), crate::ports::StoreError> {
+        Err(not_here())
+    }
+    async fn latest_firing(&self) -> Result<Option<crate::ids::RunId>, crate::ports::StoreError> {
+        Err(not_here())
+    }
+    async fn scheduled_runs(
+        &self,
+        _: &crate::ids::RunId,
+        _: &[crate::connector::ConnectorRef],
+    ) -> Result<
+        std::collections::HashMap<
+            crate::connector::ConnectorRef,
+            crate::usecase::sync::ScheduledRun,
+        >,
+        crate::ports::StoreError,
+    > {
+        Err(not_here())
+    }
+    async fn mark_enqueued(
+        &self,
+        _: &crate::ids::RunId,
+        _: &[crate::connector::ConnectorRef],
+    ) -> Result<(), crate::ports::StoreError> {
+        Err(not_here())
+    }
 }

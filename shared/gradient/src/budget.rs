@@ -376,7 +376,7 @@ impl Budget {
             let (written, shrunk_since) = if mine < held {
                 self.set_share(mine, lease.total);
                 let since = shrunk_since.unwrap_or(started);
-                let drained = busy && since.elapsed() >= WINDOW || !busy;
+                let drained = !busy || since.elapsed() >= WINDOW;
                 (if drained { mine } else { held }, Some(since))
             } else {
                 (mine, None)

@@ -18,6 +18,9 @@
 //! | last PSA alert per account and kind (the alert interval + 1 day) | `WS#<ws>` | `ALERT#<type>#<inc>#<accountId>#<kind>` | – |
 //! | token checks per workspace and 10-minute window | `LIMIT#<ws>` | `ATTEMPTS#verify#<window start ms>` | – |
 //! | audit event (401 days) | `WS#<ws>` | `AUDIT#<at ms>#<random>` | – |
+//! | daily schedule firing: progress + lease (3 days) | `SCHEDULE#gradient` | `FIRING#<runId>` | – |
+//! | newest schedule firing | `SCHEDULE#gradient` | `LATEST` | – |
+//! | a scheduled run's job is on the queue (3 days) | `WS#<ws>` | `QUEUED#<type>#<inc>#<runId>` | – |
 //!
 //! `<inc>` is the connector's incarnation: a connector deleted and created again gets a new one,
 //! so nothing of (or written late by) an older incarnation is ever seen by the new one. `#` never
@@ -36,6 +39,7 @@ mod events;
 mod history;
 mod queue;
 mod registry;
+mod schedule;
 mod sync;
 mod workspaces;
 

@@ -50,40 +50,56 @@ impl SqsJobQueue {
     }
 }
 
-#[async_trait]
-impl JobQueue for SqsJobQueue {
-    /// Batches of 10; entries SQS reports as failed are sent once more, then it is an error.
-    async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError> {
-        for chunk in jobs.chunks(BATCH) {
-            let mut entries = Vec::with_capacity(chunk.len());
-            for (i, job) in chunk.iter().enumerate() {
-                let body = serde_json::to_string(job)
-                    .map_err(|e| StoreError(format!("sync job json: {e}")))?;
-                let entry = SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(body)
-                    .build()
-                    .map_err(|e| StoreError(format!("sync job entry: {e}")))?;
-                entries.push(entry);
-            }
-            let (failed, _) = self.send(entries).await?;
-            if failed.is_empty() {
-                continue;
-            }
-            tracing::warn!(
-                failed = failed.len(),
-                "SQS rejected sync jobs; sending them again"
-            );
-            let (failed, codes) = self.send(failed).await?;
-            if !failed.is_empty() {
-                return Err(StoreError(format!(
-                    "enqueue sync jobs: {} of {} messages failed twice ({})",
-                    failed.len(),
-                    chunk.len(),
-                    codes.join(", ")
-                )));
-            }
+/// SendMessageBatch calls in flight at once (a page of the schedule is 10 batches).
+const IN_FLIGHT: usize = 8;
+
+impl SqsJobQueue {
+    /// One batch of at most 10; entries SQS reports as failed are sent once more, then it is an
+    /// error.
+    async fn send_chunk(&self, chunk: &[SyncJob]) -> Result<(), StoreError> {
+        let mut entries = Vec::with_capacity(chunk.len());
+        for (i, job) in chunk.iter().enumerate() {
+            let body = serde_json::to_string(job)
+                .map_err(|e| StoreError(format!("sync job json: {e}")))?;
+            let entry = SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(body)
+                .build()
+                .map_err(|e| StoreError(format!("sync job entry: {e}")))?;
+            entries.push(entry);
+        }
+        let (failed, _) = self.send(entries).await?;
+        if failed.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(
+            failed = failed.len(),
+            "SQS rejected sync jobs; sending them again"
+        );
+        let (failed, codes) = self.send(failed).await?;
+        if !failed.is_empty() {
+            return Err(StoreError(format!(
+                "enqueue sync jobs: {} of {} messages failed twice ({})",
+                failed.len(),
+                chunk.len(),
+                codes.join(", ")
+            )));
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqsJobQueue {
+    /// Batches of 10, several in flight; the first failure is the error (jobs of other batches
+    /// may have gone out: the callers treat enqueueing as at-least-once).
+    async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), StoreError> {
+        use futures::StreamExt;
+        let sends: Vec<_> = jobs.chunks(BATCH).map(|c| self.send_chunk(c)).collect();
+        let results: Vec<Result<(), StoreError>> = futures::stream::iter(sends)
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        results.into_iter().collect()
     }
 }

@@ -43,6 +43,8 @@ pub struct Core {
     pub events: Arc<dyn Events>,
     /// EMF metrics on stdout.
     pub metrics: Arc<dyn Metrics>,
+    /// The daily schedule's progress per firing and which of its jobs went out.
+    pub schedule: Arc<dyn sync::ScheduleBook>,
 }
 
 pub(crate) fn now() -> OffsetDateTime {

@@ -14,12 +14,10 @@ fn system(action: AuditAction, run: &SyncRun) -> AuditEvent {
     AuditEvent::new(Actor::System, action, run.connector_id).run(&run.run_id)
 }
 
-/// Whether the next run of `connector` carries a full resend.
+/// Whether the next run of `connector` carries a full resend: after a connect or re-token, on
+/// the connector's staggered day in the period, or when overdue (see `capacity`).
 pub fn full_due(connector: &Connector, policy: &SyncPolicy) -> bool {
-    connector.full_resend_due
-        || connector
-            .last_full_resend_at
-            .is_none_or(|at| now() - at >= policy.full_resend_every)
+    crate::capacity::full_due(connector, now(), policy)
 }
 
 /// Ends the run with `status` and `why`.
@@ -86,6 +84,7 @@ pub(super) async fn finish(
             if full && status == RunStatus::Succeeded {
                 c.full_resend_due = false;
                 c.last_full_resend_at = Some(finished);
+                c.full_resend_deferred_until = None;
             }
             if status == RunStatus::Succeeded
                 && c.status_reason.as_deref() == Some(reason::SETUP_INCOMPLETE)

@@ -1,5 +1,5 @@
-//! The usage sync, by step: requesting runs ([`request`]), planning readings ([`plan`]), running
-//! one job of a run ([`run`]: lease, set-up, plan, send, record), posting counts ([`send`]), and
+//! The usage sync, by step: requesting runs ([`request`], the daily [`schedule`]), planning
+//! readings ([`plan`]), running one job of a run ([`run`]: lease, set-up, plan, send, record), posting counts ([`send`]), and
 //! finishing a run ([`finish`]: tally, connector, vendor-key faults).
 
 mod alerts;
@@ -8,13 +8,18 @@ mod plan;
 mod record;
 mod request;
 mod run;
+mod schedule;
 mod send;
 
 pub use alerts::UNMAPPED_SERVICES;
 pub use finish::full_due;
 pub use plan::{Plan, Reading, guard_figures, plan_readings};
-pub use request::{RequestError, ScheduleReport, release_run, request_sync, schedule_all};
+pub use request::{RequestError, release_run, request_sync};
 pub use run::run_job;
+pub use schedule::{
+    FiringClaim, ScheduleBook, ScheduleError, ScheduleOptions, ScheduleProgress, ScheduleReport,
+    ScheduledRun, resume_latest, schedule_all,
+};
 
 use crate::sync::RunStatus;
 use std::time::Duration;

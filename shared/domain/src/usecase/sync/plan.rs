@@ -41,7 +41,8 @@ impl Reading {
 /// The readings of a run not yet recorded for it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// To post now, ordered by account id then service key.
+    /// To post now: changed and new readings first, then resends of unchanged values; each part
+    /// ordered by account id then service key.
     pub send: Vec<Reading>,
     /// Decided without a call: `unchanged`, `skipped_disabled`, and `failed` for the accounts the
     /// PSA refused. Recorded as they are.
@@ -58,6 +59,9 @@ pub struct Plan {
 ///   its last value; nothing is sent).
 /// * Readings of an account in `refused` fail with its reason.
 /// * Pairs in `recorded` (already decided by this run before an interruption) are left out.
+/// * `send` has the changed and new readings first, then the resends of values the PSA already
+///   has (a full resend), each part by account id then service key: a run cut short by its
+///   deadline or continuations has sent what matters to the bill.
 pub fn plan_readings(
     catalogue: &Catalogue,
     workspaces: &[Workspace],
@@ -111,6 +115,7 @@ pub fn plan_readings(
             }
         }
     }
+    plan.send.sort_by_key(|r| r.previous == Some(r.count));
     for (key, state) in pairs {
         let Some(accepted) = &state.accepted else {
             continue;

@@ -1,4 +1,5 @@
-//! Requesting runs: an admin's "Sync now" and the daily schedule.
+//! Requesting runs: an admin's "Sync now" and the release of a held run (the daily schedule is
+//! [`super::schedule`]).
 
 use super::SyncPolicy;
 use crate::audit::{Actor, AuditAction, AuditEvent};
@@ -224,80 +225,4 @@ pub async fn release_run(
     .with("releaseOf", target.run_id.to_string());
     audit(core, &caller.workspace, event).await;
     Ok(run)
-}
-
-/// A scheduled run found still `queued` this long after its creation is enqueued again by a
-/// repeated schedule event (an immediate duplicate delivery is not).
-const REQUEUE_AFTER: time::Duration = time::Duration::seconds(30);
-
-/// What one firing of the daily schedule did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ScheduleReport {
-    /// Index pages of connected connectors read.
-    pub pages: u64,
-    pub connectors: u64,
-    pub enqueued: u64,
-    /// The run for this scheduled time already existed (a duplicate delivery of the event).
-    pub duplicates: u64,
-    /// Another run was queued or running for the connector.
-    pub busy: u64,
-}
-
-/// Enqueues one run per connected connector for the schedule time `scheduled_at`. The run id is
-/// derived from the scheduled time, so a duplicate event creates no second run.
-#[tracing::instrument(skip(core, policy))]
-pub async fn schedule_all(
-    core: &Core,
-    policy: &SyncPolicy,
-    scheduled_at: OffsetDateTime,
-    page_size: u32,
-) -> Result<ScheduleReport, StoreError> {
-    let mut report = ScheduleReport::default();
-    let run_id = RunId::new(scheduled_at, "scheduled");
-    let mut cursor = None;
-    loop {
-        let (page, next) = core.connectors.connected_page(cursor, page_size).await?;
-        report.pages += 1;
-        let mut jobs = Vec::new();
-        for c in page {
-            report.connectors += 1;
-            let cref = c.reference();
-            if let SlotClaim::Busy(_) = core
-                .slots
-                .claim_slot(&cref, &run_id, policy.slot_ttl)
-                .await?
-            {
-                report.busy += 1;
-                continue;
-            }
-            let run = new_run(&c, run_id.clone(), Trigger::Scheduled, None, now());
-            if core.runs.create_run(&run).await? {
-                jobs.push(SyncJob::for_run(&run));
-            } else {
-                report.duplicates += 1;
-                match core.runs.get_run(&cref, &run_id).await? {
-                    // Same run seen again after it finished: the claim we just made must go.
-                    Some(existing) if !existing.status.is_active() => {
-                        core.slots.release_slot(&cref, &run_id).await?
-                    }
-                    // Still queued well after it was created: the earlier delivery may have died
-                    // before enqueuing (EventBridge retries a failed invocation after a minute or
-                    // more). Enqueue it again; the worker runs a run once whatever the job count.
-                    Some(existing)
-                        if existing.status == RunStatus::Queued
-                            && now() - existing.queued_at > REQUEUE_AFTER =>
-                    {
-                        jobs.push(SyncJob::for_run(&existing));
-                    }
-                    _ => {}
-                }
-            }
-        }
-        core.queue.enqueue(&jobs).await?;
-        report.enqueued += jobs.len() as u64;
-        cursor = next;
-        if cursor.is_none() {
-            return Ok(report);
-        }
-    }
 }

@@ -107,8 +107,20 @@ fn counts_by_unit_skip_unchanged_and_account_for_disabled() {
         &BTreeMap::new(),
         true,
     );
-    assert_eq!(full.send.len(), 3);
-    assert_eq!(full.send[0].previous, Some(4));
+    // A full resend sends the unchanged pair too, after the changed and new ones.
+    let order: Vec<_> = full
+        .send
+        .iter()
+        .map(|r| (r.account_id.as_str(), r.service_key.as_str(), r.previous))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            ("a", "EMAIL_SECURITY", None),
+            ("c", "ZTNA", None),
+            ("a", "EDR", Some(4)),
+        ]
+    );
 }
 
 #[test]
