@@ -75,14 +75,23 @@ impl LeaseRecord {
     }
 }
 
-/// How many of the `total` shares `me` may hold now (see the module doc).
-pub fn allocate(total: u32, record: &LeaseRecord, me: &str, now_ms: i64, skew_ms: i64) -> u32 {
+/// `me`'s fair part of the `total` shares: `total / n` over the `n` live holders (`me`
+/// included), the remainder going to the first holders by name.
+pub fn fair_part(total: u32, record: &LeaseRecord, me: &str, now_ms: i64, skew_ms: i64) -> u32 {
     let others: Vec<&Holder> = record.live_others(me, now_ms, skew_ms).collect();
     let n = others.len() as u32 + 1;
     let rank = others.iter().filter(|h| h.owner.as_str() < me).count() as u32;
-    let fair = total / n + u32::from(rank < total % n);
-    let taken: u32 = others.iter().map(|h| h.shares).sum();
-    fair.min(total.saturating_sub(taken))
+    total / n + u32::from(rank < total % n)
+}
+
+/// How many of the `total` shares `me` may hold now: its fair part of what the other live
+/// holders leave free (see the module doc).
+pub fn allocate(total: u32, record: &LeaseRecord, me: &str, now_ms: i64, skew_ms: i64) -> u32 {
+    let taken: u32 = record
+        .live_others(me, now_ms, skew_ms)
+        .map(|h| h.shares)
+        .sum();
+    fair_part(total, record, me, now_ms, skew_ms).min(total.saturating_sub(taken))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -24,7 +24,7 @@
 //!   using it, so the requests it sent under it have left Gradient's window before another
 //!   process may use it.
 
-use psa_domain::budget::{BudgetLeases, LeaseError, allocate};
+use psa_domain::budget::{BudgetLeases, LeaseError, allocate, fair_part};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,7 +50,7 @@ const MIN_WAIT: Duration = Duration::from_millis(1);
 pub struct LeaseTiming {
     /// A lease is written to last this long.
     pub ttl: Duration,
-    /// A busy process renews this often (a process that holds no share yet: twice as often).
+    /// A busy process renews this often (one short of its fair part: four times as often).
     pub renew_every: Duration,
     /// The largest clock difference between processes that is still safe.
     pub skew: Duration,
@@ -96,6 +96,8 @@ struct LeaseState {
     /// Since when the pacer uses fewer shares than the record says: they are given back once a
     /// whole window has passed.
     shrunk_since: Option<Instant>,
+    /// Holds less than its fair part (others have not given theirs back yet): renews sooner.
+    short: bool,
     /// The lease may be used until then (by this process's clock).
     valid_until: Option<Instant>,
     last_use: Instant,
@@ -156,6 +158,7 @@ impl Budget {
             state: Mutex::new(LeaseState {
                 shares: 0,
                 shrunk_since: None,
+                short: true,
                 valid_until: None,
                 last_use: Instant::now(),
                 renewer: None,
@@ -367,6 +370,7 @@ impl Budget {
             } else {
                 0
             };
+            let fair = fair_part(lease.total, &record, &lease.owner, now_ms, skew);
             let (held, shrunk_since) = {
                 let s = lock(&lease.state);
                 (s.shares, s.shrunk_since)
@@ -399,6 +403,7 @@ impl Budget {
                     }
                     s.shares = written;
                     s.shrunk_since = shrunk_since.filter(|_| written > mine);
+                    s.short = busy && mine < fair;
                     s.valid_until = busy.then(|| started + lease.timing.ttl);
                     return;
                 }
@@ -439,21 +444,29 @@ async fn renewer(budget: std::sync::Weak<Budget>) {
     loop {
         let Some(b) = budget.upgrade() else { return };
         let Some(lease) = &b.lease else { return };
-        let (every, idle, waiting) = {
+        let (every, idle, short, give_back_at) = {
             let s = lock(&lease.state);
             (
                 lease.timing.renew_every,
                 s.last_use.elapsed() > lease.timing.renew_every,
-                s.shares == 0,
+                s.short,
+                s.shrunk_since.map(|t| t + WINDOW),
             )
         };
         if idle {
             b.renew(false).await;
             return;
         }
-        // Jittered, so processes that started together do not renew together.
-        let base = if waiting { every / 2 } else { every };
-        let pause = base.mul_f64(rand::rng().random_range(0.8..1.0));
+        // Shares to give back: as soon as their window has passed. Short of a fair part: four
+        // times as often (others are giving theirs back). Jittered, so processes that started
+        // together do not renew together.
+        let pause = match give_back_at {
+            Some(t) => t.saturating_duration_since(Instant::now()) + Duration::from_millis(5),
+            None => {
+                let base = if short { every / 4 } else { every };
+                base.mul_f64(rand::rng().random_range(0.8..1.0))
+            }
+        };
         drop(b);
         tokio::time::sleep(pause).await;
         let Some(b) = budget.upgrade() else { return };
