@@ -1,5 +1,5 @@
 # Developer entry points. Everything local installs into .local/ (git-ignored) via scripts/install.sh.
-.PHONY: install test demo serve lint bench
+.PHONY: install test demo serve lint bench package startup
 
 install:
 	bash scripts/install.sh
@@ -23,3 +23,12 @@ lint: install
 
 bench:
 	bash scripts/stack.sh cargo run --release -p psa-tests --bin bench
+
+# One zip per function (cargo-lambda + zig from PyPI into .local/venv), sizes printed; goal <= 6 MB.
+# `make package ARGS=--x86-64` for x86_64 (default arm64, the template's Architectures).
+package:
+	bash scripts/package.sh $(ARGS)
+
+# Init time and peak RSS per function (release build) beside a minimal Python + boto3 function.
+startup:
+	bash scripts/startup.sh $(ARGS)
