@@ -1,5 +1,5 @@
 # Developer entry points. Everything local installs into .local/ (git-ignored) via scripts/install.sh.
-.PHONY: install test demo serve lint bench capacity schedule-bench
+.PHONY: install test demo serve lint bench capacity schedule-bench package startup
 
 install:
 	bash scripts/install.sh
@@ -33,3 +33,12 @@ capacity:
 # The scheduler over 10,000 connected connectors on the local stack: time per 1,000.
 schedule-bench:
 	bash scripts/test.sh -p psa-tests --test schedule -- --ignored --nocapture bench
+
+# One zip per function (cargo-lambda + zig from PyPI into .local/venv), sizes printed; goal <= 6 MB.
+# `make package ARGS=--x86-64` for x86_64 (default arm64, the template's Architectures).
+package:
+	bash scripts/package.sh $(ARGS)
+
+# Init time and peak RSS per function (release build) beside a minimal Python + boto3 function.
+startup:
+	bash scripts/startup.sh $(ARGS)

@@ -72,6 +72,8 @@ struct Shared {
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: Mutex<Option<String>>,
     next_id: AtomicU64,
+    /// When the function first asked for an event: the end of its init.
+    first_poll: Mutex<Option<Instant>>,
 }
 
 /// A Runtime API for one function process. Dropping it stops the server.
@@ -143,6 +145,11 @@ impl RuntimeApi {
         (request_id, rx)
     }
 
+    /// When the function first called `GET .../invocation/next` (its init was over).
+    pub fn first_poll(&self) -> Option<Instant> {
+        *self.shared.first_poll.lock().expect("first poll")
+    }
+
     /// What the function posted to `/runtime/init/error`, if it did.
     pub fn init_error(&self) -> Option<String> {
         self.shared.init_error.lock().expect("init error").clone()
@@ -169,6 +176,10 @@ fn epoch_ms() -> u64 {
 
 /// Long poll: answers when an event is queued, with the headers `lambda_runtime` reads.
 async fn next(State(s): State<Arc<Shared>>) -> Response {
+    s.first_poll
+        .lock()
+        .expect("first poll")
+        .get_or_insert_with(Instant::now);
     let event = loop {
         let popped = { s.queue.lock().expect("queue").pop_front() };
         if let Some(e) = popped {
@@ -402,6 +413,7 @@ pub struct FunctionProcess {
     stderr: Sink,
     pumps: Vec<std::thread::JoinHandle<()>>,
     dump_dir: PathBuf,
+    started: Instant,
 }
 
 impl FunctionProcess {
@@ -410,10 +422,23 @@ impl FunctionProcess {
     /// region, dummy credentials). Its output is also written to `dump_dir/<binary>.{stdout,stderr}`
     /// when it stops.
     pub async fn spawn(binary: &str, extra: &[(String, String)], dump_dir: &FsPath) -> Self {
-        let path = function_binary(binary);
+        Self::spawn_program(binary, &function_binary(binary), &[], extra, dump_dir).await
+    }
+
+    /// [`FunctionProcess::spawn`] for any program speaking the Runtime API, named `function`
+    /// (e.g. a release build of a function, or an interpreter with its script as `args`).
+    pub async fn spawn_program(
+        function: &str,
+        path: &FsPath,
+        args: &[String],
+        extra: &[(String, String)],
+        dump_dir: &FsPath,
+    ) -> Self {
+        let binary = function;
         let api = RuntimeApi::start(binary).await;
-        let mut cmd = Command::new(&path);
-        cmd.env_clear()
+        let mut cmd = Command::new(path);
+        cmd.args(args)
+            .env_clear()
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -437,6 +462,7 @@ impl FunctionProcess {
         for (k, v) in extra {
             cmd.env(k, v);
         }
+        let started = Instant::now();
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", path.display()));
@@ -454,7 +480,41 @@ impl FunctionProcess {
             stderr,
             pumps,
             dump_dir: dump_dir.to_path_buf(),
+            started,
         }
+    }
+
+    /// Process start → its first `GET .../invocation/next`, once it has asked; waits up to
+    /// [`INVOKE_TIMEOUT`] for that, panicking if the process dies or reports an init error.
+    pub async fn init_time(&mut self) -> Duration {
+        let waited = Instant::now();
+        loop {
+            if let Some(at) = self.api.first_poll() {
+                return at.duration_since(self.started);
+            }
+            if let Some(e) = self.api.init_error() {
+                self.fail(&format!("reported an init error: {e}"));
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.fail(&format!("exited ({status}) during init"));
+            }
+            if waited.elapsed() > INVOKE_TIMEOUT {
+                self.fail("did not finish its init");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// The process's peak resident set so far (`VmHWM` of `/proc/PID/status`), in KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
     }
 
     pub fn function(&self) -> &str {

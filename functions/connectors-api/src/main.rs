@@ -1,11 +1,11 @@
-//! Wiring only: tracing, configuration, clients, then the runtime loop.
+//! Wiring only: tracing, configuration, the clients this function uses, then the runtime loop.
 
 use lambda_http::{Error, Request, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     psa_runtime::init_tracing();
-    let platform = psa_runtime::Platform::from_env().await?;
+    let platform = psa_runtime::Platform::connectors_api().await?;
     let app = connectors_api::App::new(&platform);
     run(service_fn(|req: Request| {
         let app = app.clone();

@@ -1,4 +1,4 @@
-//! Wiring only: tracing, configuration, clients, then the runtime loop.
+//! Wiring only: tracing, configuration, the clients this function uses, then the runtime loop.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
@@ -8,7 +8,7 @@ use tracing::Instrument;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     psa_runtime::init_tracing();
-    let platform = psa_runtime::Platform::from_env().await?;
+    let platform = psa_runtime::Platform::sync_scheduled().await?;
     let scheduler = sync_scheduled::Scheduler::new(&platform);
     run(service_fn(|event: LambdaEvent<Value>| {
         let scheduler = scheduler.clone();

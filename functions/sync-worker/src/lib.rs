@@ -26,7 +26,7 @@ impl Worker {
         Self {
             core: platform.core.clone(),
             policy: platform.settings.sync.clone(),
-            budget: Some(platform.budget.clone()),
+            budget: platform.budget.clone(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Wiring only: tracing, configuration, clients, then the runtime loop.
+//! Wiring only: tracing, configuration, the clients this function uses, then the runtime loop.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     psa_runtime::init_tracing();
-    let platform = psa_runtime::Platform::from_env().await?;
+    let platform = psa_runtime::Platform::sync_worker().await?;
     let worker = sync_worker::Worker::new(&platform);
     run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();

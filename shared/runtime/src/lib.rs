@@ -1,5 +1,14 @@
-//! Wiring shared by every function: settings → SDK clients → adapters → the core.
-//! `main.rs` of each function calls [`Platform::from_env`] once, outside the handler.
+//! Wiring of the functions: settings → SDK clients → adapters → the core.
+//!
+//! Each function builds only what it uses, once, outside the handler: `main.rs` calls its own
+//! constructor ([`Platform::connectors_api`], [`Platform::sync_on_demand`],
+//! [`Platform::sync_scheduled`], [`Platform::sync_worker`]). DynamoDB is every function's; the
+//! SQS queue, the token vault (Secrets Manager) and the Gradient client (which reads the vendor
+//! key at start-up) are added by [`Wiring`] only for the functions that call them. A port a
+//! function does not use is an [`unwired::Unwired`] adapter that fails loudly, so the scheduler and
+//! the on-demand function neither read nor hold the vendor key, and their binaries do not even
+//! link the Gradient client (the template's IAM grants them no Secrets Manager action).
+//! Tests and tools use [`Platform::build`], which wires everything.
 
 use psa_domain::catalogue::Catalogue;
 use psa_domain::config::{ConfigError, Settings};
@@ -17,11 +26,13 @@ use std::sync::Arc;
 
 pub mod emf;
 pub mod logging;
+pub mod unwired;
+pub use logging::init_tracing;
+use unwired::Unwired;
 
 /// Shares the deployment's Gradient budget is cut into: at most this many processes send at
 /// once (the worker's `MaximumConcurrency` plus the API's reserved concurrency stay below it).
 pub const BUDGET_SHARES: u32 = 20;
-pub use logging::init_tracing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -33,76 +44,88 @@ pub enum StartupError {
     Gradient(String),
 }
 
-/// The adapters of one process, built once.
+/// The adapters of one process, built once. `sqs`, `vault` and `gradient` are `None` in a
+/// function that does not use them (and the matching ports of `core` fail loudly).
 #[derive(Clone)]
 pub struct Platform {
     pub settings: Settings,
     pub core: Core,
     pub dynamo: aws_sdk_dynamodb::Client,
-    pub sqs: aws_sdk_sqs::Client,
+    pub sqs: Option<aws_sdk_sqs::Client>,
     pub connectors: Arc<DynamoConnectors>,
-    pub vault: Arc<SecretsManagerVault>,
-    pub gradient: GradientClient,
-    /// This process's lease of the deployment's Gradient budget (`GRADIENT_MAX_RPS`).
-    pub budget: Arc<Budget>,
+    pub vault: Option<Arc<SecretsManagerVault>>,
+    pub gradient: Option<GradientClient>,
+    /// This process's lease of the deployment's Gradient budget (`GRADIENT_MAX_RPS`), with the
+    /// Gradient client.
+    pub budget: Option<Arc<Budget>>,
 }
 
 impl Platform {
-    /// Reads the environment (contract variables and the SDK's standard ones) and builds everything.
-    pub async fn from_env() -> Result<Self, StartupError> {
-        let settings = Settings::from_env()?;
-        let sdk = aws_config::load_from_env().await;
-        Self::build(settings, &sdk, GradientConfig::new(String::new())).await
+    /// The HTTP API: DynamoDB, the token vault and Gradient (token checks, set-up); no queue.
+    pub async fn connectors_api() -> Result<Self, StartupError> {
+        let w = Wiring::from_env("connectors-api").await?.vault();
+        Ok(w.gradient(GradientConfig::new(String::new())).await?.done())
     }
 
-    /// Builds the platform from explicit settings (tests and tools use this with the local stack).
+    /// "Sync now" and release: DynamoDB and the queue; no vault, no Gradient, no vendor key.
+    pub async fn sync_on_demand() -> Result<Self, StartupError> {
+        Ok(Wiring::from_env("sync-on-demand").await?.queue()?.done())
+    }
+
+    /// The daily fan-out: DynamoDB and the queue; no vault, no Gradient, no vendor key.
+    pub async fn sync_scheduled() -> Result<Self, StartupError> {
+        Ok(Wiring::from_env("sync-scheduled").await?.queue()?.done())
+    }
+
+    /// The worker: everything (continuations go back on the queue).
+    pub async fn sync_worker() -> Result<Self, StartupError> {
+        let w = Wiring::from_env("sync-worker").await?.queue()?.vault();
+        Ok(w.gradient(GradientConfig::new(String::new())).await?.done())
+    }
+
+    /// Everything, from explicit settings (tests and tools use this with the local stack).
     /// `gradient` carries the client's timeouts and retry policy; its base URL and rate budget are
     /// taken from `settings`.
     pub async fn build(
         settings: Settings,
         sdk: &aws_config::SdkConfig,
-        mut gradient: GradientConfig,
+        gradient: GradientConfig,
     ) -> Result<Self, StartupError> {
+        let w = Wiring::new("all", settings, sdk).queue()?.vault();
+        Ok(w.gradient(gradient).await?.done())
+    }
+}
+
+/// Builds a [`Platform`] step by step: [`Wiring::new`] wires DynamoDB (every function's) and
+/// leaves the queue, the vault and the PSA unwired; each step adds one of them.
+pub struct Wiring {
+    function: &'static str,
+    settings: Settings,
+    sdk: aws_config::SdkConfig,
+    dynamo: aws_sdk_dynamodb::Client,
+    secrets: Option<aws_sdk_secretsmanager::Client>,
+    sqs: Option<aws_sdk_sqs::Client>,
+    connectors: Arc<DynamoConnectors>,
+    vault: Option<Arc<SecretsManagerVault>>,
+    gradient: Option<GradientClient>,
+    budget: Option<Arc<Budget>>,
+    core: Core,
+}
+
+impl Wiring {
+    /// Reads the environment (contract variables and the SDK's standard ones).
+    pub async fn from_env(function: &'static str) -> Result<Self, StartupError> {
+        let settings = Settings::from_env()?;
+        let sdk = aws_config::load_from_env().await;
+        Ok(Self::new(function, settings, &sdk))
+    }
+
+    /// DynamoDB adapters for `function` (its name is in the error of an unwired port).
+    pub fn new(function: &'static str, settings: Settings, sdk: &aws_config::SdkConfig) -> Self {
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-        let sqs = aws_sdk_sqs::Client::new(sdk);
-        let vendor_key = load_vendor_key(&secrets, &settings.vendor_key_secret_id).await?;
-        gradient.base_url = settings.gradient_base_url.clone();
-        gradient.max_rps = settings.gradient_max_rps;
-        // On a 401 the client re-reads the vendor key (uncached), so a rotation needs no redeploy.
-        let (sm, secret_id) = (secrets.clone(), settings.vendor_key_secret_id.clone());
-        let client = GradientClient::new(gradient, vendor_key)
-            .map_err(|e| StartupError::Gradient(e.to_string()))?
-            .with_key_refresh(psa_gradient::key_refresh(move || {
-                let (sm, secret_id) = (sm.clone(), secret_id.clone());
-                async move {
-                    load_vendor_key(&sm, &secret_id)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-            }));
-        // `GRADIENT_MAX_RPS` is the whole deployment's budget: this process leases a part of it.
-        let owner = format!(
-            "{}/{}",
-            std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into()),
-            uuid::Uuid::new_v4()
-        );
-        let leases = DynamoBudgetLeases::new(dynamo.clone(), &settings.psa_table, "gradient");
-        let budget = Budget::leased(
-            settings.gradient_max_rps,
-            Arc::new(leases),
-            owner,
-            BUDGET_SHARES,
-            LeaseTiming::default(),
-        );
-        let client = client.with_budget(budget.clone());
-        let queue_url = settings.require_queue_url()?.to_owned();
         let connectors = Arc::new(DynamoConnectors::new(dynamo.clone(), &settings.psa_table));
         let sync_store = Arc::new(DynamoSync::new(dynamo.clone(), &settings.psa_table));
-        let vault = Arc::new(SecretsManagerVault::new(
-            secrets,
-            &settings.token_secret_prefix,
-        ));
+        let unwired = Arc::new(Unwired(function));
         let events: Arc<dyn Events> = match &settings.event_bus_name {
             Some(bus) => Arc::new(EventBridgeEvents::new(
                 aws_sdk_eventbridge::Client::new(sdk),
@@ -112,18 +135,12 @@ impl Platform {
         };
         let core = Core {
             connectors: connectors.clone(),
-            vault: vault.clone(),
+            vault: unwired.clone(),
             directory: Arc::new(DynamoWorkspaces::new(
                 dynamo.clone(),
                 &settings.workspaces_table,
             )),
-            psa: Arc::new(GradientPsa::new(
-                client.clone(),
-                Arc::new(DynamoServiceRegistry::new(
-                    dynamo.clone(),
-                    &settings.psa_table,
-                )),
-            )),
+            psa: unwired.clone(),
             catalogue: Arc::new(Catalogue::builtin()),
             slots: sync_store.clone(),
             runs: sync_store.clone(),
@@ -134,19 +151,111 @@ impl Platform {
             alerts: sync_store.clone(),
             attempts: sync_store.clone(),
             schedule: sync_store,
-            queue: Arc::new(SqsJobQueue::new(sqs.clone(), queue_url)),
+            queue: unwired,
             events,
             metrics: Arc::new(emf::EmfMetrics::stdout()),
         };
-        Ok(Self {
+        Self {
+            function,
             settings,
-            core,
+            sdk: sdk.clone(),
             dynamo,
-            sqs,
+            secrets: None,
+            sqs: None,
             connectors,
-            vault,
-            gradient: client,
-            budget,
-        })
+            vault: None,
+            gradient: None,
+            budget: None,
+            core,
+        }
+    }
+
+    fn secrets(&mut self) -> aws_sdk_secretsmanager::Client {
+        self.secrets
+            .get_or_insert_with(|| aws_sdk_secretsmanager::Client::new(&self.sdk))
+            .clone()
+    }
+
+    /// The sync queue (SQS); needs `SYNC_QUEUE_URL`.
+    pub fn queue(mut self) -> Result<Self, StartupError> {
+        let queue_url = self.settings.require_queue_url()?.to_owned();
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        self.core.queue = Arc::new(SqsJobQueue::new(sqs.clone(), queue_url));
+        self.sqs = Some(sqs);
+        Ok(self)
+    }
+
+    /// The partner-token vault (Secrets Manager, secrets named `TOKEN_SECRET_PREFIX`…).
+    pub fn vault(mut self) -> Self {
+        let vault = Arc::new(SecretsManagerVault::new(
+            self.secrets(),
+            &self.settings.token_secret_prefix,
+        ));
+        self.core.vault = vault.clone();
+        self.vault = Some(vault);
+        self
+    }
+
+    /// The Gradient client as the PSA: reads the vendor key now (a start-up failure names the
+    /// secret, never the key). `gradient` carries timeouts and retries; the base URL and the rate
+    /// budget come from the settings.
+    pub async fn gradient(mut self, mut gradient: GradientConfig) -> Result<Self, StartupError> {
+        let secrets = self.secrets();
+        let secret_id = self.settings.vendor_key_secret_id.clone();
+        let vendor_key = load_vendor_key(&secrets, &secret_id).await?;
+        gradient.base_url = self.settings.gradient_base_url.clone();
+        gradient.max_rps = self.settings.gradient_max_rps;
+        // On a 401 the client re-reads the vendor key (uncached), so a rotation needs no redeploy.
+        let client = GradientClient::new(gradient, vendor_key)
+            .map_err(|e| StartupError::Gradient(e.to_string()))?
+            .with_key_refresh(psa_gradient::key_refresh(move || {
+                let (sm, secret_id) = (secrets.clone(), secret_id.clone());
+                async move {
+                    load_vendor_key(&sm, &secret_id)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            }));
+        // `GRADIENT_MAX_RPS` is the whole deployment's budget: this process leases a part of it.
+        let owner = format!(
+            "{}/{}",
+            std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| self.function.into()),
+            uuid::Uuid::new_v4()
+        );
+        let table = &self.settings.psa_table;
+        let leases = DynamoBudgetLeases::new(self.dynamo.clone(), table, "gradient");
+        let budget = Budget::leased(
+            self.settings.gradient_max_rps,
+            Arc::new(leases),
+            owner,
+            BUDGET_SHARES,
+            LeaseTiming::default(),
+        );
+        let client = client.with_budget(budget.clone());
+        let registry = Arc::new(DynamoServiceRegistry::new(self.dynamo.clone(), table));
+        self.core.psa = Arc::new(GradientPsa::new(client.clone(), registry));
+        self.gradient = Some(client);
+        self.budget = Some(budget);
+        Ok(self)
+    }
+
+    pub fn done(self) -> Platform {
+        tracing::debug!(
+            function = self.function,
+            queue = self.sqs.is_some(),
+            vault = self.vault.is_some(),
+            psa = self.gradient.is_some(),
+            "wired"
+        );
+        Platform {
+            settings: self.settings,
+            core: self.core,
+            dynamo: self.dynamo,
+            sqs: self.sqs,
+            connectors: self.connectors,
+            vault: self.vault,
+            gradient: self.gradient,
+            budget: self.budget,
+        }
     }
 }

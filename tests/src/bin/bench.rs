@@ -564,9 +564,10 @@ async fn bench() -> Result<bool, String> {
     let par_worker = bench_worker(&par_env, None);
     let in_flight = par_worker.policy.in_flight;
     par_env.sim.set_faults(latency.clone());
-    let renewals0 = par_env.platform.budget.renewals();
+    let lease_renewals = || par_env.platform.budget.as_ref().map_or(0, |b| b.renewals());
+    let renewals0 = lease_renewals();
     let par = timed_sync(&par_env, CH, &par_worker).await?;
-    let renewals = par_env.platform.budget.renewals() - renewals0;
+    let renewals = lease_renewals() - renewals0;
     let par_ok = verify(&par_env, &msp).await;
 
     let seq_worker = bench_worker(&seq_env, Some(1));
