@@ -11,5 +11,9 @@ INSTALL_PACKAGING=1 bash scripts/install.sh
 export PATH="$ROOT/.local/venv/bin:$PATH"
 cargo lambda build --release --x86-64 --bin connectors-api --bin sync-on-demand \
   --bin sync-scheduled --bin sync-worker
-exec scripts/stack.sh cargo run -q -p psa-tests --bin startup -- \
-  --bins "${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-gnu/release" "$@"
+# The measuring harness is a debug binary of psa-tests, built with the workspace's package
+# selection like scripts/test.sh (so features unify the same way and nothing is rebuilt).
+cargo build --workspace --bins
+target="${CARGO_TARGET_DIR:-$ROOT/target}"
+# cargo-lambda leaves each binary as target/lambda/<function>/bootstrap (x86_64 now).
+exec scripts/stack.sh "$target/debug/startup" --bins "$target/lambda" "$@"

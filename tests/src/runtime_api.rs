@@ -509,6 +509,12 @@ impl FunctionProcess {
         }
     }
 
+    /// What the process wrote so far, stdout then stderr.
+    pub fn captured(&self) -> String {
+        let text = |s: &Sink| String::from_utf8_lossy(&s.lock().expect("sink")).into_owned();
+        format!("{}{}", text(&self.stdout), text(&self.stderr))
+    }
+
     /// The process's peak resident set so far (`VmHWM` of `/proc/PID/status`), in KiB.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let pid = self.child.as_ref()?.id();

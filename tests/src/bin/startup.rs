@@ -11,8 +11,9 @@
 //! Secrets Manager and SQS and reads the vendor key secret during its init (what the worker does),
 //! then answers each event after one DynamoDB read.
 //!
-//! Usage: `startup [--reps N] [--bins DIR] [--python PATH]` (defaults: 7, the x86_64 release
-//! build of cargo-lambda `target/x86_64-unknown-linux-gnu/release`, `.local/venv/bin/python`).
+//! Usage: `startup [--reps N] [--bins DIR] [--python PATH]` (defaults: 7, cargo-lambda's output
+//! `target/lambda`, where each function is `<function>/bootstrap`; `.local/venv/bin/python`).
+//! The binaries must be of this machine's architecture: `scripts/startup.sh` builds x86_64.
 
 use psa_tests::fixture::{CH, connected_msp};
 use psa_tests::runtime_api::{
@@ -104,18 +105,16 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let reps: usize = arg(&args, "--reps").map_or(7, |r| r.parse().expect("--reps N"));
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bins = arg(&args, "--bins").map_or_else(
-        || root.join("target/x86_64-unknown-linux-gnu/release"),
-        PathBuf::from,
-    );
+    let bins = arg(&args, "--bins").map_or_else(|| root.join("target/lambda"), PathBuf::from);
     let python =
         arg(&args, "--python").map_or_else(|| root.join(".local/venv/bin/python"), PathBuf::from);
     let script = root.join("tests/startup/python_function.py");
+    let bin = |f: &str| bins.join(f).join("bootstrap");
     for f in FUNCTIONS {
         assert!(
-            bins.join(f).is_file(),
+            bin(f).is_file(),
             "{} is missing: build the release binaries first (scripts/startup.sh does)",
-            bins.join(f).display()
+            bin(f).display()
         );
     }
 
@@ -149,7 +148,6 @@ async fn main() {
         .collect();
     let mut py = Samples::default();
     for rep in 0..reps {
-        let bin = |f: &str| bins.join(f);
         run.measure(
             "connectors-api",
             &bin("connectors-api"),

@@ -1,0 +1,75 @@
+//! Each function is wired with only what it uses (psa-runtime `Platform::<function>`), checked on
+//! the real binaries: with the vendor key secret missing, the scheduler and the on-demand function
+//! start and serve (they never read it), while the API and the worker stop at init naming it.
+
+use psa_tests::fixture::{CH, connected_msp};
+use psa_tests::runtime_api::{FunctionProcess, HttpAnswer, contract_env, http_event_json};
+use psa_tests::{Claims, TestEnv};
+use std::time::Duration;
+
+fn without_vendor_key(env: &TestEnv) -> Vec<(String, String)> {
+    let mut vars = contract_env(&env.platform.settings);
+    for (k, v) in &mut vars {
+        if k == "GRADIENT_VENDOR_KEY_SECRET_ID" {
+            *v = "no-such-vendor-key-secret".into();
+        }
+    }
+    vars
+}
+
+#[tokio::test]
+async fn only_the_functions_that_call_gradient_read_the_vendor_key() {
+    let msp = connected_msp("wiring", 3).await;
+    let env = &msp.env;
+    let vars = without_vendor_key(env);
+    let dump = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("wiring");
+
+    // The on-demand function starts and queues a run.
+    let mut on_demand = FunctionProcess::spawn("sync-on-demand", &vars, &dump).await;
+    on_demand.init_time().await;
+    let post = http_event_json(
+        "POST",
+        "/v1/psa/connectors/gradient/sync",
+        Some(&Claims::admin(CH)),
+        None,
+    );
+    let answer = HttpAnswer::from_outcome(&on_demand.invoke(&post).await);
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    on_demand.stop();
+
+    // The scheduler starts and serves the daily event (the run above holds the slot: busy).
+    let mut scheduler = FunctionProcess::spawn("sync-scheduled", &vars, &dump).await;
+    scheduler.init_time().await;
+    let daily = serde_json::json!({
+        "version": "0", "id": "wiring", "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "123456789012", "time": "2026-11-30T05:00:00Z",
+        "region": "us-east-1", "resources": [], "detail": {}
+    });
+    let report = scheduler.invoke(&daily).await.json();
+    assert_eq!(report["connectors"], 1, "{report}");
+    scheduler.stop();
+
+    // The API and the worker need the key: their init fails and says which secret.
+    for function in ["connectors-api", "sync-worker"] {
+        let p = FunctionProcess::spawn(function, &vars, &dump).await;
+        let mut failed = false;
+        for _ in 0..300 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let out = p.captured();
+            if out.contains("no-such-vendor-key-secret") {
+                failed = true;
+                break;
+            }
+        }
+        let out = p.stop();
+        assert!(
+            failed,
+            "{function} did not report the missing vendor key at init: {}{}",
+            out.stdout, out.stderr
+        );
+        assert!(
+            out.status.is_some_and(|s| !s.success()),
+            "{function} exited with an error"
+        );
+    }
+}
