@@ -235,10 +235,13 @@ impl Budget {
             return Some(Duration::from_millis(50)); // no share in force: a renewal is due
         }
         let mut p = lock(&self.pace);
-        let cap = (p.share_rps * p.factor + 1e-9).floor() as usize;
-        if cap == 0 {
-            return Some(Duration::from_millis(50)); // less than one request a window for now
+        let rate = p.share_rps * p.factor;
+        if rate <= 0.0 {
+            return Some(Duration::from_millis(50)); // giving shares back: nothing to send on
         }
+        // At least one request a window while any share is held: a rate cut below one never
+        // stalls the process (only an answered request lets the rate grow back).
+        let cap = (rate + 1e-9).floor().max(1.0) as usize;
         let now = Instant::now();
         while p
             .sent
@@ -529,6 +532,19 @@ mod tests {
             b.on_response(200);
         }
         assert!((b.rate() - 80.0).abs() < 1e-9);
+    }
+
+    #[tokio::test]
+    async fn a_rate_cut_below_one_request_a_window_never_stalls() {
+        let b = Budget::local(2);
+        for _ in 0..20 {
+            lock(&b.pace).last_cut = None;
+            b.on_response(429);
+        }
+        assert!(b.rate() < 1.0, "{}", b.rate());
+        tokio::time::timeout(Duration::from_secs(3), b.acquire())
+            .await
+            .expect("one request a window still goes");
     }
 
     #[tokio::test]
