@@ -386,6 +386,22 @@ pub fn workspace(
 // ---- the queue and the worker, driven with real SQS event payloads ---------------------------
 
 /// A real SQS → Lambda event (`aws:sqs` records) for messages received from the local queue.
+/// The EventBridge "Scheduled Event" of the daily rule, as Lambda receives it (05:00 UTC,
+/// 2026-11-24).
+pub fn scheduled_event() -> serde_json::Value {
+    serde_json::json!({
+        "version": "0",
+        "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-24T05:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/psa-daily-sync"],
+        "detail": {}
+    })
+}
+
 pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events_sqs::SqsEvent {
     let records: Vec<Value> = messages
         .iter()

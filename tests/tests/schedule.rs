@@ -21,18 +21,7 @@ use time::macros::datetime;
 const AT: OffsetDateTime = datetime!(2026-11-24 05:00 UTC);
 
 fn daily() -> Request {
-    Request::parse(serde_json::json!({
-        "version": "0",
-        "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": "2026-11-24T05:00:00Z",
-        "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/psa-daily-sync"],
-        "detail": {}
-    }))
-    .unwrap()
+    Request::parse(psa_tests::scheduled_event()).unwrap()
 }
 
 fn resume() -> Request {

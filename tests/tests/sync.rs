@@ -6,7 +6,6 @@
 use gradient_sim::{Faults, Pair};
 use psa_tests::fixture::*;
 use psa_tests::{Claims, workspace};
-use serde_json::Value;
 use std::collections::BTreeSet;
 
 #[tokio::test]
@@ -427,19 +426,7 @@ async fn on_demand_cooldown_answers_429_with_retry_after() {
     assert!(m.env.queued_jobs().await.is_empty());
 }
 
-fn scheduled_event() -> Value {
-    serde_json::json!({
-        "version": "0",
-        "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": "2026-11-24T05:00:00Z",
-        "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/psa-daily-sync"],
-        "detail": {}
-    })
-}
+use psa_tests::scheduled_event;
 
 #[tokio::test]
 async fn a_duplicate_schedule_event_makes_no_duplicate_runs() {
