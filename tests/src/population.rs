@@ -1,27 +1,17 @@
 //! Many connectors at once, for the scheduler's tests and its benchmark: connector items written
-//! straight into the project's table with batched writes (the layout of `psa-store`'s connector
-//! item), so 10,000 take seconds instead of 10,000 connects.
+//! straight into the project's table with batched writes (`psa-store`'s own item layout), so
+//! 10,000 take seconds instead of 10,000 connects.
 
 use crate::TestEnv;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use futures::StreamExt;
 use psa_domain::connector::{Connector, ConnectorSettings};
 use psa_domain::ids::{UserId, WorkspaceId};
-use serde::Serialize;
-
-#[derive(Serialize)]
-struct ConnectorItem<'a> {
-    pk: String,
-    sk: &'static str,
-    gsi1pk: String,
-    gsi1sk: String,
-    #[serde(flatten)]
-    connector: &'a Connector,
-}
 
 /// A connected connector of workspace `msp_<i>`, as if connected at `at`.
 pub fn connector(i: usize, at: time::OffsetDateTime) -> Connector {
-    Connector::new_gradient(
+    Connector::new(
+        psa_domain::ConnectorType::Gradient,
         WorkspaceId::parse(&format!("msp_{i:05}")).expect("workspace id"),
         UserId::parse("admin").expect("user id"),
         "…abcd".into(),
@@ -39,15 +29,7 @@ pub async fn seed_connectors(env: &TestEnv, connectors: &[Connector]) {
             chunk
                 .iter()
                 .map(|c| {
-                    let ws = format!("WS#{}", c.workspace_id);
-                    let item = ConnectorItem {
-                        pk: ws.clone(),
-                        sk: "CONNECTOR#gradient",
-                        gsi1pk: format!("CONNECTORS#{}", c.status.as_str()),
-                        gsi1sk: ws,
-                        connector: c,
-                    };
-                    let item = serde_dynamo::to_item(item).expect("connector item");
+                    let item = psa_store::connector_item(c).expect("connector item");
                     let put = PutRequest::builder()
                         .set_item(Some(item))
                         .build()

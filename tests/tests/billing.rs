@@ -413,7 +413,10 @@ async fn deleting_the_connector_mid_run_stops_the_run_and_leaves_the_new_one_alo
         .platform
         .core
         .connectors
-        .get(&psa_domain::WorkspaceId::parse(CH).unwrap())
+        .get(
+            &psa_domain::WorkspaceId::parse(CH).unwrap(),
+            psa_domain::ConnectorType::Gradient,
+        )
         .await
         .unwrap()
         .unwrap();

@@ -513,13 +513,13 @@ async fn rejections_form_a_wave_until_a_call_is_accepted() {
     let b = ws("ch_b").workspace;
     let c = ws("ch_c").workspace;
     assert_eq!(
-        s.rejected(Rejection::Unauthorized, &a, window)
+        s.rejected(ConnectorType::Gradient, Rejection::Unauthorized, &a, window)
             .await
             .unwrap(),
         vec![a.clone()]
     );
     assert_eq!(
-        s.rejected(Rejection::Unauthorized, &a, window)
+        s.rejected(ConnectorType::Gradient, Rejection::Unauthorized, &a, window)
             .await
             .unwrap()
             .len(),
@@ -527,22 +527,24 @@ async fn rejections_form_a_wave_until_a_call_is_accepted() {
         "one connector counts once"
     );
     assert_eq!(
-        s.rejected(Rejection::Forbidden, &b, window).await.unwrap(),
+        s.rejected(ConnectorType::Gradient, Rejection::Forbidden, &b, window)
+            .await
+            .unwrap(),
         vec![b.clone()],
         "kinds are apart"
     );
     assert_eq!(
-        s.rejected(Rejection::Unauthorized, &b, window)
+        s.rejected(ConnectorType::Gradient, Rejection::Unauthorized, &b, window)
             .await
             .unwrap()
             .len(),
         2
     );
     tokio::time::sleep(Duration::from_millis(5)).await;
-    s.accepted().await.unwrap();
+    s.accepted(ConnectorType::Gradient).await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(
-        s.rejected(Rejection::Unauthorized, &c, window)
+        s.rejected(ConnectorType::Gradient, Rejection::Unauthorized, &c, window)
             .await
             .unwrap(),
         vec![c.clone()],
@@ -554,7 +556,7 @@ async fn rejections_form_a_wave_until_a_call_is_accepted() {
             let s = s.clone();
             let w = WorkspaceId::parse(&format!("ch_x{i}")).unwrap();
             tokio::spawn(async move {
-                s.rejected(Rejection::Unauthorized, &w, window)
+                s.rejected(ConnectorType::Gradient, Rejection::Unauthorized, &w, window)
                     .await
                     .unwrap()
             })
@@ -564,7 +566,7 @@ async fn rejections_form_a_wave_until_a_call_is_accepted() {
         h.await.unwrap();
     }
     assert_eq!(
-        s.rejected(Rejection::Unauthorized, &c, window)
+        s.rejected(ConnectorType::Gradient, Rejection::Unauthorized, &c, window)
             .await
             .unwrap()
             .len(),
@@ -583,6 +585,7 @@ async fn job_queue_sends_every_job() {
     let jobs: Vec<SyncJob> = (0..23)
         .map(|i| SyncJob {
             workspace_id: ws(&format!("ch_q{i}")).workspace,
+            connector_id: ConnectorType::Gradient,
             run_id: run_id(&format!("q{i}")),
             incarnation: "inc1".into(),
         })
@@ -623,4 +626,40 @@ async fn job_queue_sends_every_job() {
     for j in &got {
         assert!(jobs.contains(j));
     }
+}
+
+#[tokio::test]
+async fn connectors_are_kept_per_workspace_and_type() {
+    use psa_domain::connector::{Connector, ConnectorSettings};
+    use psa_domain::ports::ConnectorRepo;
+    let env = TestEnv::start("conn_types").await;
+    let repo = psa_store::DynamoConnectors::new(env.local.dynamodb(), env.tables.psa.clone());
+    let s = store(&env);
+    let gradient = ConnectorType::Gradient;
+    let mine = ws("ch_types").workspace;
+    let other = ws("ch_types_other").workspace;
+    let c = Connector::new(
+        gradient,
+        mine.clone(),
+        psa_domain::UserId::parse("u").unwrap(),
+        "…1234".into(),
+        ConnectorSettings::default(),
+        OffsetDateTime::now_utc(),
+    );
+    assert!(repo.list(&mine).await.unwrap().is_empty());
+    assert!(repo.insert(&c).await.unwrap());
+    assert!(!repo.insert(&c).await.unwrap(), "one connector per type");
+    // Other items of the workspace's partition are not connectors.
+    let mut r = run("ch_types", datetime!(2026-11-24 04:00 UTC), "x");
+    r.incarnation = c.incarnation.clone();
+    assert!(s.create_run(&r).await.unwrap());
+    let audit = AuditEvent::new(Actor::System, AuditAction::SyncFinished, gradient);
+    s.record(&mine, &audit).await.unwrap();
+    assert_eq!(repo.list(&mine).await.unwrap(), [c.clone()]);
+    assert!(repo.list(&other).await.unwrap().is_empty());
+    assert_eq!(repo.get(&mine, gradient).await.unwrap(), Some(c));
+    assert_eq!(repo.get(&other, gradient).await.unwrap(), None);
+    repo.delete(&mine, gradient).await.unwrap();
+    assert!(repo.list(&mine).await.unwrap().is_empty());
+    assert_eq!(repo.get(&mine, gradient).await.unwrap(), None);
 }

@@ -370,7 +370,13 @@ async fn a_worker_that_dies_mid_run_loses_nothing() {
     assert_eq!(mid["status"], "running");
     let core = &m.env.platform.core;
     let ws = psa_domain::WorkspaceId::parse(CH).unwrap();
-    let cref = core.connectors.get(&ws).await.unwrap().unwrap().reference();
+    let cref = core
+        .connectors
+        .get(&ws, psa_domain::ConnectorType::Gradient)
+        .await
+        .unwrap()
+        .unwrap()
+        .reference();
     let rid = psa_domain::RunId::parse(&run_id).unwrap();
     let recorded = core.readings.all_readings(&cref, &rid).await.unwrap();
     let every = psa_tests::test_sync_policy().checkpoint_every;

@@ -187,8 +187,12 @@ impl ApiError {
                 "unsupported_connector_type",
                 "Unsupported connector type",
                 &format!(
-                    "the only supported connector type is `{}`",
-                    ConnectorType::Gradient.as_str()
+                    "supported connector types: {}",
+                    ConnectorType::ALL
+                        .iter()
+                        .map(|t| format!("`{}`", t.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ),
             Self::InvalidSettings(detail) => problem(

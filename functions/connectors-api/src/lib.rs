@@ -52,7 +52,10 @@ struct TokenBody {
     api_token: String,
 }
 
-const CONNECTOR_LOCATION: &str = "/v1/psa/connectors/gradient";
+/// Where a connector of type `kind` lives (its id is its type).
+fn connector_location(kind: ConnectorType) -> String {
+    format!("/v1/psa/connectors/{}", kind.as_str())
+}
 
 /// The span of one request: every log line of it carries the Lambda request id, then the
 /// workspace, connector and run ids as soon as they are known ([`note_route`], [`note_run`]).
@@ -77,7 +80,7 @@ fn note_route(route: &Route) {
     let span = tracing::Span::current();
     span.record("route", tracing::field::debug(route));
     let (connector, run) = match route {
-        Route::CreateConnector => (Some(ConnectorType::Gradient.as_str()), None),
+        Route::CreateConnector => (None, None), // recorded once the body names the type
         Route::GetConnector(c)
         | Route::PatchConnector(c)
         | Route::PutToken(c)
@@ -151,76 +154,69 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         }
         Route::CreateConnector => {
             let body: CreateBody = json_body(req)?;
-            if ConnectorType::parse(&body.kind).is_none() {
-                return Err(ApiError::UnsupportedConnectorType);
-            }
+            let kind = ConnectorType::parse(&body.kind)
+                .filter(|k| app.core.psas.serves(*k))
+                .ok_or(ApiError::UnsupportedConnectorType)?;
+            tracing::Span::current().record("connector_id", kind.as_str());
             let token = parse_token(&body.api_token)?;
             let (connector, _) =
-                connectors::connect(&app.core, &app.policy, &caller, token).await?;
+                connectors::connect(&app.core, &app.policy, &caller, kind, token).await?;
             let resp = json(StatusCode::CREATED, &view::ConnectorView::from(&connector));
-            Ok(with_location(resp, CONNECTOR_LOCATION))
+            Ok(with_location(resp, &connector_location(kind)))
         }
         Route::GetConnector(id) => {
-            own_connector(&id)?;
-            let connector = connectors::get(&app.core, &caller).await?;
+            let kind = own_connector(&id)?;
+            let connector = connectors::get(&app.core, &caller, kind).await?;
             Ok(json(StatusCode::OK, &view::ConnectorView::from(&connector)))
         }
         Route::PatchConnector(id) => {
-            own_connector(&id)?;
+            let kind = own_connector(&id)?;
             let patch = settings_patch(req)?;
-            let connector = connectors::update_settings(&app.core, &caller, patch).await?;
+            let connector = connectors::update_settings(&app.core, &caller, kind, patch).await?;
             Ok(json(StatusCode::OK, &view::ConnectorView::from(&connector)))
         }
         Route::PutToken(id) => {
-            own_connector(&id)?;
+            let kind = own_connector(&id)?;
             let body: TokenBody = json_body(req)?;
             let token = parse_token(&body.api_token)?;
             let (connector, _) =
-                connectors::retoken(&app.core, &app.policy, &caller, token).await?;
+                connectors::retoken(&app.core, &app.policy, &caller, kind, token).await?;
             Ok(json(StatusCode::OK, &view::ConnectorView::from(&connector)))
         }
         Route::DeleteConnector(id) => {
-            own_connector(&id)?;
-            connectors::delete(&app.core, &app.policy, &caller).await?;
+            let kind = own_connector(&id)?;
+            connectors::delete(&app.core, &app.policy, &caller, kind).await?;
             Ok(Response::builder()
                 .status(StatusCode::NO_CONTENT)
                 .body(Body::Empty)
                 .expect("static response parts"))
         }
         Route::RequestSync(id) => {
-            own_connector(&id)?;
-            let run = sync::request_sync(&app.core, &app.policy, &caller).await?;
+            let kind = own_connector(&id)?;
+            let run = sync::request_sync(&app.core, &app.policy, &caller, kind).await?;
             note_run(&run.run_id);
-            let body = serde_json::json!({"runId": run.run_id, "status": "queued"});
-            Ok(with_location(
-                json(StatusCode::ACCEPTED, &body),
-                &format!("{CONNECTOR_LOCATION}/syncs/{}", run.run_id),
-            ))
+            Ok(queued(&run))
         }
         Route::ReleaseSync(id, held) => {
-            own_connector(&id)?;
-            let run = sync::release_run(&app.core, &app.policy, &caller, &held).await?;
+            let kind = own_connector(&id)?;
+            let run = sync::release_run(&app.core, &app.policy, &caller, kind, &held).await?;
             note_run(&run.run_id);
-            let body = serde_json::json!({"runId": run.run_id, "status": "queued"});
-            Ok(with_location(
-                json(StatusCode::ACCEPTED, &body),
-                &format!("{CONNECTOR_LOCATION}/syncs/{}", run.run_id),
-            ))
+            Ok(queued(&run))
         }
         Route::ListSyncs(id) => {
-            own_connector(&id)?;
+            let kind = own_connector(&id)?;
             let q = PageQuery::from(req)?;
-            let page = views::runs(&app.core, &caller, q.limit, q.cursor.as_deref()).await?;
+            let page = views::runs(&app.core, &caller, kind, q.limit, q.cursor.as_deref()).await?;
             let items: Vec<_> = page.items.iter().map(view::RunView::from).collect();
             Ok(json(StatusCode::OK, &paged(items, page.next)))
         }
         Route::GetSync(id, run_id) => {
-            own_connector(&id)?;
-            let run = views::run(&app.core, &caller, &run_id).await?;
+            let kind = own_connector(&id)?;
+            let run = views::run(&app.core, &caller, kind, &run_id).await?;
             Ok(json(StatusCode::OK, &view::RunView::from(&run)))
         }
         Route::ListReadings(id, run_id) => {
-            own_connector(&id)?;
+            let kind = own_connector(&id)?;
             let q = PageQuery::from(req)?;
             let outcome = q.choice(
                 "outcome",
@@ -230,6 +226,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
             let page = views::readings(
                 &app.core,
                 &caller,
+                kind,
                 &run_id,
                 outcome,
                 q.limit,
@@ -239,7 +236,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
             Ok(json(StatusCode::OK, &paged(page.items, page.next)))
         }
         Route::Usage(id) => {
-            own_connector(&id)?;
+            let kind = own_connector(&id)?;
             let q = PageQuery::from(req)?;
             let state = q.choice(
                 "state",
@@ -250,6 +247,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
                 &app.core,
                 &app.policy,
                 &caller,
+                kind,
                 state,
                 q.limit,
                 q.cursor.as_deref(),
@@ -373,11 +371,22 @@ impl PageQuery {
     }
 }
 
-/// The only connector id is `gradient`; anything else is not found (never "forbidden").
-fn own_connector(id: &str) -> Result<(), ApiError> {
-    ConnectorType::parse(id)
-        .map(|_| ())
-        .ok_or(ApiError::ConnectorNotFound)
+/// A connector's id is its type (`gradient`); anything else is not found (never "forbidden").
+fn own_connector(id: &str) -> Result<ConnectorType, ApiError> {
+    ConnectorType::parse(id).ok_or(ApiError::ConnectorNotFound)
+}
+
+/// 202 `{"runId", "status": "queued"}` with the run's `Location`.
+fn queued(run: &psa_domain::SyncRun) -> Response<Body> {
+    let body = serde_json::json!({"runId": run.run_id, "status": "queued"});
+    with_location(
+        json(StatusCode::ACCEPTED, &body),
+        &format!(
+            "{}/syncs/{}",
+            connector_location(run.connector_id),
+            run.run_id
+        ),
+    )
 }
 
 fn parse_token(raw: &str) -> Result<ApiToken, ApiError> {

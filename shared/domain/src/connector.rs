@@ -162,7 +162,9 @@ impl ConnectorRef {
 }
 
 impl Connector {
-    pub fn new_gradient(
+    /// A new, connected connector of type `kind` (a fresh incarnation, everything sent next run).
+    pub fn new(
+        kind: ConnectorType,
         workspace_id: WorkspaceId,
         created_by: UserId,
         token_hint: String,
@@ -171,7 +173,7 @@ impl Connector {
     ) -> Self {
         Self {
             workspace_id,
-            kind: ConnectorType::Gradient,
+            kind,
             status: ConnectorStatus::Connected,
             status_reason: None,
             token_hint,

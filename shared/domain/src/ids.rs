@@ -94,23 +94,48 @@ impl RunId {
     }
 }
 
-/// The kind of PSA connector. The id of a workspace's Gradient connector is `gradient`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The kind of PSA connector; also the `{connectorId}` of the routes (a workspace holds at most
+/// one connector of each type). Adding a PSA adds a variant here and its adapter in the wiring;
+/// no use case names a type.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectorType {
+    /// Gradient MSP (Synthesize). The default: the type of records written before the type was
+    /// carried (queued jobs), which were all Gradient's.
+    #[default]
     Gradient,
+    /// A second PSA that exists only in the core's unit tests, to prove that the use cases serve
+    /// two types side by side without naming either.
+    #[cfg(test)]
+    Second,
 }
 
 impl ConnectorType {
+    /// Every type this build serves.
+    pub const ALL: &'static [ConnectorType] = &[
+        ConnectorType::Gradient,
+        #[cfg(test)]
+        ConnectorType::Second,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ConnectorType::Gradient => "gradient",
+            #[cfg(test)]
+            ConnectorType::Second => "second",
         }
     }
 
     /// Parses a connector id or type from a path or body; `None` for anything we do not support.
     pub fn parse(raw: &str) -> Option<Self> {
-        (raw == "gradient").then_some(ConnectorType::Gradient)
+        Self::ALL.iter().copied().find(|t| t.as_str() == raw)
+    }
+
+    /// Whether this is the default type (records of it may omit the type).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
     }
 }
 
@@ -125,6 +150,17 @@ mod tests {
         assert!(WorkspaceId::parse("a/b").is_err());
         assert!(WorkspaceId::parse("a#b").is_err());
         assert!(WorkspaceId::parse(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn connector_types_round_trip() {
+        for t in ConnectorType::ALL {
+            assert_eq!(ConnectorType::parse(t.as_str()), Some(*t));
+            let json = serde_json::to_string(t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+        }
+        assert_eq!(ConnectorType::parse("Gradient"), None);
+        assert_eq!(ConnectorType::parse("connectwise"), None);
     }
 
     #[test]

@@ -10,28 +10,34 @@ pub use store::Memory;
 
 use crate::caller::{Caller, Role, WorkspaceType};
 use crate::catalogue::Catalogue;
-use crate::ids::{UserId, WorkspaceId};
+use crate::ids::{ConnectorType, UserId, WorkspaceId};
 use crate::secret::ApiToken;
-use crate::usecase::Core;
+use crate::usecase::{Core, Psas};
 use crate::workspace::{Workspace, WorkspaceStatus};
 use std::sync::Arc;
 
-/// A core over [`Memory`] and a [`FakePsa`], both kept for the test to look into.
+/// A core over [`Memory`] and two [`FakePsa`]s, all kept for the test to look into: `psa` serves
+/// Gradient connectors, `second` connectors of [`ConnectorType::Second`].
 pub struct World {
     pub core: Core,
     pub store: Arc<Memory>,
     pub psa: Arc<FakePsa>,
+    pub second: Arc<FakePsa>,
 }
 
 impl World {
     pub fn new() -> Self {
         let store = Arc::new(Memory::default());
         let psa = Arc::new(FakePsa::default());
+        let second = Arc::new(FakePsa::default());
+        let psas = Psas::new(Arc::new(FakePsa::default()))
+            .with(ConnectorType::Gradient, psa.clone())
+            .with(ConnectorType::Second, second.clone());
         let core = Core {
             connectors: store.clone(),
             vault: store.clone(),
             directory: store.clone(),
-            psa: psa.clone(),
+            psas,
             catalogue: Arc::new(Catalogue::builtin()),
             slots: store.clone(),
             runs: store.clone(),
@@ -46,7 +52,12 @@ impl World {
             metrics: Arc::new(crate::telemetry::NoMetrics),
             schedule: Arc::new(NoScheduleBook),
         };
-        Self { core, store, psa }
+        Self {
+            core,
+            store,
+            psa,
+            second,
+        }
     }
 
     /// Adds a managed workspace under `parent`.

@@ -106,6 +106,10 @@ fn new_alert(alert: &PsaAlert) -> (String, NewAlert) {
 
 #[async_trait]
 impl Psa for GradientPsa {
+    fn name(&self) -> &'static str {
+        "Gradient"
+    }
+
     /// `GET organization`.
     async fn verify(&self, token: &ApiToken) -> Result<PsaIntegration, PsaError> {
         let o = self.client.organization(token).await?;

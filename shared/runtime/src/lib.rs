@@ -10,11 +10,12 @@
 //! link the Gradient client (the template's IAM grants them no Secrets Manager action).
 //! Tests and tools use [`Platform::build`], which wires everything.
 
+use psa_domain::ConnectorType;
 use psa_domain::catalogue::Catalogue;
 use psa_domain::config::{ConfigError, Settings};
 use psa_domain::ports::Events;
 use psa_domain::telemetry::NoEvents;
-use psa_domain::usecase::Core;
+use psa_domain::usecase::{Core, Psas};
 pub use psa_gradient::Budget;
 use psa_gradient::{GradientClient, GradientConfig, GradientPsa, LeaseTiming};
 use psa_secrets::{SecretsManagerVault, VendorKeyError, load_vendor_key};
@@ -140,7 +141,7 @@ impl Wiring {
                 dynamo.clone(),
                 &settings.workspaces_table,
             )),
-            psa: unwired.clone(),
+            psas: Psas::new(unwired.clone()),
             catalogue: Arc::new(Catalogue::builtin()),
             slots: sync_store.clone(),
             runs: sync_store.clone(),
@@ -233,7 +234,8 @@ impl Wiring {
         );
         let client = client.with_budget(budget.clone());
         let registry = Arc::new(DynamoServiceRegistry::new(self.dynamo.clone(), table));
-        self.core.psa = Arc::new(GradientPsa::new(client.clone(), registry));
+        let psa = Arc::new(GradientPsa::new(client.clone(), registry));
+        self.core.psas.set(ConnectorType::Gradient, psa);
         self.gradient = Some(client);
         self.budget = Some(budget);
         Ok(self)

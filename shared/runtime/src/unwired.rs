@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use psa_domain::catalogue::Catalogue;
 use psa_domain::connector::ConnectorRef;
-use psa_domain::ids::WorkspaceId;
+use psa_domain::ids::{ConnectorType, WorkspaceId};
 use psa_domain::ports::{
     AccountWrite, AccountsCreated, Batch, CountOutcome, JobQueue, Psa, PsaAccount, PsaAlert,
     PsaError, PsaIntegration, PublishedServices, StoreError, SyncJob, TokenVault, VaultError,
@@ -27,7 +27,7 @@ impl Unwired {
     }
 
     fn psa<T>(&self) -> Result<T, PsaError> {
-        Err(PsaError::Unexpected(self.fail("the PSA (Gradient)")))
+        Err(PsaError::Unexpected(self.fail("the PSA")))
     }
 
     fn vault<T>(&self) -> Result<T, VaultError> {
@@ -44,19 +44,27 @@ impl JobQueue for Unwired {
 
 #[async_trait]
 impl TokenVault for Unwired {
-    async fn store(&self, _: &WorkspaceId, _: &ApiToken) -> Result<(), VaultError> {
+    async fn store(
+        &self,
+        _: &WorkspaceId,
+        _: ConnectorType,
+        _: &ApiToken,
+    ) -> Result<(), VaultError> {
         self.vault()
     }
     async fn load(&self, _: &ConnectorRef, _: u64) -> Result<ApiToken, VaultError> {
         self.vault()
     }
-    async fn delete(&self, _: &WorkspaceId) -> Result<(), VaultError> {
+    async fn delete(&self, _: &WorkspaceId, _: ConnectorType) -> Result<(), VaultError> {
         self.vault()
     }
 }
 
 #[async_trait]
 impl Psa for Unwired {
+    fn name(&self) -> &'static str {
+        "the PSA"
+    }
     async fn verify(&self, _: &ApiToken) -> Result<PsaIntegration, PsaError> {
         self.psa()
     }
@@ -118,7 +126,11 @@ mod tests {
             err.contains("sync queue") && err.contains("sync-scheduled"),
             "{err}"
         );
-        let err = u.delete(&ws).await.unwrap_err().to_string();
+        let err = u
+            .delete(&ws, ConnectorType::Gradient)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("token vault") && err.contains("sync-scheduled"),
             "{err}"

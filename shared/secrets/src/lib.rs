@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use psa_domain::ports::{TokenVault, VaultError};
-use psa_domain::{ApiToken, ConnectorRef, VendorKey, WorkspaceId};
+use psa_domain::{ApiToken, ConnectorRef, ConnectorType, VendorKey, WorkspaceId};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -31,7 +31,7 @@ pub struct SecretsManagerVault {
 }
 
 impl SecretsManagerVault {
-    /// `prefix` is `TOKEN_SECRET_PREFIX`; a connector's secret is named `<prefix><workspaceId>`.
+    /// `prefix` is `TOKEN_SECRET_PREFIX`; see [`Self::secret_name`] for a connector's secret.
     pub fn new(client: Client, prefix: impl Into<String>) -> Self {
         Self {
             client,
@@ -40,8 +40,15 @@ impl SecretsManagerVault {
         }
     }
 
-    pub fn secret_name(&self, workspace: &WorkspaceId) -> String {
-        format!("{}{}", self.prefix, workspace)
+    /// The secret of the workspace's connector of type `kind`: `<prefix><workspaceId>` for the
+    /// default type (Gradient's secrets had that name before types were carried, and keep it),
+    /// `<prefix><workspaceId>/<type>` for every other.
+    pub fn secret_name(&self, workspace: &WorkspaceId, kind: ConnectorType) -> String {
+        if kind.is_default() {
+            format!("{}{}", self.prefix, workspace)
+        } else {
+            format!("{}{}/{}", self.prefix, workspace, kind.as_str())
+        }
     }
 
     /// The token of the connector incarnation as of `token_version`, from the cache or Secrets
@@ -59,7 +66,7 @@ impl SecretsManagerVault {
         {
             return Ok(token.clone());
         }
-        let token = self.read(workspace).await?;
+        let token = self.read(workspace, connector.kind).await?;
         self.cache
             .lock()
             .expect("cache lock")
@@ -67,11 +74,15 @@ impl SecretsManagerVault {
         Ok(token)
     }
 
-    async fn read(&self, workspace: &WorkspaceId) -> Result<ApiToken, VaultError> {
+    async fn read(
+        &self,
+        workspace: &WorkspaceId,
+        kind: ConnectorType,
+    ) -> Result<ApiToken, VaultError> {
         let out = match self
             .client
             .get_secret_value()
-            .secret_id(self.secret_name(workspace))
+            .secret_id(self.secret_name(workspace, kind))
             .send()
             .await
         {
@@ -84,8 +95,10 @@ impl SecretsManagerVault {
             .map_err(|e| VaultError::Unavailable(format!("stored token is unusable: {e}")))
     }
 
-    fn forget(&self, workspace: &WorkspaceId) {
-        let prefix = format!("{workspace}#");
+    /// Drops the cached tokens of the workspace's connector of type `kind` (cache keys are
+    /// `<workspace>#<type>#<incarnation>#<version>`).
+    fn forget(&self, workspace: &WorkspaceId, kind: ConnectorType) {
+        let prefix = format!("{workspace}#{}#", kind.as_str());
         self.cache
             .lock()
             .expect("cache lock")
@@ -106,15 +119,20 @@ fn is_not_found<R>(
 
 #[async_trait]
 impl TokenVault for SecretsManagerVault {
-    #[tracing::instrument(skip(self, token), fields(workspace_id = %workspace))]
-    async fn store(&self, workspace: &WorkspaceId, token: &ApiToken) -> Result<(), VaultError> {
-        let name = self.secret_name(workspace);
-        self.forget(workspace);
+    #[tracing::instrument(skip(self, token), fields(workspace_id = %workspace, connector_id = kind.as_str()))]
+    async fn store(
+        &self,
+        workspace: &WorkspaceId,
+        kind: ConnectorType,
+        token: &ApiToken,
+    ) -> Result<(), VaultError> {
+        let name = self.secret_name(workspace, kind);
+        self.forget(workspace, kind);
         let created = self
             .client
             .create_secret()
             .name(&name)
-            .description("Gradient MSP partner token of a Coro PSA connector")
+            .description("PSA partner token of a Coro PSA connector")
             .secret_string(token.expose_secret())
             .tags(
                 aws_sdk_secretsmanager::types::Tag::builder()
@@ -125,7 +143,7 @@ impl TokenVault for SecretsManagerVault {
             .tags(
                 aws_sdk_secretsmanager::types::Tag::builder()
                     .key("connector")
-                    .value("gradient")
+                    .value(kind.as_str())
                     .build(),
             )
             .send()
@@ -167,13 +185,13 @@ impl TokenVault for SecretsManagerVault {
         self.load_version(connector, token_version).await
     }
 
-    #[tracing::instrument(skip(self), fields(workspace_id = %workspace))]
-    async fn delete(&self, workspace: &WorkspaceId) -> Result<(), VaultError> {
-        self.forget(workspace);
+    #[tracing::instrument(skip(self), fields(workspace_id = %workspace, connector_id = kind.as_str()))]
+    async fn delete(&self, workspace: &WorkspaceId, kind: ConnectorType) -> Result<(), VaultError> {
+        self.forget(workspace, kind);
         match self
             .client
             .delete_secret()
-            .secret_id(self.secret_name(workspace))
+            .secret_id(self.secret_name(workspace, kind))
             .force_delete_without_recovery(true)
             .send()
             .await

@@ -3,13 +3,18 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use psa_domain::ports::{ConnectorRepo, StoreError};
-use psa_domain::{Connector, ConnectorStatus, WorkspaceId};
+use psa_domain::{Connector, ConnectorStatus, ConnectorType, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
 pub(crate) fn ws_pk(ws: &WorkspaceId) -> String {
     format!("WS#{ws}")
 }
-const CONNECTOR_SK: &str = "CONNECTOR#gradient";
+/// Sort-key prefix of a workspace's connectors: `CONNECTOR#<type>`.
+const CONNECTOR_SK: &str = "CONNECTOR#";
+
+fn connector_sk(kind: ConnectorType) -> String {
+    format!("{CONNECTOR_SK}{}", kind.as_str())
+}
 
 /// GSI partition of connectors with a given status (`byStatus`): the scheduler queries
 /// `CONNECTORS#connected`, never scans.
@@ -27,11 +32,19 @@ struct ConnectorItem {
     connector: Connector,
 }
 
+/// The stored item of `connector` (also for tests that seed many connectors at once with batched
+/// writes, so the layout is written down once).
+pub fn connector_item(
+    connector: &Connector,
+) -> Result<std::collections::HashMap<String, AttributeValue>, StoreError> {
+    serde_dynamo::to_item(ConnectorItem::new(connector)).map_err(|e| serde_error("connector", e))
+}
+
 impl ConnectorItem {
     fn new(c: &Connector) -> Self {
         Self {
             pk: ws_pk(&c.workspace_id),
-            sk: CONNECTOR_SK.into(),
+            sk: connector_sk(c.kind),
             gsi1pk: status_partition(c.status),
             gsi1sk: ws_pk(&c.workspace_id),
             connector: c.clone(),
@@ -90,13 +103,17 @@ impl DynamoConnectors {
 
 #[async_trait]
 impl ConnectorRepo for DynamoConnectors {
-    async fn get(&self, workspace: &WorkspaceId) -> Result<Option<Connector>, StoreError> {
+    async fn get(
+        &self,
+        workspace: &WorkspaceId,
+        kind: ConnectorType,
+    ) -> Result<Option<Connector>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(ws_pk(workspace)))
-            .key("sk", AttributeValue::S(CONNECTOR_SK.into()))
+            .key("sk", AttributeValue::S(connector_sk(kind)))
             .consistent_read(true)
             .send()
             .await
@@ -110,9 +127,26 @@ impl ConnectorRepo for DynamoConnectors {
             .transpose()
     }
 
+    async fn list(&self, workspace: &WorkspaceId) -> Result<Vec<Connector>, StoreError> {
+        // At most one item per type: one page always holds them all.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+            .expression_attribute_values(":p", AttributeValue::S(ws_pk(workspace)))
+            .expression_attribute_values(":s", AttributeValue::S(CONNECTOR_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("list connectors", e))?;
+        let items: Vec<ConnectorItem> = serde_dynamo::from_items(out.items.unwrap_or_default())
+            .map_err(|e| serde_error("connector item", e))?;
+        Ok(items.into_iter().map(|i| i.connector).collect())
+    }
+
     async fn insert(&self, connector: &Connector) -> Result<bool, StoreError> {
-        let item = serde_dynamo::to_item(ConnectorItem::new(connector))
-            .map_err(|e| serde_error("connector", e))?;
+        let item = connector_item(connector)?;
         match self
             .client
             .put_item()
@@ -132,8 +166,7 @@ impl ConnectorRepo for DynamoConnectors {
         let expected = connector.version;
         let mut next = connector.clone();
         next.version = expected + 1;
-        let item = serde_dynamo::to_item(ConnectorItem::new(&next))
-            .map_err(|e| serde_error("connector", e))?;
+        let item = connector_item(&next)?;
         match self
             .client
             .put_item()
@@ -187,12 +220,12 @@ impl ConnectorRepo for DynamoConnectors {
         Ok((items, next))
     }
 
-    async fn delete(&self, workspace: &WorkspaceId) -> Result<(), StoreError> {
+    async fn delete(&self, workspace: &WorkspaceId, kind: ConnectorType) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(ws_pk(workspace)))
-            .key("sk", AttributeValue::S(CONNECTOR_SK.into()))
+            .key("sk", AttributeValue::S(connector_sk(kind)))
             .send()
             .await
             .map_err(|e| store_error("delete connector", e))?;

@@ -17,7 +17,8 @@ use psa_domain::ports::{
     StoreError, SyncRuns,
 };
 use psa_domain::{
-    AuditEvent, ConnectorRef, Outcome, PairState, RunId, RunReading, SyncRun, WorkspaceId,
+    AuditEvent, ConnectorRef, ConnectorType, Outcome, PairState, RunId, RunReading, SyncRun,
+    WorkspaceId,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -35,7 +36,10 @@ const AUDIT_RETENTION_S: i64 = 401 * DAY_S;
 /// Longest cursor accepted.
 const MAX_CURSOR_LEN: usize = 600;
 
-const VENDOR_PK: &str = "VENDOR#gradient";
+/// The partition of one PSA's deployment-wide records (its vendor key's health here).
+fn vendor_pk(psa: ConnectorType) -> String {
+    format!("VENDOR#{}", psa.as_str())
+}
 const HEALTH_SK: &str = "KEYHEALTH";
 
 fn now_s() -> i64 {
@@ -569,13 +573,13 @@ struct HealthItem {
 
 #[async_trait]
 impl KeyHealth for DynamoSync {
-    async fn accepted(&self) -> Result<(), StoreError> {
+    async fn accepted(&self, psa: ConnectorType) -> Result<(), StoreError> {
         let now = now_ms();
         let res = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(VENDOR_PK))
+            .key("pk", s(vendor_pk(psa)))
             .key("sk", s(HEALTH_SK))
             // Bumps `version` too, so a concurrent read-modify-write of `rejected` retries
             // instead of putting back an older `lastAcceptedMs`.
@@ -594,14 +598,14 @@ impl KeyHealth for DynamoSync {
 
     async fn rejected(
         &self,
+        psa: ConnectorType,
         kind: Rejection,
         workspace: &WorkspaceId,
         window: Duration,
     ) -> Result<Vec<WorkspaceId>, StoreError> {
+        let pk = vendor_pk(psa);
         for _ in 0..8 {
-            let raw = self
-                .get(VENDOR_PK.to_owned(), HEALTH_SK, "read key health")
-                .await?;
+            let raw = self.get(pk.clone(), HEALTH_SK, "read key health").await?;
             let mut item: HealthItem = match raw {
                 Some(mut raw) => {
                     raw.remove("pk");
@@ -628,7 +632,7 @@ impl KeyHealth for DynamoSync {
             item.version += 1;
             let mut attrs: HashMap<String, AttributeValue> =
                 serde_dynamo::to_item(&item).map_err(|e| serde_error("key health", e))?;
-            attrs.insert("pk".into(), s(VENDOR_PK));
+            attrs.insert("pk".into(), s(&pk));
             attrs.insert("sk".into(), s(HEALTH_SK));
             let res = self
                 .client

@@ -8,7 +8,7 @@
 //! | connector | `WS#<ws>` | `CONNECTOR#<type>` | `CONNECTORS#<status>` / `WS#<ws>` |
 //! | service registry entry | `VENDOR#gradient` | `SERVICE#<catalogue key>` | – |
 //! | service-creation lock | `VENDOR#gradient` | `LOCK#services` | – |
-//! | PSA rejections (vendor-key faults) | `VENDOR#gradient` | `KEYHEALTH` | – |
+//! | PSA rejections (vendor-key faults) | `VENDOR#<type>` | `KEYHEALTH` | – |
 //! | leases of the deployment's request budget | `VENDOR#gradient` | `BUDGET` | – |
 //! | run slot + worker lease | `WS#<ws>` | `SLOT#<type>#<inc>` | – |
 //! | on-demand cool-down | `WS#<ws>` | `COOLDOWN#<type>` | – |
@@ -44,7 +44,7 @@ mod sync;
 mod workspaces;
 
 pub use budget::DynamoBudgetLeases;
-pub use connectors::DynamoConnectors;
+pub use connectors::{DynamoConnectors, connector_item};
 pub use error::store_error;
 pub use events::EventBridgeEvents;
 pub use queue::SqsJobQueue;

@@ -27,6 +27,8 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+const GRADIENT: psa_domain::ConnectorType = psa_domain::ConnectorType::Gradient;
+
 /// The deployment's request budget (requests a second).
 const BUDGET: u32 = 80;
 /// Latency the simulator adds to every vendor call.
@@ -149,7 +151,7 @@ async fn verify(env: &TestEnv, msp: &Msp) -> Result<String, String> {
     let ids = env
         .platform
         .core
-        .psa
+        .psa(GRADIENT)
         .published_services()
         .await
         .map_err(|e| e.to_string())?;
@@ -308,7 +310,7 @@ async fn guard_cost(env: &TestEnv, channel: &str) -> Result<String, String> {
     let ws = psa_domain::WorkspaceId::parse(channel).map_err(|e| e.to_string())?;
     let connector = core
         .connectors
-        .get(&ws)
+        .get(&ws, GRADIENT)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("no connector")?;
@@ -316,7 +318,7 @@ async fn guard_cost(env: &TestEnv, channel: &str) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?;
     let ids = core
-        .psa
+        .psa(GRADIENT)
         .published_services()
         .await
         .map_err(|e| e.to_string())?;

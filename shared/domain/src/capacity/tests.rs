@@ -7,7 +7,8 @@ use time::macros::datetime;
 const T0: OffsetDateTime = datetime!(2026-11-24 05:00 UTC);
 
 fn connector(i: usize, at: OffsetDateTime) -> Connector {
-    Connector::new_gradient(
+    Connector::new(
+        crate::ConnectorType::Gradient,
         WorkspaceId::parse(&format!("msp_{i}")).unwrap(),
         UserId::parse("admin").unwrap(),
         "…abcd".into(),

@@ -2,7 +2,7 @@
 
 use super::StoreError;
 use crate::connector::{Connector, ConnectorRef};
-use crate::ids::WorkspaceId;
+use crate::ids::{ConnectorType, WorkspaceId};
 use crate::secret::ApiToken;
 use crate::workspace::Workspace;
 use async_trait::async_trait;
@@ -10,15 +10,22 @@ use async_trait::async_trait;
 /// Connectors, one per (channel workspace, type).
 #[async_trait]
 pub trait ConnectorRepo: Send + Sync {
-    /// The workspace's Gradient connector, if any.
-    async fn get(&self, workspace: &WorkspaceId) -> Result<Option<Connector>, StoreError>;
-    /// Writes a new connector if the workspace has none; `Ok(false)` if it already has one.
+    /// The workspace's connector of type `kind`, if any.
+    async fn get(
+        &self,
+        workspace: &WorkspaceId,
+        kind: ConnectorType,
+    ) -> Result<Option<Connector>, StoreError>;
+    /// Every connector of the workspace (at most one per type), ordered by type.
+    async fn list(&self, workspace: &WorkspaceId) -> Result<Vec<Connector>, StoreError>;
+    /// Writes a new connector if the workspace has none of its type; `Ok(false)` if it already
+    /// has one.
     async fn insert(&self, connector: &Connector) -> Result<bool, StoreError>;
     /// Writes `connector` if the stored version is still `connector.version`, bumping it;
     /// `Ok(false)` if someone else wrote in between (re-read and decide again).
     async fn replace(&self, connector: &mut Connector) -> Result<bool, StoreError>;
-    /// Removes the connector (no error if it is already gone).
-    async fn delete(&self, workspace: &WorkspaceId) -> Result<(), StoreError>;
+    /// Removes the workspace's connector of type `kind` (no error if it is already gone).
+    async fn delete(&self, workspace: &WorkspaceId, kind: ConnectorType) -> Result<(), StoreError>;
     /// One page of connected connectors (an index query, never a scan); `cursor` is the opaque
     /// continuation of the previous page.
     async fn connected_page(
@@ -36,11 +43,17 @@ pub enum VaultError {
     Unavailable(String),
 }
 
-/// Partner tokens, one secret per connector.
+/// Partner tokens, one secret per connector (workspace and type).
 #[async_trait]
 pub trait TokenVault: Send + Sync {
-    /// Stores the token as the connector's current secret (creating the secret if needed).
-    async fn store(&self, workspace: &WorkspaceId, token: &ApiToken) -> Result<(), VaultError>;
+    /// Stores the token as the current secret of the workspace's connector of type `kind`
+    /// (creating the secret if needed).
+    async fn store(
+        &self,
+        workspace: &WorkspaceId,
+        kind: ConnectorType,
+        token: &ApiToken,
+    ) -> Result<(), VaultError>;
     /// The connector's current token as of `token_version` of incarnation `connector` (an
     /// adapter may cache by both, never serving a replaced token for a newer version or a token
     /// of a deleted incarnation to a new one).
@@ -50,7 +63,7 @@ pub trait TokenVault: Send + Sync {
         token_version: u64,
     ) -> Result<ApiToken, VaultError>;
     /// Deletes the secret at once, without a recovery window; no error if it is absent.
-    async fn delete(&self, workspace: &WorkspaceId) -> Result<(), VaultError>;
+    async fn delete(&self, workspace: &WorkspaceId, kind: ConnectorType) -> Result<(), VaultError>;
 }
 
 /// The Coro platform's workspace read model (read only).

@@ -130,6 +130,8 @@ pub enum PsaAlert {
 /// A PSA, per MSP token.
 #[async_trait]
 pub trait Psa: Send + Sync {
+    /// The PSA's name as the MSP knows it (`Gradient`), for the reasons a run or reading records.
+    fn name(&self) -> &'static str;
     /// Checks the token: the MSP's integration, or why not.
     async fn verify(&self, token: &ApiToken) -> Result<PsaIntegration, PsaError>;
     /// Tells the PSA the integration is being set up (after a connect or a re-token).

@@ -4,7 +4,7 @@
 use super::{Page, PageError, StoreError};
 use crate::audit::AuditEvent;
 use crate::connector::ConnectorRef;
-use crate::ids::WorkspaceId;
+use crate::ids::{ConnectorType, WorkspaceId};
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -28,15 +28,18 @@ pub enum Rejection {
     Forbidden,
 }
 
-/// Deployment-wide record of PSA rejections, to tell a bad vendor key from MSPs' bad tokens.
+/// Deployment-wide record of PSA rejections, one per PSA (each has its own vendor key), to tell
+/// a bad vendor key from MSPs' bad tokens.
 #[async_trait]
 pub trait KeyHealth: Send + Sync {
-    /// A PSA call with the vendor key was accepted: any wave of rejections is over.
-    async fn accepted(&self) -> Result<(), StoreError>;
-    /// Records that `workspace`'s connector was rejected and answers the distinct workspaces
-    /// rejected (this kind) within `window` with no accepted call since, this one included.
+    /// A call to `psa` with its vendor key was accepted: any wave of rejections is over.
+    async fn accepted(&self, psa: ConnectorType) -> Result<(), StoreError>;
+    /// Records that `workspace`'s connector to `psa` was rejected and answers the distinct
+    /// workspaces rejected by `psa` (this kind) within `window` with no accepted call since,
+    /// this one included.
     async fn rejected(
         &self,
+        psa: ConnectorType,
         kind: Rejection,
         workspace: &WorkspaceId,
         window: Duration,

@@ -2,7 +2,7 @@
 
 use super::StoreError;
 use crate::connector::ConnectorRef;
-use crate::ids::{RunId, WorkspaceId};
+use crate::ids::{ConnectorType, RunId, WorkspaceId};
 use crate::sync::{Outcome, PairState, RunReading, SyncRun};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,10 @@ use std::time::Duration;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncJob {
     pub workspace_id: WorkspaceId,
+    /// The connector's type. Left out for the default type, so a job reads the same before and
+    /// after types were carried (a job queued by an older build is a Gradient job).
+    #[serde(default, skip_serializing_if = "ConnectorType::is_default")]
+    pub connector_id: ConnectorType,
     pub run_id: RunId,
     pub incarnation: String,
 }
@@ -23,6 +27,7 @@ impl SyncJob {
     pub fn for_run(run: &SyncRun) -> Self {
         Self {
             workspace_id: run.workspace_id.clone(),
+            connector_id: run.connector_id,
             run_id: run.run_id.clone(),
             incarnation: run.incarnation.clone(),
         }
@@ -31,7 +36,7 @@ impl SyncJob {
     pub fn connector(&self) -> ConnectorRef {
         ConnectorRef {
             workspace: self.workspace_id.clone(),
-            kind: crate::ids::ConnectorType::Gradient,
+            kind: self.connector_id,
             incarnation: self.incarnation.clone(),
         }
     }

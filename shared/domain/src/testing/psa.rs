@@ -70,6 +70,9 @@ impl FakePsa {
 
 #[async_trait]
 impl Psa for FakePsa {
+    fn name(&self) -> &'static str {
+        "Fake PSA"
+    }
     async fn verify(&self, _: &ApiToken) -> Result<PsaIntegration, PsaError> {
         let delay = *self.verify_delay.lock().unwrap();
         tokio::time::sleep(delay).await;

@@ -2,7 +2,7 @@
 
 use crate::audit::AuditEvent;
 use crate::connector::{Connector, ConnectorRef};
-use crate::ids::{RunId, WorkspaceId};
+use crate::ids::{ConnectorType, RunId, WorkspaceId};
 use crate::ports::*;
 use crate::secret::ApiToken;
 use crate::sync::{Outcome, PairState, RunReading, SyncRun};
@@ -17,8 +17,10 @@ type Pairs = BTreeMap<(String, String), PairState>;
 /// Every store port at once, in memory.
 #[derive(Default)]
 pub struct Memory {
-    pub connectors: Mutex<BTreeMap<WorkspaceId, Connector>>,
-    pub tokens: Mutex<BTreeMap<WorkspaceId, ApiToken>>,
+    pub connectors: Mutex<BTreeMap<(WorkspaceId, ConnectorType), Connector>>,
+    pub tokens: Mutex<BTreeMap<(WorkspaceId, ConnectorType), ApiToken>>,
+    /// Vendor-key rejections per PSA: the workspaces rejected since the last accepted call.
+    pub rejections: Mutex<BTreeMap<ConnectorType, Vec<WorkspaceId>>>,
     pub children: Mutex<BTreeMap<WorkspaceId, Vec<Workspace>>>,
     pub slots: Mutex<BTreeMap<String, RunId>>,
     pub runs: Mutex<Vec<SyncRun>>,
@@ -44,30 +46,49 @@ fn page<T: Clone>(all: &[T], limit: u32, cursor: Option<&str>) -> Result<Page<T>
 
 #[async_trait]
 impl ConnectorRepo for Memory {
-    async fn get(&self, ws: &WorkspaceId) -> Result<Option<Connector>, StoreError> {
-        Ok(self.connectors.lock().unwrap().get(ws).cloned())
+    async fn get(
+        &self,
+        ws: &WorkspaceId,
+        kind: ConnectorType,
+    ) -> Result<Option<Connector>, StoreError> {
+        Ok(self
+            .connectors
+            .lock()
+            .unwrap()
+            .get(&(ws.clone(), kind))
+            .cloned())
+    }
+    async fn list(&self, ws: &WorkspaceId) -> Result<Vec<Connector>, StoreError> {
+        let all = self.connectors.lock().unwrap();
+        Ok(all
+            .iter()
+            .filter(|((w, _), _)| w == ws)
+            .map(|(_, c)| c.clone())
+            .collect())
     }
     async fn insert(&self, c: &Connector) -> Result<bool, StoreError> {
         let mut all = self.connectors.lock().unwrap();
-        if all.contains_key(&c.workspace_id) {
+        let key = (c.workspace_id.clone(), c.kind);
+        if all.contains_key(&key) {
             return Ok(false);
         }
-        all.insert(c.workspace_id.clone(), c.clone());
+        all.insert(key, c.clone());
         Ok(true)
     }
     async fn replace(&self, c: &mut Connector) -> Result<bool, StoreError> {
         let mut all = self.connectors.lock().unwrap();
-        match all.get(&c.workspace_id) {
+        let key = (c.workspace_id.clone(), c.kind);
+        match all.get(&key) {
             Some(have) if have.version == c.version => {
                 c.version += 1;
-                all.insert(c.workspace_id.clone(), c.clone());
+                all.insert(key, c.clone());
                 Ok(true)
             }
             _ => Ok(false),
         }
     }
-    async fn delete(&self, ws: &WorkspaceId) -> Result<(), StoreError> {
-        self.connectors.lock().unwrap().remove(ws);
+    async fn delete(&self, ws: &WorkspaceId, kind: ConnectorType) -> Result<(), StoreError> {
+        self.connectors.lock().unwrap().remove(&(ws.clone(), kind));
         Ok(())
     }
     async fn connected_page(
@@ -83,22 +104,27 @@ impl ConnectorRepo for Memory {
 
 #[async_trait]
 impl TokenVault for Memory {
-    async fn store(&self, ws: &WorkspaceId, token: &ApiToken) -> Result<(), VaultError> {
+    async fn store(
+        &self,
+        ws: &WorkspaceId,
+        kind: ConnectorType,
+        token: &ApiToken,
+    ) -> Result<(), VaultError> {
         self.tokens
             .lock()
             .unwrap()
-            .insert(ws.clone(), token.clone());
+            .insert((ws.clone(), kind), token.clone());
         Ok(())
     }
     async fn load(&self, c: &ConnectorRef, _version: u64) -> Result<ApiToken, VaultError> {
         let tokens = self.tokens.lock().unwrap();
         tokens
-            .get(&c.workspace)
+            .get(&(c.workspace.clone(), c.kind))
             .cloned()
             .ok_or(VaultError::NotFound)
     }
-    async fn delete(&self, ws: &WorkspaceId) -> Result<(), VaultError> {
-        self.tokens.lock().unwrap().remove(ws);
+    async fn delete(&self, ws: &WorkspaceId, kind: ConnectorType) -> Result<(), VaultError> {
+        self.tokens.lock().unwrap().remove(&(ws.clone(), kind));
         Ok(())
     }
 }
@@ -329,16 +355,24 @@ impl AuditLog for Memory {
 
 #[async_trait]
 impl KeyHealth for Memory {
-    async fn accepted(&self) -> Result<(), StoreError> {
+    async fn accepted(&self, psa: ConnectorType) -> Result<(), StoreError> {
+        self.rejections.lock().unwrap().remove(&psa);
         Ok(())
     }
+    /// Per PSA, without the window or the kind: enough for the core's unit tests.
     async fn rejected(
         &self,
+        psa: ConnectorType,
         _: Rejection,
         ws: &WorkspaceId,
         _: Duration,
     ) -> Result<Vec<WorkspaceId>, StoreError> {
-        Ok(vec![ws.clone()])
+        let mut all = self.rejections.lock().unwrap();
+        let wave = all.entry(psa).or_default();
+        if !wave.contains(ws) {
+            wave.push(ws.clone());
+        }
+        Ok(wave.clone())
     }
 }
 

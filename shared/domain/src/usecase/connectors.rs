@@ -6,6 +6,7 @@ use super::{Core, audit, now, status_changed, update_connector};
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::caller::Caller;
 use crate::connector::{Connector, ConnectorSettings, ConnectorStatus, SettingsPatch, reason};
+use crate::ids::ConnectorType;
 use crate::ports::{PsaError, PsaIntegration, StoreError, VaultError};
 use crate::secret::ApiToken;
 use std::time::Instant;
@@ -60,6 +61,7 @@ async fn verify(
     core: &Core,
     policy: &SyncPolicy,
     caller: &Caller,
+    kind: ConnectorType,
     token: &ApiToken,
 ) -> Result<PsaIntegration, ConnectorError> {
     let (n, left) = core
@@ -69,7 +71,7 @@ async fn verify(
     if n > policy.verify_attempts {
         return Err(ConnectorError::TooManyAttempts(left));
     }
-    match tokio::time::timeout(policy.verify_deadline, core.psa.verify(token)).await {
+    match tokio::time::timeout(policy.verify_deadline, core.psa(kind).verify(token)).await {
         Ok(answer) => answer.map_err(verify_error),
         Err(_) => Err(ConnectorError::PsaUnavailable(PsaError::Unavailable {
             what: format!(
@@ -104,52 +106,56 @@ async fn set_up_within(
     }
 }
 
-pub async fn get(core: &Core, caller: &Caller) -> Result<Connector, ConnectorError> {
+/// The caller's connector of type `kind`.
+pub async fn get(
+    core: &Core,
+    caller: &Caller,
+    kind: ConnectorType,
+) -> Result<Connector, ConnectorError> {
     core.connectors
-        .get(&caller.workspace)
+        .get(&caller.workspace, kind)
         .await?
         .ok_or(ConnectorError::NotFound)
 }
 
+/// The caller's connectors, one per type it connected.
 pub async fn list(core: &Core, caller: &Caller) -> Result<Vec<Connector>, ConnectorError> {
-    Ok(core
-        .connectors
-        .get(&caller.workspace)
-        .await?
-        .into_iter()
-        .collect())
+    Ok(core.connectors.list(&caller.workspace).await?)
 }
 
-fn by(caller: &Caller, action: AuditAction) -> AuditEvent {
-    AuditEvent::new(
-        Actor::User(caller.user.clone()),
-        action,
-        crate::ConnectorType::Gradient,
-    )
+fn by(caller: &Caller, action: AuditAction, kind: ConnectorType) -> AuditEvent {
+    AuditEvent::new(Actor::User(caller.user.clone()), action, kind)
 }
 
-/// Connects the caller's workspace to its PSA with `token`.
+/// Connects the caller's workspace to the PSA of type `kind` with `token`.
 ///
 /// Order matters: the token is verified before anything is written; the connector item is
 /// claimed with a conditional write (so of N racing connects exactly one goes on); only the
 /// winner stores the secret; a failure to store it removes the claim again.
-#[tracing::instrument(skip(core, token), fields(workspace_id = %caller.workspace))]
+#[tracing::instrument(skip(core, token), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn connect(
     core: &Core,
     policy: &SyncPolicy,
     caller: &Caller,
+    kind: ConnectorType,
     token: ApiToken,
 ) -> Result<(Connector, SetupReport), ConnectorError> {
     let started = Instant::now();
-    if core.connectors.get(&caller.workspace).await?.is_some() {
+    if core
+        .connectors
+        .get(&caller.workspace, kind)
+        .await?
+        .is_some()
+    {
         return Err(ConnectorError::Exists);
     }
-    let org = verify(core, policy, caller, &token).await?;
+    let org = verify(core, policy, caller, kind, &token).await?;
     let defaults = ConnectorSettings {
         guard_drop_percent: policy.guard_drop_percent,
         psa_alerts: false,
     };
-    let mut connector = Connector::new_gradient(
+    let mut connector = Connector::new(
+        kind,
         caller.workspace.clone(),
         caller.user.clone(),
         token.hint(),
@@ -159,9 +165,9 @@ pub async fn connect(
     if !core.connectors.insert(&connector).await? {
         return Err(ConnectorError::Exists);
     }
-    if let Err(e) = core.vault.store(&caller.workspace, &token).await {
+    if let Err(e) = core.vault.store(&caller.workspace, kind, &token).await {
         tracing::error!(error = %e, "storing the token failed; removing the connector claim");
-        if let Err(undo) = core.connectors.delete(&caller.workspace).await {
+        if let Err(undo) = core.connectors.delete(&caller.workspace, kind).await {
             tracing::error!(error = %undo, "could not remove the connector claim");
         }
         return Err(e.into());
@@ -169,7 +175,7 @@ pub async fn connect(
     audit(
         core,
         &caller.workspace,
-        by(caller, AuditAction::ConnectorCreated),
+        by(caller, AuditAction::ConnectorCreated, kind),
     )
     .await;
     status_changed(core, None, &connector).await;
@@ -179,21 +185,27 @@ pub async fn connect(
 }
 
 /// Replaces the connector's token with a verified new one and reconnects it.
-#[tracing::instrument(skip(core, token), fields(workspace_id = %caller.workspace))]
+#[tracing::instrument(skip(core, token), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn retoken(
     core: &Core,
     policy: &SyncPolicy,
     caller: &Caller,
+    kind: ConnectorType,
     token: ApiToken,
 ) -> Result<(Connector, SetupReport), ConnectorError> {
     let started = Instant::now();
-    if core.connectors.get(&caller.workspace).await?.is_none() {
+    if core
+        .connectors
+        .get(&caller.workspace, kind)
+        .await?
+        .is_none()
+    {
         return Err(ConnectorError::NotFound);
     }
-    let org = verify(core, policy, caller, &token).await?;
-    core.vault.store(&caller.workspace, &token).await?;
+    let org = verify(core, policy, caller, kind, &token).await?;
+    core.vault.store(&caller.workspace, kind, &token).await?;
     let hint = token.hint();
-    let mut connector = update_connector(core, &caller.workspace, |c| {
+    let mut connector = update_connector(core, &caller.workspace, kind, |c| {
         c.retokened(hint.clone(), now());
         true
     })
@@ -202,7 +214,7 @@ pub async fn retoken(
     audit(
         core,
         &caller.workspace,
-        by(caller, AuditAction::TokenReplaced),
+        by(caller, AuditAction::TokenReplaced, kind),
     )
     .await;
     let report = set_up_within(core, policy, started, &connector, &token, &org).await;
@@ -211,14 +223,15 @@ pub async fn retoken(
 }
 
 /// Changes the connector's settings (only those `patch` names); every change is audited.
-#[tracing::instrument(skip(core), fields(workspace_id = %caller.workspace))]
+#[tracing::instrument(skip(core), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn update_settings(
     core: &Core,
     caller: &Caller,
+    kind: ConnectorType,
     patch: SettingsPatch,
 ) -> Result<Connector, ConnectorError> {
     let mut changed = Vec::new();
-    let updated = update_connector(core, &caller.workspace, |c| {
+    let updated = update_connector(core, &caller.workspace, kind, |c| {
         changed = c.settings.apply(&patch);
         if !changed.is_empty() {
             c.updated_at = now();
@@ -228,10 +241,10 @@ pub async fn update_settings(
     .await?;
     let connector = match updated {
         Some(c) => c,
-        None => get(core, caller).await?, // nothing to change (or gone: then 404)
+        None => get(core, caller, kind).await?, // nothing to change (or gone: then 404)
     };
     if !changed.is_empty() {
-        let mut event = by(caller, AuditAction::SettingsChanged);
+        let mut event = by(caller, AuditAction::SettingsChanged, kind);
         for (setting, value) in changed {
             event = event.with(setting, value);
         }
@@ -243,19 +256,20 @@ pub async fn update_settings(
 /// Deletes the connector: the PSA is told (best effort, logged; Gradient: status `inactive`),
 /// the secret, the item, and the incarnation's slot and pair states (its runs and readings expire
 /// with their TTL and are never seen by a connector created again).
-#[tracing::instrument(skip(core), fields(workspace_id = %caller.workspace))]
+#[tracing::instrument(skip(core), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn delete(
     core: &Core,
     policy: &SyncPolicy,
     caller: &Caller,
+    kind: ConnectorType,
 ) -> Result<(), ConnectorError> {
-    let Some(connector) = core.connectors.get(&caller.workspace).await? else {
+    let Some(connector) = core.connectors.get(&caller.workspace, kind).await? else {
         return Err(ConnectorError::NotFound);
     };
     let cref = connector.reference();
     let inactive = match core.vault.load(&cref, connector.token_version).await {
         Ok(token) => {
-            let told = core.psa.disconnect(&token);
+            let told = core.psa(kind).disconnect(&token);
             match tokio::time::timeout(policy.verify_deadline, told).await {
                 Ok(r) => r.map_err(|e| e.to_string()),
                 Err(_) => Err("the PSA did not answer in time".to_owned()),
@@ -269,12 +283,12 @@ pub async fn delete(
             tracing::warn!(%error, "connector deleted; the PSA could not be told")
         }
     }
-    core.connectors.delete(&caller.workspace).await?;
-    core.vault.delete(&caller.workspace).await?;
+    core.connectors.delete(&caller.workspace, kind).await?;
+    core.vault.delete(&caller.workspace, kind).await?;
     audit(
         core,
         &caller.workspace,
-        by(caller, AuditAction::ConnectorDeleted),
+        by(caller, AuditAction::ConnectorDeleted, kind),
     )
     .await;
     // What is left belongs to a dead incarnation: nothing can reach it any more, so a failure
@@ -302,12 +316,12 @@ async fn set_up(
     let workspace = &connector.workspace_id;
     let mut report = SetupReport::default();
     let result: Result<(), ProvisionError> = async {
-        core.psa.begin_setup(token, org).await?;
-        let (_, created) = ensure_services(core, token, workspace).await?;
+        core.psa(connector.kind).begin_setup(token, org).await?;
+        let (_, created) = ensure_services(core, connector.kind, token, workspace).await?;
         report.services_created = created;
         let workspaces = managed_workspaces(core, workspace).await?;
         let cref = connector.reference();
-        let accounts = ensure_accounts(core, token, &workspaces, Some(&cref), &|| false).await?;
+        let accounts = ensure_accounts(core, token, &workspaces, &cref, &|| false).await?;
         report.accounts = accounts.accounts;
         report.accounts_created = accounts.created;
         report.accounts_renamed = accounts.renamed;
@@ -342,7 +356,7 @@ async fn settle_setup(
     }
     let (incarnation, version) = (connector.incarnation.clone(), connector.token_version);
     let mut newer = None;
-    let updated = update_connector(core, &connector.workspace_id, |c| {
+    let updated = update_connector(core, &connector.workspace_id, connector.kind, |c| {
         if !c.owns(&incarnation, version) {
             newer = Some(c.clone()); // a newer token arrived meanwhile: its outcome wins
             return false;

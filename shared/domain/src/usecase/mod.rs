@@ -11,13 +11,14 @@ mod tests;
 use crate::audit::AuditEvent;
 use crate::catalogue::Catalogue;
 use crate::connector::Connector;
-use crate::ids::WorkspaceId;
+use crate::ids::{ConnectorType, WorkspaceId};
 use crate::ports::{
     AlertMemory, AttemptCounter, AuditLog, ConnectorRepo, JobQueue, KeyHealth, PairStates, Psa,
     RunReadings, RunSlots, StoreError, SyncRuns, TokenVault, WorkspaceDirectory,
 };
 use crate::ports::{Events, Metrics};
 use crate::telemetry::{Event, Measurement};
+use std::collections::HashMap;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -27,8 +28,9 @@ pub struct Core {
     pub connectors: Arc<dyn ConnectorRepo>,
     pub vault: Arc<dyn TokenVault>,
     pub directory: Arc<dyn WorkspaceDirectory>,
-    /// The PSA of the connectors this deployment serves (today Gradient).
-    pub psa: Arc<dyn Psa>,
+    /// The PSA adapter of each connector type this deployment serves; use cases reach them
+    /// through [`Core::psa`] with the type of the connector at hand.
+    pub psas: Psas,
     pub catalogue: Arc<Catalogue>,
     pub slots: Arc<dyn RunSlots>,
     pub runs: Arc<dyn SyncRuns>,
@@ -47,6 +49,52 @@ pub struct Core {
     pub schedule: Arc<dyn sync::ScheduleBook>,
 }
 
+impl Core {
+    /// The PSA of connectors of type `kind`.
+    pub fn psa(&self, kind: ConnectorType) -> &dyn Psa {
+        self.psas.get(kind)
+    }
+}
+
+/// One PSA adapter per connector type, and the adapter that answers for a type none was wired
+/// for (a function that never calls a PSA, or a type this deployment does not serve): it fails
+/// every call, so a wiring mistake shows up at once.
+#[derive(Clone)]
+pub struct Psas {
+    by_type: HashMap<ConnectorType, Arc<dyn Psa>>,
+    fallback: Arc<dyn Psa>,
+}
+
+impl Psas {
+    /// No type wired yet; `fallback` answers for every type.
+    pub fn new(fallback: Arc<dyn Psa>) -> Self {
+        Self {
+            by_type: HashMap::new(),
+            fallback,
+        }
+    }
+
+    /// The adapter of connectors of type `kind`.
+    pub fn with(mut self, kind: ConnectorType, psa: Arc<dyn Psa>) -> Self {
+        self.by_type.insert(kind, psa);
+        self
+    }
+
+    /// Wires `psa` for `kind` (replacing what was there).
+    pub fn set(&mut self, kind: ConnectorType, psa: Arc<dyn Psa>) {
+        self.by_type.insert(kind, psa);
+    }
+
+    pub fn get(&self, kind: ConnectorType) -> &dyn Psa {
+        self.by_type.get(&kind).unwrap_or(&self.fallback).as_ref()
+    }
+
+    /// Whether an adapter is wired for `kind`.
+    pub fn serves(&self, kind: ConnectorType) -> bool {
+        self.by_type.contains_key(&kind)
+    }
+}
+
 pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
@@ -59,16 +107,17 @@ pub(crate) async fn audit(core: &Core, workspace: &WorkspaceId, event: AuditEven
     }
 }
 
-/// The one way the core changes a stored connector: `change` edits a fresh copy and answers
-/// whether to write it; a write race re-reads and asks again. `Ok(None)` when the connector is
-/// gone or `change` declined.
+/// The one way the core changes a stored connector (the workspace's of type `kind`): `change`
+/// edits a fresh copy and answers whether to write it; a write race re-reads and asks again.
+/// `Ok(None)` when the connector is gone or `change` declined.
 pub(crate) async fn update_connector(
     core: &Core,
     workspace: &WorkspaceId,
+    kind: ConnectorType,
     mut change: impl FnMut(&mut Connector) -> bool,
 ) -> Result<Option<Connector>, StoreError> {
     for _ in 0..8 {
-        let Some(mut c) = core.connectors.get(workspace).await? else {
+        let Some(mut c) = core.connectors.get(workspace, kind).await? else {
             return Ok(None);
         };
         let from = c.status;

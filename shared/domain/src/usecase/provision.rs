@@ -3,7 +3,7 @@
 
 use super::Core;
 use crate::connector::ConnectorRef;
-use crate::ids::WorkspaceId;
+use crate::ids::{ConnectorType, WorkspaceId};
 use crate::ports::{AccountWrite, PsaAccount, PsaError, StoreError};
 use crate::secret::ApiToken;
 use crate::workspace::{TreeStep, Workspace, tree_step};
@@ -32,7 +32,8 @@ impl From<PsaError> for ProvisionError {
 }
 
 /// The managed workspaces of a channel: its child workspaces, also those under subchannels,
-/// except subtrees of subchannels that have their own connector (see [`tree_step`]).
+/// except subtrees of subchannels that have their own connector, of any type: that connector
+/// reports them (see [`tree_step`]).
 #[tracing::instrument(skip(core), fields(workspace_id = %channel))]
 pub async fn managed_workspaces(
     core: &Core,
@@ -47,7 +48,7 @@ pub async fn managed_workspaces(
                 continue; // a cycle or a duplicate in the read model: visit each node once
             }
             let has_own = match child.kind {
-                crate::WorkspaceType::Channel => core.connectors.get(&child.id).await?.is_some(),
+                crate::WorkspaceType::Channel => !core.connectors.list(&child.id).await?.is_empty(),
                 _ => false,
             };
             match tree_step(&child, has_own) {
@@ -68,11 +69,12 @@ pub async fn managed_workspaces(
 #[tracing::instrument(skip_all, fields(workspace_id = %by))]
 pub async fn ensure_services(
     core: &Core,
+    kind: ConnectorType,
     token: &ApiToken,
     by: &WorkspaceId,
 ) -> Result<(BTreeMap<String, String>, u64), ProvisionError> {
     let published = core
-        .psa
+        .psa(kind)
         .publish_services(token, &core.catalogue, by)
         .await?;
     if let Some(s) = core
@@ -91,7 +93,8 @@ pub struct AccountsReport {
     pub accounts: u64,
     pub created: u64,
     pub renamed: u64,
-    /// Accounts the PSA refused to create or update (a 400), with its reason: their readings fail.
+    /// Accounts the PSA refused to create or update (a 400), with the reason their readings fail
+    /// with.
     pub refused: BTreeMap<String, String>,
 }
 
@@ -116,6 +119,11 @@ fn differs(have: &PsaAccount, want: &PsaAccount) -> bool {
     have.name.trim() != want.name || normalised(have.description.as_deref()) != want.description
 }
 
+/// The reason a refused account's readings fail with.
+fn refusal(psa: &dyn crate::ports::Psa, why: &str) -> String {
+    format!("{} refused the account: {why}", psa.name())
+}
+
 /// How [`ensure_accounts`] may be cut short: it stops between two PSA calls when this says so.
 pub type StopCheck<'a> = &'a (dyn Fn() -> bool + Send + Sync);
 
@@ -127,7 +135,7 @@ const CREATE_BATCH: usize = 100;
 /// batches (a PSA may lose all of them, e.g. Gradient when the MSP disconnects on its side) and
 /// renames changed ones. An account the PSA refuses is reported in `refused`; the others go on.
 ///
-/// With `connector`, the pair states of every account about to be created are forgotten first: a
+/// The pair states of `connector` for every account about to be created are forgotten first: a
 /// value accepted for an account the PSA has lost says nothing about the new one, so its readings
 /// are sent in this run.
 #[tracing::instrument(skip_all, fields(workspaces = workspaces.len()))]
@@ -135,9 +143,10 @@ pub async fn ensure_accounts(
     core: &Core,
     token: &ApiToken,
     workspaces: &[Workspace],
-    connector: Option<&ConnectorRef>,
+    connector: &ConnectorRef,
     stop: StopCheck<'_>,
 ) -> Result<AccountsReport, ProvisionError> {
+    let psa = core.psa(connector.kind);
     let wanted: Vec<PsaAccount> = workspaces
         .iter()
         .filter(|w| w.status.is_reported())
@@ -147,8 +156,7 @@ pub async fn ensure_accounts(
         accounts: wanted.len() as u64,
         ..Default::default()
     };
-    let existing: HashMap<String, PsaAccount> = core
-        .psa
+    let existing: HashMap<String, PsaAccount> = psa
         .accounts(token)
         .await?
         .into_iter()
@@ -160,30 +168,32 @@ pub async fn ensure_accounts(
         .cloned()
         .collect();
     if !missing.is_empty() {
-        if let Some(c) = connector {
-            let lost: BTreeSet<&str> = missing.iter().map(|a| a.id.as_str()).collect();
-            let stale: Vec<(String, String)> = core
-                .pairs
-                .pairs(c)
-                .await?
-                .into_keys()
-                .filter(|(account, _)| lost.contains(account.as_str()))
-                .collect();
-            if !stale.is_empty() {
-                tracing::info!(
-                    pairs = stale.len(),
-                    "accounts missing in the PSA: their accepted values are forgotten"
-                );
-                core.pairs.delete_pairs(c, &stale).await?;
-            }
+        let lost: BTreeSet<&str> = missing.iter().map(|a| a.id.as_str()).collect();
+        let stale: Vec<(String, String)> = core
+            .pairs
+            .pairs(connector)
+            .await?
+            .into_keys()
+            .filter(|(account, _)| lost.contains(account.as_str()))
+            .collect();
+        if !stale.is_empty() {
+            tracing::info!(
+                pairs = stale.len(),
+                "accounts missing in the PSA: their accepted values are forgotten"
+            );
+            core.pairs.delete_pairs(connector, &stale).await?;
         }
         for batch in missing.chunks(CREATE_BATCH) {
             if stop() {
                 return Err(ProvisionError::Deadline);
             }
-            let done = core.psa.create_accounts(token, batch).await?;
+            let done = psa.create_accounts(token, batch).await?;
             report.created += done.created;
-            report.refused.extend(done.refused);
+            report.refused.extend(
+                done.refused
+                    .into_iter()
+                    .map(|(id, why)| (id, refusal(psa, &why))),
+            );
         }
     }
     for account in &wanted {
@@ -193,11 +203,13 @@ pub async fn ensure_accounts(
             if stop() {
                 return Err(ProvisionError::Deadline);
             }
-            match core.psa.update_account(token, account).await? {
+            match psa.update_account(token, account).await? {
                 AccountWrite::Written => report.renamed += 1,
                 AccountWrite::Refused(why) => {
                     tracing::warn!(account_id = %account.id, %why, "the PSA refused an account update");
-                    report.refused.insert(account.id.clone(), why);
+                    report
+                        .refused
+                        .insert(account.id.clone(), refusal(psa, &why));
                 }
             }
         }

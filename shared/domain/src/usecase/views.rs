@@ -11,7 +11,7 @@ use super::Core;
 use crate::audit::AuditEvent;
 use crate::caller::Caller;
 use crate::connector::Connector;
-use crate::ids::RunId;
+use crate::ids::{ConnectorType, RunId};
 use crate::ports::{Page, PageError, PsaError, StoreError};
 use crate::sync::{Outcome, RunReading, SyncRun};
 
@@ -39,9 +39,13 @@ impl From<PageError> for ViewError {
     }
 }
 
-pub(super) async fn connector(core: &Core, caller: &Caller) -> Result<Connector, ViewError> {
+pub(super) async fn connector(
+    core: &Core,
+    caller: &Caller,
+    kind: ConnectorType,
+) -> Result<Connector, ViewError> {
     core.connectors
-        .get(&caller.workspace)
+        .get(&caller.workspace, kind)
         .await?
         .ok_or(ViewError::ConnectorNotFound)
 }
@@ -50,15 +54,21 @@ pub(super) async fn connector(core: &Core, caller: &Caller) -> Result<Connector,
 pub async fn runs(
     core: &Core,
     caller: &Caller,
+    kind: ConnectorType,
     limit: u32,
     cursor: Option<&str>,
 ) -> Result<Page<SyncRun>, ViewError> {
-    let c = connector(core, caller).await?;
+    let c = connector(core, caller, kind).await?;
     Ok(core.runs.list_runs(&c.reference(), limit, cursor).await?)
 }
 
-pub async fn run(core: &Core, caller: &Caller, run: &RunId) -> Result<SyncRun, ViewError> {
-    let c = connector(core, caller).await?;
+pub async fn run(
+    core: &Core,
+    caller: &Caller,
+    kind: ConnectorType,
+    run: &RunId,
+) -> Result<SyncRun, ViewError> {
+    let c = connector(core, caller, kind).await?;
     core.runs
         .get_run(&c.reference(), run)
         .await?
@@ -69,12 +79,13 @@ pub async fn run(core: &Core, caller: &Caller, run: &RunId) -> Result<SyncRun, V
 pub async fn readings(
     core: &Core,
     caller: &Caller,
+    kind: ConnectorType,
     run: &RunId,
     outcome: Option<Outcome>,
     limit: u32,
     cursor: Option<&str>,
 ) -> Result<Page<RunReading>, ViewError> {
-    let c = connector(core, caller).await?.reference();
+    let c = connector(core, caller, kind).await?.reference();
     if core.runs.get_run(&c, run).await?.is_none() {
         return Err(ViewError::RunNotFound);
     }

@@ -51,7 +51,7 @@ pub(super) async fn raise(
             continue;
         }
         let alert = unmapped_alert(core, &services, service_ids);
-        match core.psa.raise_alert(token, &alert).await {
+        match core.psa(cref.kind).raise_alert(token, &alert).await {
             Ok(()) => {
                 sent += 1;
                 core.alerts

@@ -75,7 +75,7 @@ pub(super) async fn finish(
             counts: run.counts.clone(),
         };
         let (incarnation, version, full) = (run.incarnation.clone(), run.token_version, run.full);
-        update_connector(core, &run.workspace_id, |c| {
+        update_connector(core, &run.workspace_id, run.connector_id, |c| {
             if !c.owns(&incarnation, version) {
                 return false; // a newer token or connector: this run's outcome is not its
             }
@@ -116,7 +116,7 @@ async fn set_status(
     action: AuditAction,
 ) -> Result<(), StoreError> {
     let (incarnation, version) = (run.incarnation.clone(), run.token_version);
-    let changed = update_connector(core, &run.workspace_id, |c| {
+    let changed = update_connector(core, &run.workspace_id, run.connector_id, |c| {
         if !c.owns(&incarnation, version)
             || (c.status == status && c.status_reason.as_deref() == Some(why))
         {
@@ -147,6 +147,7 @@ pub(super) async fn rejected(
     run: &mut SyncRun,
     e: PsaError,
 ) -> Result<JobOutcome, StoreError> {
+    let psa = core.psa(run.connector_id).name();
     let (kind, status, why, action, run_status) = match e {
         PsaError::TokenRejected => (
             Rejection::Unauthorized,
@@ -163,20 +164,28 @@ pub(super) async fn rejected(
             RunStatus::Failed,
         ),
         other => {
-            let why = format!("setting up Gradient failed: {other}");
+            let why = format!("setting up {psa} failed: {other}");
             return end(core, run, RunStatus::Failed, &why).await;
         }
     };
     // A 401 right after a re-token (or a delete) is the old token's: the run is cancelled, and
     // it says nothing about the vendor key.
-    let current = core.connectors.get(&run.workspace_id).await?;
+    let current = core
+        .connectors
+        .get(&run.workspace_id, run.connector_id)
+        .await?;
     if !current.is_some_and(|c| c.owns(&run.incarnation, run.token_version)) {
         let why = "cancelled: the connector was deleted or re-tokened while the run was going";
         return end(core, run, RunStatus::Cancelled, why).await;
     }
     let wave = core
         .key_health
-        .rejected(kind, &run.workspace_id, policy.key_fault_window)
+        .rejected(
+            run.connector_id,
+            kind,
+            &run.workspace_id,
+            policy.key_fault_window,
+        )
         .await?;
     if wave.len() >= policy.key_fault_connectors.max(1) {
         let what = match kind {
@@ -187,17 +196,17 @@ pub(super) async fn rejected(
             event = "vendor_key_fault",
             connectors = wave.len(),
             kind = what,
-            "Gradient {what} the calls of {} connectors with no accepted call in between: Coro's \
+            "{psa} {what} the calls of {} connectors with no accepted call in between: Coro's \
              vendor key is at fault; no connector is disconnected",
             wave.len()
         );
         core.metrics
             .record(&Measurement::vendor_key_fault(wave.len(), what));
         for ws in wave.iter().filter(|w| **w != run.workspace_id) {
-            restore(core, ws, status, why).await?;
+            restore(core, ws, run.connector_id, status, why).await?;
         }
         let reason = format!(
-            "Gradient {what} Coro's vendor key ({} connectors at once): the connector stays \
+            "{psa} {what} Coro's vendor key ({} connectors at once): the connector stays \
              connected and the next run sends these readings",
             wave.len()
         );
@@ -206,21 +215,22 @@ pub(super) async fn rejected(
     set_status(core, run, status, why, action).await?;
     let reason = match kind {
         Rejection::Unauthorized => {
-            "Gradient rejected the token (401): paste the new API token to reconnect"
+            format!("{psa} rejected the token (401): paste the new API token to reconnect")
         }
-        Rejection::Forbidden => "Gradient refused the calls (403, anomaly detected)",
+        Rejection::Forbidden => format!("{psa} refused the calls (403, anomaly detected)"),
     };
-    end(core, run, run_status, reason).await
+    end(core, run, run_status, &reason).await
 }
 
 /// Undoes what a wave of rejections did to another workspace's connector.
 async fn restore(
     core: &Core,
     workspace: &crate::ids::WorkspaceId,
+    kind: crate::ids::ConnectorType,
     status: ConnectorStatus,
     why: &str,
 ) -> Result<(), StoreError> {
-    let restored = update_connector(core, workspace, |c| {
+    let restored = update_connector(core, workspace, kind, |c| {
         if c.status != status || c.status_reason.as_deref() != Some(why) {
             return false;
         }

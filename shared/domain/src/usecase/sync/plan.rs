@@ -101,9 +101,7 @@ pub fn plan_readings(
                 previous: accepted.map(|a| a.value),
             };
             if let Some(why) = refused.get(&reading.account_id) {
-                let why = format!("Gradient refused the account: {why}");
-                plan.decided
-                    .push(reading.ended(Outcome::Failed, Some(&why)));
+                plan.decided.push(reading.ended(Outcome::Failed, Some(why)));
                 continue;
             }
             let in_sync = accepted.is_some_and(|a| a.value == reading.count)

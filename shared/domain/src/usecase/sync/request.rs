@@ -5,7 +5,7 @@ use super::SyncPolicy;
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::caller::Caller;
 use crate::connector::Connector;
-use crate::ids::{RunId, UserId};
+use crate::ids::{ConnectorType, RunId, UserId};
 use crate::ports::{PageError, SlotClaim, StoreError, SyncJob};
 use crate::sync::{RunCounts, RunStatus, SyncRun, Trigger};
 use crate::usecase::{Core, audit, now};
@@ -73,22 +73,27 @@ pub(crate) fn new_run(
     }
 }
 
-/// The caller's connector, or `NotFound`.
-async fn connector_of(core: &Core, caller: &Caller) -> Result<Connector, RequestError> {
+/// The caller's connector of type `kind`, or `NotFound`.
+async fn connector_of(
+    core: &Core,
+    caller: &Caller,
+    kind: ConnectorType,
+) -> Result<Connector, RequestError> {
     core.connectors
-        .get(&caller.workspace)
+        .get(&caller.workspace, kind)
         .await?
         .ok_or(RequestError::NotFound)
 }
 
 /// An admin's "Sync now": one queued run, or why not.
-#[tracing::instrument(skip(core, policy), fields(workspace_id = %caller.workspace))]
+#[tracing::instrument(skip(core, policy), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn request_sync(
     core: &Core,
     policy: &SyncPolicy,
     caller: &Caller,
+    kind: ConnectorType,
 ) -> Result<SyncRun, RequestError> {
-    let connector = connector_of(core, caller).await?;
+    let connector = connector_of(core, caller, kind).await?;
     if !connector.may_sync() {
         return Err(RequestError::Disconnected {
             reason: connector.status_reason,
@@ -150,14 +155,15 @@ pub async fn request_sync(
 /// An admin's release of a held run: a new run (trigger `release`, `releaseOf`) that posts
 /// without the billing guard, once. Only the connector's latest run, and only when it is held;
 /// not subject to the cool-down.
-#[tracing::instrument(skip(core, policy), fields(workspace_id = %caller.workspace))]
+#[tracing::instrument(skip(core, policy), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn release_run(
     core: &Core,
     policy: &SyncPolicy,
     caller: &Caller,
+    kind: ConnectorType,
     held: &RunId,
 ) -> Result<SyncRun, RequestError> {
-    let connector = connector_of(core, caller).await?;
+    let connector = connector_of(core, caller, kind).await?;
     let cref = connector.reference();
     let target = core
         .runs

@@ -49,7 +49,7 @@ pub async fn run_job(
             return end(core, &mut run, RunStatus::Failed, &why).await;
         }
     }
-    let connector = match core.connectors.get(&cref.workspace).await? {
+    let connector = match core.connectors.get(&cref.workspace, cref.kind).await? {
         Some(c) if c.incarnation == run.incarnation => c,
         _ => {
             let why = "cancelled: the connector was deleted";
@@ -80,7 +80,7 @@ pub async fn run_job(
         Ok(t) => t,
         Err(VaultError::NotFound) => {
             let (inc, version) = (run.incarnation.clone(), run.token_version);
-            update_connector(core, &cref.workspace, |c| {
+            update_connector(core, &cref.workspace, cref.kind, |c| {
                 c.owns(&inc, version) && {
                     c.set_status(ConnectorStatus::Error, Some(reason::TOKEN_MISSING), now());
                     true
@@ -122,13 +122,14 @@ impl Job<'_> {
         let (core, cref) = (self.core, run.connector());
         let near = || self.deadline_near();
         let setup: Result<_, ProvisionError> = async {
-            core.psa.verify(token).await?;
-            if let Err(e) = core.key_health.accepted().await {
+            core.psa(cref.kind).verify(token).await?;
+            if let Err(e) = core.key_health.accepted(cref.kind).await {
                 tracing::warn!(error = %e, "could not record an accepted call");
             }
-            let (ids, services_created) = ensure_services(core, token, &cref.workspace).await?;
+            let (ids, services_created) =
+                ensure_services(core, cref.kind, token, &cref.workspace).await?;
             let workspaces = managed_workspaces(core, &cref.workspace).await?;
-            let accounts = ensure_accounts(core, token, &workspaces, Some(&cref), &near).await?;
+            let accounts = ensure_accounts(core, token, &workspaces, &cref, &near).await?;
             Ok((ids, services_created, workspaces, accounts))
         }
         .await;
@@ -339,7 +340,9 @@ impl Job<'_> {
                 break;
             }
         }
-        tracing::warn!("no count with no_build=false was accepted; Gradient rebuilds on its own");
+        tracing::warn!(
+            "no count of the last batch was accepted; the PSA brings billing up to date on its own"
+        );
         Ok(())
     }
 

@@ -360,6 +360,7 @@ async fn one(
 ) -> Result<Step, StoreError> {
     let job = SyncJob {
         workspace_id: c.workspace_id.clone(),
+        connector_id: c.kind,
         run_id: run_id.clone(),
         incarnation: c.incarnation.clone(),
     };
@@ -382,7 +383,7 @@ async fn one(
     let mut deferred = false;
     if plan.admits(c, at, policy) == Some(false) {
         let (inc, version) = (c.incarnation.clone(), c.token_version);
-        deferred = update_connector(core, &c.workspace_id, |fresh| {
+        deferred = update_connector(core, &c.workspace_id, c.kind, |fresh| {
             fresh.owns(&inc, version) && capacity::defer(fresh, at)
         })
         .await?

@@ -111,7 +111,11 @@ impl<'a> Sender<'a> {
 
     /// Re-reads the connector; stops the job when its incarnation is gone or re-tokened.
     pub async fn check_connector(&self) -> Result<(), StoreError> {
-        let current = self.core.connectors.get(&self.connector.workspace).await?;
+        let current = self
+            .core
+            .connectors
+            .get(&self.connector.workspace, self.connector.kind)
+            .await?;
         if !current.is_some_and(|c| c.owns(&self.connector.incarnation, self.token_version)) {
             tracing::warn!("the connector was deleted or re-tokened: the run stops");
             self.halt(Stop::Cancelled);
@@ -144,7 +148,7 @@ impl<'a> Sender<'a> {
         };
         let result = self
             .core
-            .psa
+            .psa(self.connector.kind)
             .report_count(
                 self.token,
                 &reading.service_id,
@@ -163,11 +167,13 @@ impl<'a> Sender<'a> {
             Ok(CountOutcome::Unmapped) => Sent::Unmapped(reading),
             Err(PsaError::TokenRejected) => {
                 self.halt(Stop::Token);
-                Sent::Failed(reading, "Gradient rejected the token (401)".into())
+                let psa = self.core.psa(self.connector.kind).name();
+                Sent::Failed(reading, format!("{psa} rejected the token (401)"))
             }
             Err(PsaError::Forbidden(m)) => {
                 self.halt(Stop::Forbidden);
-                Sent::Failed(reading, format!("Gradient refused the call (403): {m}"))
+                let psa = self.core.psa(self.connector.kind).name();
+                Sent::Failed(reading, format!("{psa} refused the call (403): {m}"))
             }
             Err(e) => Sent::Failed(reading, e.to_string()),
         }

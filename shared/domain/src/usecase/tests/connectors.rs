@@ -1,4 +1,4 @@
-use super::policy;
+use super::{G, policy};
 use crate::audit::AuditAction;
 use crate::connector::{ConnectorStatus, reason};
 use crate::testing::{Fail, World, admin, token};
@@ -20,10 +20,15 @@ async fn connect_verifies_then_claims_stores_and_sets_the_psa_up() {
     let w = World::new();
     w.child("msp", "c1", " Acme ", &["EDR"], 3);
     w.child("msp", "c2", "Beta", &[], 1);
-    let (c, report) =
-        connectors::connect(&w.core, &policy(), &admin("msp"), token("tok-1234567890"))
-            .await
-            .unwrap();
+    let (c, report) = connectors::connect(
+        &w.core,
+        &policy(),
+        &admin("msp"),
+        G,
+        token("tok-1234567890"),
+    )
+    .await
+    .unwrap();
     assert_eq!(c.status, ConnectorStatus::Connected);
     assert_eq!(c.status_reason, None);
     assert_eq!(
@@ -43,12 +48,18 @@ async fn connect_verifies_then_claims_stores_and_sets_the_psa_up() {
         "Acme",
         "names are trimmed"
     );
-    assert!(w.store.tokens.lock().unwrap().contains_key(&c.workspace_id));
+    assert!(
+        w.store
+            .tokens
+            .lock()
+            .unwrap()
+            .contains_key(&(c.workspace_id.clone(), G))
+    );
     assert_eq!(actions(&w), [AuditAction::ConnectorCreated]);
 
     // A second connect is refused before any PSA call.
     let again =
-        connectors::connect(&w.core, &policy(), &admin("msp"), token("tok-other-000")).await;
+        connectors::connect(&w.core, &policy(), &admin("msp"), G, token("tok-other-000")).await;
     assert!(matches!(again, Err(ConnectorError::Exists)), "{again:?}");
     assert_eq!(w.psa.calls().len(), 5);
 }
@@ -57,14 +68,14 @@ async fn connect_verifies_then_claims_stores_and_sets_the_psa_up() {
 async fn a_rejected_or_unanswered_token_check_writes_nothing() {
     let w = World::new();
     w.psa.fail("verify", Fail::Token);
-    let r = connectors::connect(&w.core, &policy(), &admin("msp"), token("tok-bad-0000")).await;
+    let r = connectors::connect(&w.core, &policy(), &admin("msp"), G, token("tok-bad-0000")).await;
     assert!(matches!(r, Err(ConnectorError::TokenRejected)), "{r:?}");
 
     w.psa.fail.lock().unwrap().clear();
     *w.psa.verify_delay.lock().unwrap() = Duration::from_millis(200);
     let mut quick = policy();
     quick.verify_deadline = Duration::from_millis(20);
-    let r = connectors::connect(&w.core, &quick, &admin("msp"), token("tok-slow-0000")).await;
+    let r = connectors::connect(&w.core, &quick, &admin("msp"), G, token("tok-slow-0000")).await;
     assert!(matches!(r, Err(ConnectorError::PsaUnavailable(_))), "{r:?}");
 
     assert!(w.store.connectors.lock().unwrap().is_empty());
@@ -79,10 +90,10 @@ async fn token_checks_are_limited_per_workspace() {
     let mut p = policy();
     p.verify_attempts = 2;
     for _ in 0..2 {
-        let r = connectors::connect(&w.core, &p, &admin("msp"), token("tok-bad-0000")).await;
+        let r = connectors::connect(&w.core, &p, &admin("msp"), G, token("tok-bad-0000")).await;
         assert!(matches!(r, Err(ConnectorError::TokenRejected)), "{r:?}");
     }
-    let r = connectors::connect(&w.core, &p, &admin("msp"), token("tok-bad-0000")).await;
+    let r = connectors::connect(&w.core, &p, &admin("msp"), G, token("tok-bad-0000")).await;
     assert!(
         matches!(r, Err(ConnectorError::TooManyAttempts(_))),
         "{r:?}"
@@ -93,7 +104,7 @@ async fn token_checks_are_limited_per_workspace() {
         "the third check never reached the PSA"
     );
     // Another workspace has its own attempts.
-    let r = connectors::connect(&w.core, &p, &admin("other"), token("tok-bad-0000")).await;
+    let r = connectors::connect(&w.core, &p, &admin("other"), G, token("tok-bad-0000")).await;
     assert!(matches!(r, Err(ConnectorError::TokenRejected)), "{r:?}");
 }
 
@@ -102,10 +113,15 @@ async fn a_failed_set_up_leaves_the_connector_connected_and_incomplete() {
     let w = World::new();
     w.child("msp", "c1", "Acme", &["EDR"], 3);
     w.psa.fail("create_accounts", Fail::Unavailable);
-    let (c, report) =
-        connectors::connect(&w.core, &policy(), &admin("msp"), token("tok-1234567890"))
-            .await
-            .unwrap();
+    let (c, report) = connectors::connect(
+        &w.core,
+        &policy(),
+        &admin("msp"),
+        G,
+        token("tok-1234567890"),
+    )
+    .await
+    .unwrap();
     assert!(report.error.is_some());
     assert_eq!(c.status, ConnectorStatus::Connected);
     assert_eq!(c.status_reason.as_deref(), Some(reason::SETUP_INCOMPLETE));
@@ -113,9 +129,15 @@ async fn a_failed_set_up_leaves_the_connector_connected_and_incomplete() {
     // A rejected token in set-up disconnects.
     let w = World::new();
     w.psa.fail("publish_services", Fail::Token);
-    let (c, _) = connectors::connect(&w.core, &policy(), &admin("msp"), token("tok-1234567890"))
-        .await
-        .unwrap();
+    let (c, _) = connectors::connect(
+        &w.core,
+        &policy(),
+        &admin("msp"),
+        G,
+        token("tok-1234567890"),
+    )
+    .await
+    .unwrap();
     assert_eq!(c.status, ConnectorStatus::Disconnected);
     assert_eq!(c.status_reason.as_deref(), Some(reason::TOKEN_REJECTED));
 }
@@ -124,7 +146,7 @@ async fn a_failed_set_up_leaves_the_connector_connected_and_incomplete() {
 async fn retoken_reconnects_with_a_new_version_and_a_full_resend() {
     let w = World::new();
     let missing =
-        connectors::retoken(&w.core, &policy(), &admin("msp"), token("tok-2-0000000")).await;
+        connectors::retoken(&w.core, &policy(), &admin("msp"), G, token("tok-2-0000000")).await;
     assert!(
         matches!(missing, Err(ConnectorError::NotFound)),
         "{missing:?}"
@@ -135,21 +157,21 @@ async fn retoken_reconnects_with_a_new_version_and_a_full_resend() {
     );
 
     w.psa.fail("publish_services", Fail::Token);
-    let (c, _) = connectors::connect(&w.core, &policy(), &admin("msp"), token("tok-1-0000000"))
+    let (c, _) = connectors::connect(&w.core, &policy(), &admin("msp"), G, token("tok-1-0000000"))
         .await
         .unwrap();
     assert_eq!(c.status, ConnectorStatus::Disconnected);
     w.psa.fail.lock().unwrap().clear();
-    let mut stored = w.store.connectors.lock().unwrap()[&c.workspace_id].clone();
+    let mut stored = w.store.connectors.lock().unwrap()[&(c.workspace_id.clone(), G)].clone();
     stored.full_resend_due = false;
     w.store
         .connectors
         .lock()
         .unwrap()
-        .insert(c.workspace_id.clone(), stored);
+        .insert((c.workspace_id.clone(), G), stored);
 
     let (c2, report) =
-        connectors::retoken(&w.core, &policy(), &admin("msp"), token("tok-2-0000000"))
+        connectors::retoken(&w.core, &policy(), &admin("msp"), G, token("tok-2-0000000"))
             .await
             .unwrap();
     assert_eq!(report.error, None);
@@ -158,7 +180,10 @@ async fn retoken_reconnects_with_a_new_version_and_a_full_resend() {
     assert!(c2.full_resend_due);
     assert_eq!(c2.incarnation, c.incarnation);
     let tokens = w.store.tokens.lock().unwrap();
-    assert_eq!(tokens[&c.workspace_id].expose_secret(), "tok-2-0000000");
+    assert_eq!(
+        tokens[&(c.workspace_id.clone(), G)].expose_secret(),
+        "tok-2-0000000"
+    );
     assert_eq!(
         actions(&w),
         [AuditAction::ConnectorCreated, AuditAction::TokenReplaced]
@@ -170,9 +195,10 @@ async fn delete_tells_the_psa_and_removes_everything_even_when_the_psa_fails() {
     for psa_down in [false, true] {
         let w = World::new();
         w.child("msp", "c1", "Acme", &["EDR"], 3);
-        let (c, _) = connectors::connect(&w.core, &policy(), &admin("msp"), token("tok-1-0000000"))
-            .await
-            .unwrap();
+        let (c, _) =
+            connectors::connect(&w.core, &policy(), &admin("msp"), G, token("tok-1-0000000"))
+                .await
+                .unwrap();
         let cref = c.reference();
         let pair = crate::sync::PairState {
             account_id: "c1".into(),
@@ -186,7 +212,7 @@ async fn delete_tells_the_psa_and_removes_everything_even_when_the_psa_fails() {
         if psa_down {
             w.psa.fail("disconnect", Fail::Unavailable);
         }
-        connectors::delete(&w.core, &policy(), &admin("msp"))
+        connectors::delete(&w.core, &policy(), &admin("msp"), G)
             .await
             .unwrap();
         assert_eq!(w.psa.calls().last(), Some(&"disconnect"));
@@ -197,7 +223,7 @@ async fn delete_tells_the_psa_and_removes_everything_even_when_the_psa_fails() {
         assert!(w.store.tokens.lock().unwrap().is_empty());
         assert!(w.core.pairs.pairs(&cref).await.unwrap().is_empty());
         assert_eq!(actions(&w).last(), Some(&AuditAction::ConnectorDeleted));
-        let again = connectors::delete(&w.core, &policy(), &admin("msp")).await;
+        let again = connectors::delete(&w.core, &policy(), &admin("msp"), G).await;
         assert!(matches!(again, Err(ConnectorError::NotFound)), "{again:?}");
     }
 }

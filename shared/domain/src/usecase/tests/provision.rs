@@ -1,3 +1,4 @@
+use super::G;
 use crate::caller::WorkspaceType;
 use crate::ids::WorkspaceId;
 use crate::ports::PsaAccount;
@@ -57,7 +58,7 @@ async fn accounts_are_created_renamed_refused_and_lost_ones_forgotten() {
         .unwrap();
 
     let all = [a, b, c, bad, gone];
-    let report = ensure_accounts(&w.core, &token("tok-1"), &all, Some(&cref), &|| false)
+    let report = ensure_accounts(&w.core, &token("tok-1"), &all, &cref, &|| false)
         .await
         .unwrap();
     assert_eq!(report.accounts, 4, "the archived workspace is not reported");
@@ -82,7 +83,12 @@ async fn accounts_are_created_renamed_refused_and_lost_ones_forgotten() {
 async fn account_set_up_stops_between_calls_when_told() {
     let w = World::new();
     let ws = [w.child("msp", "a", "Acme", &["EDR"], 1)];
-    let r = ensure_accounts(&w.core, &token("tok-1"), &ws, None, &|| true).await;
+    let cref = crate::connector::ConnectorRef {
+        workspace: ws[0].parent.clone().unwrap(),
+        kind: G,
+        incarnation: "i1".into(),
+    };
+    let r = ensure_accounts(&w.core, &token("tok-1"), &ws, &cref, &|| true).await;
     assert!(matches!(r, Err(ProvisionError::Deadline)), "{r:?}");
     assert_eq!(w.psa.calls(), ["accounts"], "nothing was created");
 }
@@ -91,19 +97,19 @@ async fn account_set_up_stops_between_calls_when_told() {
 async fn every_catalogue_service_needs_an_id() {
     let w = World::new();
     let msp = WorkspaceId::parse("msp").unwrap();
-    let (ids, created) = ensure_services(&w.core, &token("tok-1"), &msp)
+    let (ids, created) = ensure_services(&w.core, G, &token("tok-1"), &msp)
         .await
         .unwrap();
     assert_eq!(ids.len(), w.core.catalogue.len());
     assert_eq!(created as usize, ids.len());
-    let (_, again) = ensure_services(&w.core, &token("tok-1"), &msp)
+    let (_, again) = ensure_services(&w.core, G, &token("tok-1"), &msp)
         .await
         .unwrap();
     assert_eq!(again, 0);
 
     let w = World::new();
     w.psa.withheld.lock().unwrap().insert("EDR".into());
-    let r = ensure_services(&w.core, &token("tok-1"), &msp).await;
+    let r = ensure_services(&w.core, G, &token("tok-1"), &msp).await;
     assert!(
         matches!(r, Err(ProvisionError::ServiceMissing(ref k)) if k == "EDR"),
         "{r:?}"
@@ -134,14 +140,19 @@ async fn managed_workspaces_descend_subchannels_without_their_own_connector() {
     w.child("sub", "c1", "One again", &[], 1); // a duplicate in the read model
     w.child("own", "c3", "Three", &[], 1);
     // "own" has its own connector: its subtree is that connector's.
-    let c = crate::connector::Connector::new_gradient(
+    let c = crate::connector::Connector::new(
+        crate::ConnectorType::Gradient,
         own.id.clone(),
         crate::ids::UserId::parse("u").unwrap(),
         "…".into(),
         Default::default(),
         time::OffsetDateTime::UNIX_EPOCH,
     );
-    w.store.connectors.lock().unwrap().insert(own.id.clone(), c);
+    w.store
+        .connectors
+        .lock()
+        .unwrap()
+        .insert((own.id.clone(), G), c);
     let found = managed_workspaces(&w.core, &WorkspaceId::parse("msp").unwrap())
         .await
         .unwrap();

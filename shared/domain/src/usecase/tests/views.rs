@@ -1,4 +1,4 @@
-use super::policy;
+use super::{G, policy};
 use crate::ids::RunId;
 use crate::sync::{Accepted, AttemptOutcome, PairState};
 use crate::testing::{World, admin, token};
@@ -25,22 +25,22 @@ fn accepted(account: &str, service: &str, value: u64, last: AttemptOutcome) -> P
 async fn views_need_the_callers_connector_and_run() {
     let w = World::new();
     let caller = admin("msp");
-    let r = views::runs(&w.core, &caller, 20, None).await;
+    let r = views::runs(&w.core, &caller, G, 20, None).await;
     assert!(matches!(r, Err(ViewError::ConnectorNotFound)), "{r:?}");
-    connectors::connect(&w.core, &policy(), &caller, token("tok-1-0000000"))
+    connectors::connect(&w.core, &policy(), &caller, G, token("tok-1-0000000"))
         .await
         .unwrap();
     assert!(
-        views::runs(&w.core, &caller, 20, None)
+        views::runs(&w.core, &caller, G, 20, None)
             .await
             .unwrap()
             .items
             .is_empty()
     );
     let run = RunId::parse("20261124T050000.000Z-x").unwrap();
-    let r = views::readings(&w.core, &caller, &run, None, 20, None).await;
+    let r = views::readings(&w.core, &caller, G, &run, None, 20, None).await;
     assert!(matches!(r, Err(ViewError::RunNotFound)), "{r:?}");
-    let r = views::runs(&w.core, &caller, 20, Some("not-a-cursor")).await;
+    let r = views::runs(&w.core, &caller, G, 20, Some("not-a-cursor")).await;
     assert!(matches!(r, Err(ViewError::InvalidCursor)), "{r:?}");
 }
 
@@ -50,7 +50,7 @@ async fn usage_reconciles_every_pair_without_a_psa_call() {
     let caller = admin("msp");
     w.child("msp", "a", "Acme", &["EDR", "EMAIL_SECURITY", "ZTNA"], 5);
     w.child("msp", "b", "Beta", &["EDR", "NETWORK"], 2);
-    let (c, _) = connectors::connect(&w.core, &policy(), &caller, token("tok-1-0000000"))
+    let (c, _) = connectors::connect(&w.core, &policy(), &caller, G, token("tok-1-0000000"))
         .await
         .unwrap();
     let cref = c.reference();
@@ -66,7 +66,7 @@ async fn usage_reconciles_every_pair_without_a_psa_call() {
 
     let mut p = policy();
     p.guard_min_units = 1;
-    let usage = views::usage(&w.core, &p, &caller, None, 100, None)
+    let usage = views::usage(&w.core, &p, &caller, G, None, 100, None)
         .await
         .unwrap();
     assert_eq!(
@@ -103,19 +103,19 @@ async fn usage_reconciles_every_pair_without_a_psa_call() {
     );
 
     // Paged by one state, with a cursor that resumes after the last line.
-    let first = views::usage(&w.core, &p, &caller, Some(UsageState::InSync), 1, None)
+    let first = views::usage(&w.core, &p, &caller, G, Some(UsageState::InSync), 1, None)
         .await
         .unwrap();
     assert_eq!(first.page.items.len(), 1);
     assert_eq!(first.page.next, None);
-    let page1 = views::usage(&w.core, &p, &caller, None, 4, None)
+    let page1 = views::usage(&w.core, &p, &caller, G, None, 4, None)
         .await
         .unwrap();
-    let page2 = views::usage(&w.core, &p, &caller, None, 4, page1.page.next.as_deref())
+    let page2 = views::usage(&w.core, &p, &caller, G, None, 4, page1.page.next.as_deref())
         .await
         .unwrap();
     assert_eq!(page2.page.items.len(), 2);
     assert_eq!(page2.page.items[0].service, "EDR");
-    let bad = views::usage(&w.core, &p, &caller, None, 4, Some("zz")).await;
+    let bad = views::usage(&w.core, &p, &caller, G, None, 4, Some("zz")).await;
     assert!(matches!(bad, Err(ViewError::InvalidCursor)), "{bad:?}");
 }

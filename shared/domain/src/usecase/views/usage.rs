@@ -4,7 +4,7 @@
 use super::{ViewError, connector};
 use crate::caller::Caller;
 use crate::catalogue::Unit;
-use crate::ids::RunId;
+use crate::ids::{ConnectorType, RunId};
 use crate::ports::Page;
 use crate::sync::{AttemptOutcome, RunStatus};
 use crate::usecase::Core;
@@ -126,15 +126,16 @@ pub async fn usage(
     core: &Core,
     policy: &SyncPolicy,
     caller: &Caller,
+    kind: ConnectorType,
     state: Option<UsageState>,
     limit: u32,
     cursor: Option<&str>,
 ) -> Result<Usage, ViewError> {
     let after = cursor.map(decode_cursor).transpose()?;
-    let c = connector(core, caller).await?;
+    let c = connector(core, caller, kind).await?;
     let cref = c.reference();
     let workspaces = managed_workspaces(core, &caller.workspace).await?;
-    let known = core.psa.published_services().await?;
+    let known = core.psa(kind).published_services().await?;
     let pairs = core.pairs.pairs(&cref).await?;
     // A service the PSA does not hold yet is created by the next run: its readings all go out.
     let ids: BTreeMap<String, String> = core
