@@ -655,7 +655,7 @@ async fn connectors_are_kept_per_workspace_and_type() {
     assert!(s.create_run(&r).await.unwrap());
     let audit = AuditEvent::new(Actor::System, AuditAction::SyncFinished, gradient);
     s.record(&mine, &audit).await.unwrap();
-    assert_eq!(repo.list(&mine).await.unwrap(), [c.clone()]);
+    assert_eq!(repo.list(&mine).await.unwrap(), std::slice::from_ref(&c));
     assert!(repo.list(&other).await.unwrap().is_empty());
     assert_eq!(repo.get(&mine, gradient).await.unwrap(), Some(c));
     assert_eq!(repo.get(&other, gradient).await.unwrap(), None);

@@ -4,6 +4,7 @@
 mod connectors;
 mod psa;
 mod records;
+mod schedule;
 mod sync;
 
 pub use connectors::{ConnectorRepo, TokenVault, VaultError, WorkspaceDirectory};
@@ -12,6 +13,7 @@ pub use psa::{
     PsaError, PsaIntegration, PublishedServices,
 };
 pub use records::{AlertMemory, AttemptCounter, AuditLog, KeyHealth, Rejection};
+pub use schedule::{FiringClaim, ScheduleBook, ScheduleProgress, ScheduledRun};
 pub use sync::{
     JobQueue, Lease, Page, PageError, PairStates, RunReadings, RunSlots, SlotClaim, SyncJob,
     SyncRuns,
