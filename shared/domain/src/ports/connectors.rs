@@ -16,7 +16,7 @@ pub trait ConnectorRepo: Send + Sync {
         workspace: &WorkspaceId,
         kind: ConnectorType,
     ) -> Result<Option<Connector>, StoreError>;
-    /// Every connector of the workspace (at most one per type), ordered by type.
+    /// Every connector of the workspace (at most one per type), ordered by type id.
     async fn list(&self, workspace: &WorkspaceId) -> Result<Vec<Connector>, StoreError>;
     /// Writes a new connector if the workspace has none of its type; `Ok(false)` if it already
     /// has one.
