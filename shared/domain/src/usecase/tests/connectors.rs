@@ -1,4 +1,4 @@
-use super::{G, policy};
+use super::{G, connected, policy};
 use crate::audit::AuditAction;
 use crate::connector::{ConnectorStatus, reason};
 use crate::testing::{Fail, World, admin, token};
@@ -20,15 +20,7 @@ async fn connect_verifies_then_claims_stores_and_sets_the_psa_up() {
     let w = World::new();
     w.child("msp", "c1", " Acme ", &["EDR"], 3);
     w.child("msp", "c2", "Beta", &[], 1);
-    let (c, report) = connectors::connect(
-        &w.core,
-        &policy(),
-        &admin("msp"),
-        G,
-        token("tok-1234567890"),
-    )
-    .await
-    .unwrap();
+    let (c, report) = connected(&w, G, "tok-1234567890").await;
     assert_eq!(c.status, ConnectorStatus::Connected);
     assert_eq!(c.status_reason, None);
     assert_eq!(
@@ -113,15 +105,7 @@ async fn a_failed_set_up_leaves_the_connector_connected_and_incomplete() {
     let w = World::new();
     w.child("msp", "c1", "Acme", &["EDR"], 3);
     w.psa.fail("create_accounts", Fail::Unavailable);
-    let (c, report) = connectors::connect(
-        &w.core,
-        &policy(),
-        &admin("msp"),
-        G,
-        token("tok-1234567890"),
-    )
-    .await
-    .unwrap();
+    let (c, report) = connected(&w, G, "tok-1234567890").await;
     assert!(report.error.is_some());
     assert_eq!(c.status, ConnectorStatus::Connected);
     assert_eq!(c.status_reason.as_deref(), Some(reason::SETUP_INCOMPLETE));
@@ -129,15 +113,7 @@ async fn a_failed_set_up_leaves_the_connector_connected_and_incomplete() {
     // A rejected token in set-up disconnects.
     let w = World::new();
     w.psa.fail("publish_services", Fail::Token);
-    let (c, _) = connectors::connect(
-        &w.core,
-        &policy(),
-        &admin("msp"),
-        G,
-        token("tok-1234567890"),
-    )
-    .await
-    .unwrap();
+    let (c, _) = connected(&w, G, "tok-1234567890").await;
     assert_eq!(c.status, ConnectorStatus::Disconnected);
     assert_eq!(c.status_reason.as_deref(), Some(reason::TOKEN_REJECTED));
 }
@@ -157,9 +133,7 @@ async fn retoken_reconnects_with_a_new_version_and_a_full_resend() {
     );
 
     w.psa.fail("publish_services", Fail::Token);
-    let (c, _) = connectors::connect(&w.core, &policy(), &admin("msp"), G, token("tok-1-0000000"))
-        .await
-        .unwrap();
+    let (c, _) = connected(&w, G, "tok-1-0000000").await;
     assert_eq!(c.status, ConnectorStatus::Disconnected);
     w.psa.fail.lock().unwrap().clear();
     let mut stored = w.store.connectors.lock().unwrap()[&(c.workspace_id.clone(), G)].clone();
@@ -195,10 +169,7 @@ async fn delete_tells_the_psa_and_removes_everything_even_when_the_psa_fails() {
     for psa_down in [false, true] {
         let w = World::new();
         w.child("msp", "c1", "Acme", &["EDR"], 3);
-        let (c, _) =
-            connectors::connect(&w.core, &policy(), &admin("msp"), G, token("tok-1-0000000"))
-                .await
-                .unwrap();
+        let (c, _) = connected(&w, G, "tok-1-0000000").await;
         let cref = c.reference();
         let pair = crate::sync::PairState {
             account_id: "c1".into(),

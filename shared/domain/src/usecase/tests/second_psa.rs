@@ -2,7 +2,7 @@
 //! touches no use case. `ConnectorType::Second` exists only in these tests; the world wires a
 //! [`crate::testing::FakePsa`] for each type, and nothing in a use case names either.
 
-use super::{G, policy};
+use super::{G, connected, policy};
 use crate::ConnectorType;
 use crate::audit::AuditAction;
 use crate::ports::SyncJob;
@@ -30,17 +30,13 @@ async fn a_workspace_holds_one_connector_of_each_type_and_each_reaches_only_its_
     w.child("msp", "a", "Acme", &["EDR"], 5);
     w.child("msp", "b", "Beta", &["EDR", "NETWORK"], 2);
 
-    let (g, _) = connectors::connect(&w.core, &policy(), &caller, G, token("tok-gradient-01"))
-        .await
-        .unwrap();
+    let (g, _) = connected(&w, G, "tok-gradient-01").await;
     let gradient_calls = w.psa.calls();
     assert!(
         w.second.calls().is_empty(),
         "connecting Gradient set up only Gradient"
     );
-    let (s, report) = connectors::connect(&w.core, &policy(), &caller, S, token("tok-second-001"))
-        .await
-        .unwrap();
+    let (s, report) = connected(&w, S, "tok-second-001").await;
     assert_eq!(report.error, None);
     assert_eq!((g.kind, s.kind), (G, S));
     assert_ne!(g.incarnation, s.incarnation);
@@ -156,9 +152,7 @@ async fn a_rejected_token_disconnects_only_the_connector_of_that_psa() {
     let caller = admin("msp");
     w.child("msp", "a", "Acme", &["EDR"], 5);
     for (kind, t) in [(G, "tok-gradient-01"), (S, "tok-second-001")] {
-        connectors::connect(&w.core, &policy(), &caller, kind, token(t))
-            .await
-            .unwrap();
+        connected(&w, kind, t).await;
     }
     w.second.fail("verify", crate::testing::Fail::Token);
     sync::request_sync(&w.core, &policy(), &caller, S)

@@ -1,8 +1,7 @@
-use super::{G, policy};
+use super::{G, connected, policy};
 use crate::ids::RunId;
 use crate::sync::{Accepted, AttemptOutcome, PairState};
-use crate::testing::{World, admin, token};
-use crate::usecase::connectors;
+use crate::testing::{World, admin};
 use crate::usecase::views::{self, UsageState, ViewError};
 
 fn accepted(account: &str, service: &str, value: u64, last: AttemptOutcome) -> PairState {
@@ -27,9 +26,7 @@ async fn views_need_the_callers_connector_and_run() {
     let caller = admin("msp");
     let r = views::runs(&w.core, &caller, G, 20, None).await;
     assert!(matches!(r, Err(ViewError::ConnectorNotFound)), "{r:?}");
-    connectors::connect(&w.core, &policy(), &caller, G, token("tok-1-0000000"))
-        .await
-        .unwrap();
+    connected(&w, G, "tok-1-0000000").await;
     assert!(
         views::runs(&w.core, &caller, G, 20, None)
             .await
@@ -50,9 +47,7 @@ async fn usage_reconciles_every_pair_without_a_psa_call() {
     let caller = admin("msp");
     w.child("msp", "a", "Acme", &["EDR", "EMAIL_SECURITY", "ZTNA"], 5);
     w.child("msp", "b", "Beta", &["EDR", "NETWORK"], 2);
-    let (c, _) = connectors::connect(&w.core, &policy(), &caller, G, token("tok-1-0000000"))
-        .await
-        .unwrap();
+    let (c, _) = connected(&w, G, "tok-1-0000000").await;
     let cref = c.reference();
     let states = [
         accepted("a", "EDR", 5, AttemptOutcome::Posted), // in sync
