@@ -31,9 +31,7 @@ fn resume() -> Request {
 /// A connector that finished a successful run of `readings` readings at `at` (a full resend).
 fn synced(i: usize, at: OffsetDateTime, readings: u64) -> Connector {
     let mut c = connector(i, at - time::Duration::days(30));
-    c.full_resend_due = false;
-    c.last_full_resend_at = Some(at);
-    c.last_sync = Some(LastSync {
+    let last = LastSync {
         run_id: RunId::new(at, "scheduled"),
         status: RunStatus::Succeeded,
         finished_at: at,
@@ -42,7 +40,8 @@ fn synced(i: usize, at: OffsetDateTime, readings: u64) -> Connector {
             posted: readings,
             ..RunCounts::default()
         },
-    });
+    };
+    c.finished_run(last, true);
     c
 }
 

@@ -226,6 +226,23 @@ impl Connector {
         self.updated_at = now;
     }
 
+    /// A run of this connector finished with `last` (`full`: it carried a full resend). A full
+    /// resend is done only when every reading of the run that carried it went out, i.e. the run
+    /// succeeded; a successful run also ends `setup_incomplete` (it did the set-up).
+    pub fn finished_run(&mut self, last: LastSync, full: bool) {
+        if last.status == RunStatus::Succeeded {
+            if full {
+                self.full_resend_due = false;
+                self.last_full_resend_at = Some(last.finished_at);
+                self.full_resend_deferred_until = None;
+            }
+            if self.status_reason.as_deref() == Some(reason::SETUP_INCOMPLETE) {
+                self.status_reason = None;
+            }
+        }
+        self.last_sync = Some(last);
+    }
+
     /// Runs are allowed only for a connected connector.
     pub fn may_sync(&self) -> bool {
         self.status == ConnectorStatus::Connected

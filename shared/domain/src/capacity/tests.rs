@@ -19,9 +19,7 @@ fn connector(i: usize, at: OffsetDateTime) -> Connector {
 
 /// `c` finished a successful full run at `at`.
 fn full_done(c: &mut Connector, at: OffsetDateTime, readings: u64) {
-    c.full_resend_due = false;
-    c.last_full_resend_at = Some(at);
-    c.last_sync = Some(LastSync {
+    let last = LastSync {
         run_id: RunId::new(at, "scheduled"),
         status: RunStatus::Succeeded,
         finished_at: at,
@@ -30,7 +28,8 @@ fn full_done(c: &mut Connector, at: OffsetDateTime, readings: u64) {
             posted: readings,
             ..RunCounts::default()
         },
-    });
+    };
+    c.finished_run(last, true);
 }
 
 fn policy() -> SyncPolicy {

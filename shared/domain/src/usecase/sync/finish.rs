@@ -79,18 +79,7 @@ pub(super) async fn finish(
             if !c.owns(&incarnation, version) {
                 return false; // a newer token or connector: this run's outcome is not its
             }
-            c.last_sync = Some(last_sync.clone());
-            // A full resend is done only when every reading of the run that carried it went out.
-            if full && status == RunStatus::Succeeded {
-                c.full_resend_due = false;
-                c.last_full_resend_at = Some(finished);
-                c.full_resend_deferred_until = None;
-            }
-            if status == RunStatus::Succeeded
-                && c.status_reason.as_deref() == Some(reason::SETUP_INCOMPLETE)
-            {
-                c.status_reason = None;
-            }
+            c.finished_run(last_sync.clone(), full);
             true
         })
         .await?;
