@@ -9,6 +9,7 @@ pub mod calls;
 pub mod capacity;
 pub mod catalogue;
 pub mod config;
+pub mod deadline;
 pub mod connector;
 pub mod ids;
 pub mod ports;
