@@ -74,10 +74,7 @@ impl TestEnv {
         let client = aws_sdk_eventbridge::Client::new(&self.local.sdk);
         self.platform.settings.event_bus_name = Some(bus.to_owned());
         self.platform.core.events = Arc::new(psa_store::EventBridgeEvents::new(client, bus));
-        self.api = connectors_api::App {
-            core: self.platform.core.clone(),
-            policy: self.api.policy.clone(),
-        };
+        self.api.core = self.platform.core.clone();
     }
 }
 

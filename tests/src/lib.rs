@@ -185,6 +185,9 @@ impl TestEnv {
             token_secret_prefix: secret_prefix.clone(),
             sync: test_sync_policy(),
             event_bus_name: None,
+            // Tests drive one workspace hard; `limits.rs` sets the contract's default.
+            api_workspace_rps: 1_000,
+            token_kms_key_id: None,
         };
         let mut platform = Platform::build(settings, &local.sdk, gradient)
             .await

@@ -2,8 +2,8 @@
 //! against DynamoDB Local and moto.
 
 use psa_domain::ports::{
-    AuditLog, JobQueue, KeyHealth, Lease, PageError, PairStates, Rejection, RunReadings, RunSlots,
-    SlotClaim, SyncJob, SyncRuns,
+    AuditLog, JobQueue, KeyHealth, Lease, PageError, PairStates, Rejected, Rejection, RunReadings,
+    RunSlots, SlotClaim, SyncJob, SyncRuns,
 };
 use psa_domain::{
     Accepted, Actor, AttemptOutcome, AuditAction, AuditEvent, ConnectorRef, ConnectorType, Failure,
@@ -509,9 +509,13 @@ async fn rejections_form_a_wave_until_a_call_is_accepted() {
     let env = TestEnv::start("health").await;
     let s = store(&env);
     let window = Duration::from_secs(900);
-    let a = ws("ch_a").workspace;
-    let b = ws("ch_b").workspace;
-    let c = ws("ch_c").workspace;
+    let own = |w: &WorkspaceId| Rejected {
+        workspace: w.clone(),
+        msp: w.clone(),
+    };
+    let a = own(&ws("ch_a").workspace);
+    let b = own(&ws("ch_b").workspace);
+    let c = own(&ws("ch_c").workspace);
     assert_eq!(
         s.rejected(ConnectorType::Gradient, Rejection::Unauthorized, &a, window)
             .await
@@ -540,6 +544,23 @@ async fn rejections_form_a_wave_until_a_call_is_accepted() {
             .len(),
         2
     );
+    // A subchannel is recorded with its MSP, so the wave can tell one MSP from many.
+    let sub = Rejected {
+        workspace: ws("ch_a_sub").workspace,
+        msp: a.workspace.clone(),
+    };
+    let wave = s
+        .rejected(
+            ConnectorType::Gradient,
+            Rejection::Unauthorized,
+            &sub,
+            window,
+        )
+        .await
+        .unwrap();
+    assert!(wave.contains(&sub), "{wave:?}");
+    let msps: std::collections::BTreeSet<_> = wave.iter().map(|r| r.msp.clone()).collect();
+    assert_eq!((wave.len(), msps.len()), (3, 2), "{wave:?}");
     tokio::time::sleep(Duration::from_millis(5)).await;
     s.accepted(ConnectorType::Gradient).await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -554,7 +575,7 @@ async fn rejections_form_a_wave_until_a_call_is_accepted() {
     let handles: Vec<_> = (0..6)
         .map(|i| {
             let s = s.clone();
-            let w = WorkspaceId::parse(&format!("ch_x{i}")).unwrap();
+            let w = own(&WorkspaceId::parse(&format!("ch_x{i}")).unwrap());
             tokio::spawn(async move {
                 s.rejected(ConnectorType::Gradient, Rejection::Unauthorized, &w, window)
                     .await

@@ -22,6 +22,13 @@ pub enum ApiError {
     Unauthenticated,
     #[error(transparent)]
     Access(#[from] AccessError),
+    /// The `workspace_id` claim is a workspace id no partner-token secret can be named after
+    /// (Secrets Manager allows only letters, digits and `/_+=.@-`).
+    #[error("the workspace id cannot name a connector")]
+    InvalidWorkspace,
+    /// The workspace is over `API_WORKSPACE_RPS`; try again after the wait.
+    #[error("too many requests from this workspace; try again in {0:?}")]
+    TooManyRequests(Duration),
     #[error("no such route")]
     RouteNotFound,
     #[error("{0} is not allowed on this route")]
@@ -143,6 +150,21 @@ impl ApiError {
                 "Admin role required",
                 "only admins of the channel workspace may change its connectors",
             ),
+            Self::InvalidWorkspace => problem(
+                S::BAD_REQUEST,
+                "invalid_workspace",
+                "Invalid workspace",
+                "the caller's workspace id may hold only letters, digits and _.@- to have a connector",
+            ),
+            Self::TooManyRequests(wait) => retry_after(
+                problem(
+                    S::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    "Too many requests",
+                    "this workspace sends more requests than it may; slow down and try again",
+                ),
+                *wait,
+            ),
             Self::RouteNotFound => {
                 problem(S::NOT_FOUND, "not_found", "Not found", "no such resource")
             }
@@ -244,16 +266,36 @@ impl ApiError {
                 p.retry_after = Some(GRADIENT_RETRY_AFTER_SECS); // contract: 503 with Retry-After
                 p
             }
-            Self::Connector(ConnectorError::TooManyAttempts(wait)) => {
-                let mut p = problem(
+            Self::Connector(ConnectorError::TooManyAttempts(wait)) => retry_after(
+                problem(
                     S::TOO_MANY_REQUESTS,
                     "too_many_attempts",
                     "Too many attempts",
                     "too many API tokens were checked for this workspace; try again later",
-                );
-                p.retry_after = Some(wait.as_secs().max(1));
-                p
-            }
+                ),
+                *wait,
+            ),
+            Self::Connector(ConnectorError::TooManyChanges(wait)) => retry_after(
+                problem(
+                    S::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    "Too many changes",
+                    "this workspace changed its connector settings too often; try again later",
+                ),
+                *wait,
+            ),
+            Self::Connector(ConnectorError::OrganizationInUse) => problem(
+                S::CONFLICT,
+                "organization_in_use",
+                "Organization in use",
+                "this token reaches a Gradient organization that another Coro workspace is connected to",
+            ),
+            Self::Connector(ConnectorError::OrganizationMismatch) => problem(
+                S::CONFLICT,
+                "organization_mismatch",
+                "Organization mismatch",
+                "this token reaches another Gradient organization than the connector's; delete the connector and connect again",
+            ),
             Self::Request(RequestError::Disconnected { reason }) => problem(
                 S::CONFLICT,
                 "connector_disconnected",
@@ -342,6 +384,22 @@ mod tests {
             ),
             (RequestError::RunNotHeld.into(), 409, "run_not_held"),
             (
+                ConnectorError::OrganizationInUse.into(),
+                409,
+                "organization_in_use",
+            ),
+            (
+                ConnectorError::OrganizationMismatch.into(),
+                409,
+                "organization_mismatch",
+            ),
+            (
+                ApiError::TooManyRequests(Duration::from_millis(300)),
+                429,
+                "too_many_requests",
+            ),
+            (ApiError::InvalidWorkspace, 400, "invalid_workspace"),
+            (
                 ViewError::Store(StoreError("ddb: secret detail".into())).into(),
                 500,
                 "internal",
@@ -354,6 +412,8 @@ mod tests {
         }
         let p = ApiError::from(RequestError::TooSoon(Duration::from_millis(1500))).problem();
         assert_eq!(p.retry_after, Some(2), "Retry-After rounds up");
+        let p = ApiError::TooManyRequests(Duration::from_millis(300)).problem();
+        assert_eq!(p.retry_after, Some(1), "at least a second");
     }
 
     #[test]

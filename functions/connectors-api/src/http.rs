@@ -64,7 +64,7 @@ pub fn caller(req: &Request) -> Result<Caller, ApiError> {
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     };
-    (|| {
+    let caller = (|| {
         Some(Caller {
             user: UserId::parse(claim("sub")?).ok()?,
             workspace: WorkspaceId::parse(claim("workspace_id")?).ok()?,
@@ -72,7 +72,13 @@ pub fn caller(req: &Request) -> Result<Caller, ApiError> {
             role: Role::parse(claim("role")?)?,
         })
     })()
-    .ok_or(ApiError::Unauthenticated)
+    .ok_or(ApiError::Unauthenticated)?;
+    // A workspace no token secret can be named after could never be connected: say so here,
+    // before anything is verified or written (not as a 500 at connect).
+    if !caller.workspace.names_a_secret() {
+        return Err(ApiError::InvalidWorkspace);
+    }
+    Ok(caller)
 }
 
 /// Every route of the HTTP API contract.

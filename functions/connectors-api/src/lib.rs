@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod http;
+pub mod limit;
 pub mod view;
 
 pub use crate::error::{ApiError, GRADIENT_RETRY_AFTER_SECS};
@@ -23,6 +24,11 @@ use tracing::Instrument;
 pub struct App {
     pub core: Core,
     pub policy: SyncPolicy,
+    /// Each workspace's share of the API (`API_WORKSPACE_RPS`, across all instances).
+    pub limiter: std::sync::Arc<limit::WorkspaceLimiter>,
+    /// Whether this process has the sync queue: `POST …/sync` and `…/release` are served only
+    /// where it is wired (the on-demand function); elsewhere they are 404, never a 500.
+    pub serves_sync: bool,
 }
 
 impl App {
@@ -30,6 +36,10 @@ impl App {
         Self {
             core: platform.core.clone(),
             policy: platform.settings.sync.clone(),
+            limiter: std::sync::Arc::new(limit::WorkspaceLimiter::new(
+                platform.settings.api_workspace_rps,
+            )),
+            serves_sync: platform.sqs.is_some(),
         }
     }
 }
@@ -132,8 +142,14 @@ async fn handle_in_span(app: &App, req: Request) -> Response<Body> {
 async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = caller(req)?;
     tracing::Span::current().record("workspace_id", caller.workspace.as_str());
+    app.limiter
+        .admit(app.core.attempts.as_ref(), &caller.workspace)
+        .await?;
     let route = route(req.method(), http::request_path(req))?;
     note_route(&route);
+    if matches!(route, Route::RequestSync(_) | Route::ReleaseSync(..)) && !app.serves_sync {
+        return Err(ApiError::RouteNotFound); // served by the on-demand function
+    }
     if route.admin_only() {
         caller.may_write()?;
     } else {
@@ -172,7 +188,8 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         Route::PatchConnector(id) => {
             let kind = own_connector(&id)?;
             let patch = settings_patch(req)?;
-            let connector = connectors::update_settings(&app.core, &caller, kind, patch).await?;
+            let connector =
+                connectors::update_settings(&app.core, &app.policy, &caller, kind, patch).await?;
             Ok(json(StatusCode::OK, &view::ConnectorView::from(&connector)))
         }
         Route::PutToken(id) => {

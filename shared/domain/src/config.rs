@@ -33,10 +33,48 @@ pub struct Settings {
     pub sync: crate::usecase::sync::SyncPolicy,
     /// `EVENT_BUS_NAME`: the EventBridge bus for the contract events; unset = no events.
     pub event_bus_name: Option<String>,
+    /// `API_WORKSPACE_RPS` (default 20): a workspace's API requests per second, across all
+    /// instances; beyond it 429 `too_many_requests`.
+    pub api_workspace_rps: u32,
+    /// `TOKEN_KMS_KEY_ID`: the KMS key that encrypts every partner-token secret; unset = the
+    /// account's default key for Secrets Manager.
+    pub token_kms_key_id: Option<String>,
 }
 
 pub const DEFAULT_GRADIENT_BASE_URL: &str = "https://app.usegradient.com";
 pub const DEFAULT_GRADIENT_MAX_RPS: u32 = 80;
+pub const DEFAULT_API_WORKSPACE_RPS: u32 = 20;
+
+/// Whether `url` may carry the vendor key and partner keys: `https://`, or `http://` to a
+/// loopback host (`127.0.0.0/8`, `localhost`, `[::1]`) for local stacks. Anything else would send
+/// every key in clear.
+pub fn is_safe_gradient_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') {
+        return false; // no host, or credentials in the URL
+    }
+    match scheme {
+        "https" => true,
+        "http" => {
+            let host = if let Some(v6) = authority.strip_prefix('[') {
+                v6.split(']').next().map(|h| format!("[{h}]"))
+            } else {
+                authority.split(':').next().map(str::to_owned)
+            };
+            match host.as_deref() {
+                Some("localhost" | "[::1]") => true,
+                Some(h) => h
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback()),
+                None => false,
+            }
+        }
+        _ => false,
+    }
+}
 
 impl Settings {
     /// Reads the process environment.
@@ -59,10 +97,12 @@ impl Settings {
         };
         let base =
             optional("GRADIENT_BASE_URL").unwrap_or_else(|| DEFAULT_GRADIENT_BASE_URL.to_owned());
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
+        if !is_safe_gradient_url(&base) {
             return Err(ConfigError::Malformed {
                 name: "GRADIENT_BASE_URL",
-                why: "must be an http(s) URL".into(),
+                why: "must be an https:// URL (http:// only to a loopback host: 127.0.0.0/8, \
+                      localhost, [::1])"
+                    .into(),
             });
         }
         let max_rps = match optional("GRADIENT_MAX_RPS") {
@@ -85,6 +125,18 @@ impl Settings {
             return Err(ConfigError::Malformed {
                 name: "TOKEN_SECRET_PREFIX",
                 why: "may hold only letters, digits and /_+=.@-".into(),
+            });
+        }
+        let vendor_key_secret_id = required("GRADIENT_VENDOR_KEY_SECRET_ID")?;
+        // The token vault may write any secret under the prefix: the vendor key must not be one.
+        let vendor_name = vendor_key_secret_id
+            .split_once(":secret:")
+            .map_or(vendor_key_secret_id.as_str(), |(_, name)| name);
+        if vendor_name.starts_with(&prefix) {
+            return Err(ConfigError::Malformed {
+                name: "GRADIENT_VENDOR_KEY_SECRET_ID",
+                why: "names a secret under TOKEN_SECRET_PREFIX, where partner tokens are written"
+                    .into(),
             });
         }
         let number = |name: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
@@ -126,10 +178,17 @@ impl Settings {
             workspaces_table: required("WORKSPACES_TABLE")?,
             sync_queue_url: optional("SYNC_QUEUE_URL"),
             gradient_base_url: base.trim_end_matches('/').to_owned(),
-            vendor_key_secret_id: required("GRADIENT_VENDOR_KEY_SECRET_ID")?,
+            vendor_key_secret_id,
             gradient_max_rps: max_rps,
             token_secret_prefix: prefix,
             event_bus_name: optional("EVENT_BUS_NAME"),
+            api_workspace_rps: number(
+                "API_WORKSPACE_RPS",
+                u64::from(DEFAULT_API_WORKSPACE_RPS),
+                10_000,
+            )?
+            .max(1) as u32,
+            token_kms_key_id: optional("TOKEN_KMS_KEY_ID"),
         })
     }
 
@@ -197,5 +256,61 @@ mod tests {
                 .to_string()
                 .contains("GRADIENT_BASE_URL")
         );
+    }
+
+    #[test]
+    fn gradient_is_reached_over_tls_except_on_loopback() {
+        for ok in [
+            "https://app.usegradient.com",
+            "https://10.0.0.1:8443/x",
+            "http://127.0.0.1:9999",
+            "http://127.8.9.10",
+            "http://localhost:4010/",
+            "http://[::1]:4010",
+        ] {
+            assert!(is_safe_gradient_url(ok), "{ok}");
+        }
+        for bad in [
+            "http://app.usegradient.com",
+            "http://10.0.0.1",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.nip.io",
+            "http://user@127.0.0.1",
+            "http://[::2]",
+            "HTTP://x",
+            "https://",
+            "app.usegradient.com",
+        ] {
+            assert!(!is_safe_gradient_url(bad), "{bad}");
+        }
+        let mut clear = FULL.to_vec();
+        clear.push(("GRADIENT_BASE_URL", "http://app.usegradient.com"));
+        let err = Settings::from_lookup(env(&clear)).unwrap_err().to_string();
+        assert!(
+            err.contains("GRADIENT_BASE_URL") && err.contains("https"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_vendor_key_lives_outside_the_token_prefix_and_new_knobs_parse() {
+        let mut inside = FULL.to_vec();
+        inside[2] = ("GRADIENT_VENDOR_KEY_SECRET_ID", "coro/psa/gradient/vendor");
+        let err = Settings::from_lookup(env(&inside)).unwrap_err().to_string();
+        assert!(err.contains("GRADIENT_VENDOR_KEY_SECRET_ID"), "{err}");
+        inside[2] = (
+            "GRADIENT_VENDOR_KEY_SECRET_ID",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:coro/psa/gradient/vk-AbC",
+        );
+        assert!(Settings::from_lookup(env(&inside)).is_err());
+        let s = Settings::from_lookup(env(FULL)).unwrap();
+        assert_eq!(s.api_workspace_rps, DEFAULT_API_WORKSPACE_RPS);
+        assert_eq!(s.token_kms_key_id, None);
+        let mut set = FULL.to_vec();
+        set.push(("API_WORKSPACE_RPS", "5"));
+        set.push(("TOKEN_KMS_KEY_ID", "alias/psa-tokens"));
+        let s = Settings::from_lookup(env(&set)).unwrap();
+        assert_eq!(s.api_workspace_rps, 5);
+        assert_eq!(s.token_kms_key_id.as_deref(), Some("alias/psa-tokens"));
     }
 }

@@ -133,6 +133,19 @@ pub struct Connector {
     pub full_resend_deferred_until: Option<OffsetDateTime>,
     #[serde(default)]
     pub settings: ConnectorSettings,
+    /// The PSA organization this connector is bound to (see `OrganizationBindings`); `None` for
+    /// a connector created before bindings, which gets its binding on its next sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
+    /// Set when a delete began: the connector is gone for every caller, and whoever comes next
+    /// (a retried DELETE, a connect, the worker on the next scheduled firing) finishes the
+    /// deletion (the PSA told, the secret, the binding, the item).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub deleting_since: Option<OffsetDateTime>,
     /// This incarnation of the connector: a connector deleted and created again is a new one,
     /// and nothing a run of an older incarnation does touches it.
     pub incarnation: String,
@@ -186,6 +199,8 @@ impl Connector {
             last_full_resend_at: None,
             full_resend_deferred_until: None,
             settings,
+            organization_id: None,
+            deleting_since: None,
             incarnation: uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
             version: 0,
         }
@@ -199,19 +214,34 @@ impl Connector {
         }
     }
 
-    /// Whether `run` may still act for this connector: same incarnation and token version.
+    /// Whether `run` may still act for this connector: same incarnation and token version, and
+    /// no delete has begun.
     pub fn owns(&self, incarnation: &str, token_version: u64) -> bool {
-        self.incarnation == incarnation && self.token_version == token_version
+        self.incarnation == incarnation
+            && self.token_version == token_version
+            && self.deleting_since.is_none()
     }
 
-    /// A new token was verified and stored: connected again, everything resent next run.
+    /// Whether a delete has begun (the connector is gone for every caller).
+    pub fn is_deleting(&self) -> bool {
+        self.deleting_since.is_some()
+    }
+
+    /// A new token was verified and stored: connected again. Everything is resent next run,
+    /// unless a full resend went out within the last day: re-tokening (even with the same
+    /// organization's new key) cannot force more than one full resend a day.
     pub fn retokened(&mut self, token_hint: String, now: OffsetDateTime) {
         self.status = ConnectorStatus::Connected;
         self.status_reason = None;
         self.token_hint = token_hint;
         self.token_version += 1;
-        self.full_resend_due = true;
-        self.full_resend_deferred_until = None;
+        let recent = self
+            .last_full_resend_at
+            .is_some_and(|at| now - at < time::Duration::days(1));
+        if !recent {
+            self.full_resend_due = true;
+            self.full_resend_deferred_until = None;
+        }
         self.updated_at = now;
     }
 
@@ -243,8 +273,8 @@ impl Connector {
         self.last_sync = Some(last);
     }
 
-    /// Runs are allowed only for a connected connector.
+    /// Runs are allowed only for a connected connector that is not being deleted.
     pub fn may_sync(&self) -> bool {
-        self.status == ConnectorStatus::Connected
+        self.status == ConnectorStatus::Connected && self.deleting_since.is_none()
     }
 }

@@ -53,6 +53,9 @@ mod tests {
         })
         .await;
         let past = Instant::now() - Duration::from_secs(1);
-        scope(past, async { assert_eq!(remaining(), Some(Duration::ZERO)) }).await;
+        scope(past, async {
+            assert_eq!(remaining(), Some(Duration::ZERO))
+        })
+        .await;
     }
 }

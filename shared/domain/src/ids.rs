@@ -63,12 +63,63 @@ string_id!(
     "workspace id",
     128
 );
-string_id!(
-    /// The caller's user id (`sub` claim).
-    UserId,
-    "user id",
-    256
-);
+/// The caller's user id (`sub` claim): opaque — any printable characters, no controls, at most
+/// 256 bytes (identity providers issue `auth0|65f0c1e2d3a4b5`, `google-oauth2|1093…`, UUIDs,
+/// emails). It is a value in records (`createdBy`, the audit's `actor`), never part of a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(String);
+
+impl UserId {
+    pub const MAX_LEN: usize = 256;
+
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        let ok = !raw.trim().is_empty()
+            && raw.len() <= Self::MAX_LEN
+            && !raw.chars().any(char::is_control);
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(IdError {
+                what: "user id",
+                value: raw.chars().filter(|c| !c.is_control()).take(64).collect(),
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UserId {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<UserId> for String {
+    fn from(value: UserId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl WorkspaceId {
+    /// Whether a Secrets Manager secret can be named after this workspace (its names allow only
+    /// letters, digits and `/_+=.@-`): a workspace that cannot has no connector.
+    pub fn names_a_secret(&self) -> bool {
+        self.0
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+    }
+}
 string_id!(
     /// A sync run id: sortable by time (see [`RunId::new`]).
     RunId,
@@ -150,6 +201,26 @@ mod tests {
         assert!(WorkspaceId::parse("a/b").is_err());
         assert!(WorkspaceId::parse("a#b").is_err());
         assert!(WorkspaceId::parse(&"x".repeat(129)).is_err());
+        assert!(WorkspaceId::parse("acme_TX7T_u").unwrap().names_a_secret());
+        assert!(!WorkspaceId::parse("tenant:42").unwrap().names_a_secret());
+    }
+
+    #[test]
+    fn user_ids_are_opaque_printable_and_bounded() {
+        for ok in [
+            "auth0|65f0c1e2d3a4b5",
+            "google-oauth2|109348572093485720934",
+            "a0b1c2d3-e4f5-6789-abcd-ef0123456789",
+            "jane.doe+psa@example.com",
+            "Zoë Ünicode/#?&=",
+        ] {
+            assert_eq!(UserId::parse(ok).unwrap().as_str(), ok);
+        }
+        assert!(UserId::parse(&"u".repeat(UserId::MAX_LEN)).is_ok());
+        for bad in ["", "   ", "a\nb", "tab\there", "nul\0", "esc\u{1b}[31m"] {
+            assert!(UserId::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(UserId::parse(&"u".repeat(UserId::MAX_LEN + 1)).is_err());
     }
 
     #[test]

@@ -7,12 +7,14 @@ mod records;
 mod schedule;
 mod sync;
 
-pub use connectors::{ConnectorRepo, TokenVault, VaultError, WorkspaceDirectory};
+pub use connectors::{
+    ConnectorRepo, OrganizationBindings, TokenVault, VaultError, WorkspaceDirectory,
+};
 pub use psa::{
     AccountWrite, AccountsCreated, AlertService, Batch, CountOutcome, Psa, PsaAccount, PsaAlert,
     PsaError, PsaIntegration, PublishedServices,
 };
-pub use records::{AlertMemory, AttemptCounter, AuditLog, KeyHealth, Rejection};
+pub use records::{AlertMemory, AttemptCounter, AuditLog, KeyHealth, Rejected, Rejection};
 pub use schedule::{FiringClaim, ScheduleBook, ScheduleProgress, ScheduledRun};
 pub use sync::{
     JobQueue, Lease, Page, PageError, PairStates, RunReadings, RunSlots, SlotClaim, SyncJob,

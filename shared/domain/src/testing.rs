@@ -35,6 +35,7 @@ impl World {
             .with(ConnectorType::Second, second.clone());
         let core = Core {
             connectors: store.clone(),
+            orgs: store.clone(),
             vault: store.clone(),
             directory: store.clone(),
             psas,

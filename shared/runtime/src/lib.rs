@@ -136,6 +136,7 @@ impl Wiring {
         };
         let core = Core {
             connectors: connectors.clone(),
+            orgs: connectors.clone(),
             vault: unwired.clone(),
             directory: Arc::new(DynamoWorkspaces::new(
                 dynamo.clone(),

@@ -2,7 +2,7 @@ use crate::error::{is_condition_failed, serde_error, store_error};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use psa_domain::ports::{ConnectorRepo, StoreError};
+use psa_domain::ports::{ConnectorRepo, OrganizationBindings, StoreError};
 use psa_domain::{Connector, ConnectorStatus, ConnectorType, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
@@ -45,7 +45,13 @@ impl ConnectorItem {
         Self {
             pk: ws_pk(&c.workspace_id),
             sk: connector_sk(c.kind),
-            gsi1pk: status_partition(c.status),
+            // A connector whose delete began stays in the scheduler's partition whatever its
+            // status, so the next scheduled firing's worker finishes the delete.
+            gsi1pk: status_partition(if c.is_deleting() {
+                ConnectorStatus::Connected
+            } else {
+                c.status
+            }),
             gsi1sk: ws_pk(&c.workspace_id),
             connector: c.clone(),
         }
@@ -230,5 +236,61 @@ impl ConnectorRepo for DynamoConnectors {
             .await
             .map_err(|e| store_error("delete connector", e))?;
         Ok(())
+    }
+}
+
+/// The binding of a PSA organization to the one workspace whose connector it backs.
+fn organization_pk(kind: ConnectorType, organization: &str) -> String {
+    format!("ORG#{}#{organization}", kind.as_str())
+}
+const BINDING_SK: &str = "BINDING";
+
+#[async_trait]
+impl OrganizationBindings for DynamoConnectors {
+    async fn bind(
+        &self,
+        kind: ConnectorType,
+        organization: &str,
+        workspace: &WorkspaceId,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(organization_pk(kind, organization)))
+            .item("sk", AttributeValue::S(BINDING_SK.into()))
+            .item("workspaceId", AttributeValue::S(workspace.to_string()))
+            .condition_expression("attribute_not_exists(pk) OR workspaceId = :ws")
+            .expression_attribute_values(":ws", AttributeValue::S(workspace.to_string()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(store_error("bind an organization", e)),
+        }
+    }
+
+    async fn unbind(
+        &self,
+        kind: ConnectorType,
+        organization: &str,
+        workspace: &WorkspaceId,
+    ) -> Result<(), StoreError> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(organization_pk(kind, organization)))
+            .key("sk", AttributeValue::S(BINDING_SK.into()))
+            .condition_expression("workspaceId = :ws")
+            .expression_attribute_values(":ws", AttributeValue::S(workspace.to_string()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()), // not (or no longer) this workspace's
+            Err(e) => Err(store_error("unbind an organization", e)),
+        }
     }
 }

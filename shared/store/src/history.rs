@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRe
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use psa_domain::ports::{
-    AlertMemory, AuditLog, KeyHealth, Page, PageError, PairStates, Rejection, RunReadings,
-    StoreError, SyncRuns,
+    AlertMemory, AuditLog, KeyHealth, Page, PageError, PairStates, Rejected, Rejection,
+    RunReadings, StoreError, SyncRuns,
 };
 use psa_domain::{
     AuditEvent, ConnectorRef, ConnectorType, Outcome, PairState, RunId, RunReading, SyncRun,
@@ -127,10 +127,23 @@ impl RunItem {
     }
 }
 
+/// The `byOutcome` index's partition of a run's readings with one outcome; its sort key is the
+/// reading's `<account>#<service>`, so a filtered page is ordered as the unfiltered one.
+fn outcome_index_pk(c: &ConnectorRef, run: &RunId, outcome: Outcome) -> String {
+    format!(
+        "READINGS#{}#{}#{run}#{}",
+        c.workspace,
+        c.key(),
+        outcome.as_str()
+    )
+}
+
 #[derive(Serialize, Deserialize)]
 struct ReadingItem {
     pk: String,
     sk: String,
+    gsi2pk: String,
+    gsi2sk: String,
     #[serde(rename = "expiresAt")]
     expires_at: i64,
     #[serde(flatten)]
@@ -234,8 +247,9 @@ impl DynamoSync {
     }
 
     /// One page of `limit` items of `pk`/`prefix` (optionally on the runs index, newest first),
-    /// keeping only those `keep` accepts; `next` is the key of the last item returned, present
-    /// only when more items follow.
+    /// `next` is the key of the last item returned, present only when more items follow. Nothing
+    /// is filtered after the query, so a page costs its size (one request of `limit + 1` items,
+    /// more only when DynamoDB's 1 MB cap cuts a response).
     #[allow(clippy::too_many_arguments)]
     async fn page<T: serde::de::DeserializeOwned>(
         &self,
@@ -246,7 +260,6 @@ impl DynamoSync {
         limit: u32,
         start: Option<HashMap<String, AttributeValue>>,
         forward: bool,
-        keep: impl Fn(&T) -> bool,
         what: &str,
     ) -> Result<Page<T>, StoreError> {
         let limit = limit.clamp(1, 1000) as usize;
@@ -280,9 +293,7 @@ impl DynamoSync {
                     .filter_map(|k| raw.get(*k).map(|v| (k.to_string(), v.clone())))
                     .collect();
                 let item: T = serde_dynamo::from_item(raw).map_err(|e| serde_error(what, e))?;
-                if keep(&item) {
-                    items.push((item, key));
-                }
+                items.push((item, key));
             }
             start = out.last_evaluated_key;
             if items.len() > limit || start.is_none() {
@@ -376,7 +387,6 @@ impl SyncRuns for DynamoSync {
                 limit,
                 start,
                 false,
-                |_| true,
                 "list runs",
             )
             .await?;
@@ -399,6 +409,8 @@ impl RunReadings for DynamoSync {
         let items = readings.iter().map(|r| ReadingItem {
             pk: ws_pk(&connector.workspace),
             sk: format!("{prefix}{}#{}", r.account_id, r.service),
+            gsi2pk: outcome_index_pk(connector, run, r.outcome),
+            gsi2sk: format!("{}#{}", r.account_id, r.service),
             expires_at: now_s() + READING_RETENTION_S,
             reading: r.clone(),
         });
@@ -428,25 +440,53 @@ impl RunReadings for DynamoSync {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<RunReading>, PageError> {
-        const NAMES: [&str; 2] = ["pk", "sk"];
+        // One query of `limit + 1` items either way: unfiltered on the table, filtered on the
+        // `byOutcome` index (no item is read only to be dropped).
         let pk = ws_pk(&connector.workspace);
         let prefix = readings_prefix(connector, run);
-        let start = cursor
-            .map(|c| decode_cursor(c, &NAMES, &pk, &prefix))
-            .transpose()?;
-        let page: Page<ReadingItem> = self
-            .page(
-                None,
-                ("pk", pk),
-                Some(("sk", prefix)),
-                &NAMES,
-                limit,
-                start,
-                true,
-                |i: &ReadingItem| outcome.is_none_or(|o| i.reading.outcome == o),
-                "list readings",
-            )
-            .await?;
+        let page: Page<ReadingItem> = match outcome {
+            None => {
+                const NAMES: [&str; 2] = ["pk", "sk"];
+                let start = cursor
+                    .map(|c| decode_cursor(c, &NAMES, &pk, &prefix))
+                    .transpose()?;
+                self.page(
+                    None,
+                    ("pk", pk),
+                    Some(("sk", prefix)),
+                    &NAMES,
+                    limit,
+                    start,
+                    true,
+                    "list readings",
+                )
+                .await?
+            }
+            Some(o) => {
+                const NAMES: [&str; 4] = ["pk", "sk", "gsi2pk", "gsi2sk"];
+                let index_pk = outcome_index_pk(connector, run, o);
+                let start = cursor
+                    .map(|c| {
+                        let key = decode_cursor(c, &NAMES, &pk, &prefix)?;
+                        if key.get("gsi2pk").and_then(|v| v.as_s().ok()) != Some(&index_pk) {
+                            return Err(PageError::InvalidCursor);
+                        }
+                        Ok(key)
+                    })
+                    .transpose()?;
+                self.page(
+                    Some("byOutcome"),
+                    ("gsi2pk", index_pk),
+                    None,
+                    &NAMES,
+                    limit,
+                    start,
+                    true,
+                    "list readings by outcome",
+                )
+                .await?
+            }
+        };
         Ok(Page {
             items: page.items.into_iter().map(|i| i.reading).collect(),
             next: page.next,
@@ -545,7 +585,6 @@ impl AuditLog for DynamoSync {
                 limit,
                 start,
                 false,
-                |_| true,
                 "list audit events",
             )
             .await?;
@@ -596,13 +635,15 @@ impl KeyHealth for DynamoSync {
         }
     }
 
+    /// The wave's entries are keyed `<msp>/<workspace>` (a workspace id holds no `/`); an entry
+    /// written before MSPs were recorded is its own MSP.
     async fn rejected(
         &self,
         psa: ConnectorType,
         kind: Rejection,
-        workspace: &WorkspaceId,
+        rejected: &Rejected,
         window: Duration,
-    ) -> Result<Vec<WorkspaceId>, StoreError> {
+    ) -> Result<Vec<Rejected>, StoreError> {
         let pk = vendor_pk(psa);
         for _ in 0..8 {
             let raw = self.get(pk.clone(), HEALTH_SK, "read key health").await?;
@@ -623,10 +664,16 @@ impl KeyHealth for DynamoSync {
                 Rejection::Forbidden => &mut item.forbidden,
             };
             map.retain(|_, at| *at > since);
-            map.insert(workspace.to_string(), now);
-            let wave: Vec<WorkspaceId> = map
+            map.insert(format!("{}/{}", rejected.msp, rejected.workspace), now);
+            let wave: Vec<Rejected> = map
                 .keys()
-                .filter_map(|w| WorkspaceId::parse(w).ok())
+                .filter_map(|entry| {
+                    let (msp, ws) = entry.split_once('/').unwrap_or((entry, entry));
+                    Some(Rejected {
+                        workspace: WorkspaceId::parse(ws).ok()?,
+                        msp: WorkspaceId::parse(msp).ok()?,
+                    })
+                })
                 .collect();
             let expected = item.version;
             item.version += 1;

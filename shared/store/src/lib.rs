@@ -1,7 +1,7 @@
 //! DynamoDB adapters for the core's ports.
 //!
-//! One table (`PSA_TABLE`), keys `pk`/`sk`, one sparse GSI `byStatus` (`gsi1pk`/`gsi1sk`), TTL on
-//! `expiresAt`. Item layout:
+//! One table (`PSA_TABLE`), keys `pk`/`sk`, two sparse GSIs — `byStatus` (`gsi1pk`/`gsi1sk`) and
+//! `byOutcome` (`gsi2pk`/`gsi2sk`, a run's readings by outcome) — TTL on `expiresAt`. Item layout:
 //!
 //! | item | pk | sk | gsi1pk / gsi1sk |
 //! |---|---|---|---|
@@ -13,10 +13,11 @@
 //! | run slot + worker lease | `WS#<ws>` | `SLOT#<type>#<inc>` | – |
 //! | on-demand cool-down | `WS#<ws>` | `COOLDOWN#<type>` | – |
 //! | sync run (90 days) | `WS#<ws>` | `RUN#<type>#<inc>#<runId>` | `RUNS#<ws>#<type>#<inc>` / `<queuedAt ms>#<runId>` |
-//! | a run's reading (40 days) | `WS#<ws>` | `READING#<type>#<inc>#<runId>#<accountId>#<serviceKey>` | – |
+//! | a run's reading (40 days) | `WS#<ws>` | `READING#<type>#<inc>#<runId>#<accountId>#<serviceKey>` | `byOutcome`: `gsi2pk` `READINGS#<ws>#<type>#<inc>#<runId>#<outcome>` / `gsi2sk` `<accountId>#<serviceKey>` |
 //! | pair state: last accepted value and attempt (400 days past its last write) | `WS#<ws>` | `PAIR#<type>#<inc>#<accountId>#<serviceKey>` | – |
 //! | last PSA alert per account and kind (the alert interval + 1 day) | `WS#<ws>` | `ALERT#<type>#<inc>#<accountId>#<kind>` | – |
-//! | token checks per workspace and 10-minute window | `LIMIT#<ws>` | `ATTEMPTS#verify#<window start ms>` | – |
+//! | a PSA organization bound to the one workspace whose connector it backs | `ORG#<type>#<organizationId>` | `BINDING` | – |
+//! | attempts per workspace and window: token checks (10 min), settings changes (1 h), API requests (1 s) | `LIMIT#<ws>` | `ATTEMPTS#<verify\|settings\|api>#<window start ms>` | – |
 //! | audit event (401 days) | `WS#<ws>` | `AUDIT#<at ms>#<random>` | – |
 //! | daily schedule firing: progress + lease (3 days) | `SCHEDULE#gradient` | `FIRING#<runId>` | – |
 //! | newest schedule firing | `SCHEDULE#gradient` | `LATEST` | – |

@@ -115,4 +115,25 @@ impl WorkspaceDirectory for DynamoWorkspaces {
             }
         }
     }
+
+    async fn workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("workspaceId", AttributeValue::S(id.as_str().into()))
+            .send()
+            .await
+            .map_err(|e| store_error("get workspace", e))?;
+        Ok(match out.item {
+            None => None,
+            Some(item) => match serde_dynamo::from_item::<_, WorkspaceItem>(item) {
+                Ok(w) => w.into_domain(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable workspace item skipped");
+                    None
+                }
+            },
+        })
+    }
 }

@@ -81,12 +81,31 @@ fn first_run_after_connect_or_retoken_is_required_and_never_deferred() {
     assert_eq!(full_need(&c, T0, &p), FullNeed::Required);
     assert!(!defer(&mut c, T0));
     full_done(&mut c, T0, 10);
-    c.retokened("…wxyz".into(), T0 + Duration::hours(1));
+    c.retokened("…wxyz".into(), T0 + Duration::hours(25));
     assert_eq!(
-        full_need(&c, T0 + Duration::hours(2), &p),
+        full_need(&c, T0 + Duration::hours(26), &p),
         FullNeed::Required
     );
     assert!(!defer(&mut c, T0));
+}
+
+#[test]
+fn a_retoken_forces_at_most_one_full_resend_a_day() {
+    let p = policy();
+    let mut c = connector(1, T0);
+    full_done(&mut c, T0, 10);
+    // Re-tokened an hour after a full resend: the accepted values still stand (same
+    // organization), so no second full resend that day...
+    c.retokened("…wxyz".into(), T0 + Duration::hours(1));
+    assert_eq!(c.token_version, 2);
+    assert!(!c.full_resend_due);
+    assert_ne!(
+        full_need(&c, T0 + Duration::hours(2), &p),
+        FullNeed::Required
+    );
+    // ...but a day later a re-token forces one again.
+    c.retokened("…abcd".into(), T0 + Duration::hours(24));
+    assert!(c.full_resend_due);
 }
 
 #[test]

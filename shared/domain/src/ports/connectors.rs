@@ -71,4 +71,28 @@ pub trait TokenVault: Send + Sync {
 pub trait WorkspaceDirectory: Send + Sync {
     /// Direct children of a workspace (items that do not parse are skipped and logged).
     async fn children(&self, parent: &WorkspaceId) -> Result<Vec<Workspace>, StoreError>;
+    /// One workspace, if the read model has it (and it parses).
+    async fn workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError>;
+}
+
+/// Which workspace's connector each PSA organization backs: at most one in the whole deployment,
+/// so no workspace can post into, deactivate or re-point another's organization.
+#[async_trait]
+pub trait OrganizationBindings: Send + Sync {
+    /// Binds `organization` of PSA `kind` to `workspace` (a conditional write); `Ok(true)` when
+    /// it is now (or already was) bound to `workspace`, `Ok(false)` when another workspace holds
+    /// it (nothing written).
+    async fn bind(
+        &self,
+        kind: ConnectorType,
+        organization: &str,
+        workspace: &WorkspaceId,
+    ) -> Result<bool, StoreError>;
+    /// Frees `organization` if `workspace` holds it (no error if it does not).
+    async fn unbind(
+        &self,
+        kind: ConnectorType,
+        organization: &str,
+        workspace: &WorkspaceId,
+    ) -> Result<(), StoreError>;
 }

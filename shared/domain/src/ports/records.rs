@@ -28,22 +28,30 @@ pub enum Rejection {
     Forbidden,
 }
 
+/// One connector in a wave of rejections, and the MSP it belongs to (the topmost channel
+/// workspace above it: a channel and its subchannels are one MSP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub workspace: WorkspaceId,
+    pub msp: WorkspaceId,
+}
+
 /// Deployment-wide record of PSA rejections, one per PSA (each has its own vendor key), to tell
 /// a bad vendor key from MSPs' bad tokens.
 #[async_trait]
 pub trait KeyHealth: Send + Sync {
     /// A call to `psa` with its vendor key was accepted: any wave of rejections is over.
     async fn accepted(&self, psa: ConnectorType) -> Result<(), StoreError>;
-    /// Records that `workspace`'s connector to `psa` was rejected and answers the distinct
-    /// workspaces rejected by `psa` (this kind) within `window` with no accepted call since,
-    /// this one included.
+    /// Records that `rejected.workspace`'s connector to `psa` was rejected and answers the
+    /// distinct connectors rejected by `psa` (this kind) within `window` with no accepted call
+    /// since, this one included, each with its MSP.
     async fn rejected(
         &self,
         psa: ConnectorType,
         kind: Rejection,
-        workspace: &WorkspaceId,
+        rejected: &Rejected,
         window: Duration,
-    ) -> Result<Vec<WorkspaceId>, StoreError>;
+    ) -> Result<Vec<Rejected>, StoreError>;
 }
 
 /// When each account of a connector was last alerted about, per kind of alert.

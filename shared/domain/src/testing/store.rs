@@ -20,7 +20,7 @@ pub struct Memory {
     pub connectors: Mutex<BTreeMap<(WorkspaceId, ConnectorType), Connector>>,
     pub tokens: Mutex<BTreeMap<(WorkspaceId, ConnectorType), ApiToken>>,
     /// Vendor-key rejections per PSA: the workspaces rejected since the last accepted call.
-    pub rejections: Mutex<BTreeMap<ConnectorType, Vec<WorkspaceId>>>,
+    pub rejections: Mutex<BTreeMap<ConnectorType, Vec<Rejected>>>,
     pub children: Mutex<BTreeMap<WorkspaceId, Vec<Workspace>>>,
     pub slots: Mutex<BTreeMap<String, RunId>>,
     pub runs: Mutex<Vec<SyncRun>>,
@@ -29,6 +29,10 @@ pub struct Memory {
     pub audit: Mutex<Vec<(WorkspaceId, AuditEvent)>>,
     pub attempts: Mutex<BTreeMap<(WorkspaceId, String), u64>>,
     pub jobs: Mutex<Vec<SyncJob>>,
+    /// Organization bindings: (type, organization) → workspace.
+    pub orgs: Mutex<BTreeMap<(ConnectorType, String), WorkspaceId>>,
+    /// Fault injection: this many of the next vault deletes fail.
+    pub failing_deletes: Mutex<u32>,
 }
 
 /// `n` items from the decimal offset in `cursor`.
@@ -124,6 +128,13 @@ impl TokenVault for Memory {
             .ok_or(VaultError::NotFound)
     }
     async fn delete(&self, ws: &WorkspaceId, kind: ConnectorType) -> Result<(), VaultError> {
+        {
+            let mut failing = self.failing_deletes.lock().unwrap();
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(VaultError::Unavailable("injected: delete failed".into()));
+            }
+        }
         self.tokens.lock().unwrap().remove(&(ws.clone(), kind));
         Ok(())
     }
@@ -139,6 +150,16 @@ impl WorkspaceDirectory for Memory {
             .get(parent)
             .cloned()
             .unwrap_or_default())
+    }
+    async fn workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
+        Ok(self
+            .children
+            .lock()
+            .unwrap()
+            .values()
+            .flatten()
+            .find(|w| &w.id == id)
+            .cloned())
     }
 }
 
@@ -354,6 +375,34 @@ impl AuditLog for Memory {
 }
 
 #[async_trait]
+impl OrganizationBindings for Memory {
+    async fn bind(
+        &self,
+        kind: ConnectorType,
+        org: &str,
+        ws: &WorkspaceId,
+    ) -> Result<bool, StoreError> {
+        let mut all = self.orgs.lock().unwrap();
+        let holder = all
+            .entry((kind, org.to_owned()))
+            .or_insert_with(|| ws.clone());
+        Ok(holder == ws)
+    }
+    async fn unbind(
+        &self,
+        kind: ConnectorType,
+        org: &str,
+        ws: &WorkspaceId,
+    ) -> Result<(), StoreError> {
+        let mut all = self.orgs.lock().unwrap();
+        if all.get(&(kind, org.to_owned())) == Some(ws) {
+            all.remove(&(kind, org.to_owned()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl KeyHealth for Memory {
     async fn accepted(&self, psa: ConnectorType) -> Result<(), StoreError> {
         self.rejections.lock().unwrap().remove(&psa);
@@ -364,13 +413,13 @@ impl KeyHealth for Memory {
         &self,
         psa: ConnectorType,
         _: Rejection,
-        ws: &WorkspaceId,
+        rejected: &Rejected,
         _: Duration,
-    ) -> Result<Vec<WorkspaceId>, StoreError> {
+    ) -> Result<Vec<Rejected>, StoreError> {
         let mut all = self.rejections.lock().unwrap();
         let wave = all.entry(psa).or_default();
-        if !wave.contains(ws) {
-            wave.push(ws.clone());
+        if !wave.contains(rejected) {
+            wave.push(rejected.clone());
         }
         Ok(wave.clone())
     }

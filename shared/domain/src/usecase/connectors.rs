@@ -6,7 +6,7 @@ use super::{Core, audit, now, status_changed, update_connector};
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::caller::Caller;
 use crate::connector::{Connector, ConnectorSettings, ConnectorStatus, SettingsPatch, reason};
-use crate::ids::ConnectorType;
+use crate::ids::{ConnectorType, WorkspaceId};
 use crate::ports::{PsaError, PsaIntegration, StoreError, VaultError};
 use crate::secret::ApiToken;
 use std::time::Instant;
@@ -28,6 +28,14 @@ pub enum ConnectorError {
     PsaUnavailable(#[source] PsaError),
     #[error("too many token checks; try again in {0:?}")]
     TooManyAttempts(std::time::Duration),
+    #[error("too many settings changes; try again in {0:?}")]
+    TooManyChanges(std::time::Duration),
+    /// The token reaches a PSA organization bound to another workspace's connector.
+    #[error("the PSA organization is connected to another workspace")]
+    OrganizationInUse,
+    /// A re-token whose token reaches another organization than the connector's own.
+    #[error("the token reaches another PSA organization than the connector's")]
+    OrganizationMismatch,
     #[error("the connector store failed")]
     Store(#[from] StoreError),
     #[error("the token vault failed")]
@@ -106,7 +114,7 @@ async fn set_up_within(
     }
 }
 
-/// The caller's connector of type `kind`.
+/// The caller's connector of type `kind` (one being deleted is gone).
 pub async fn get(
     core: &Core,
     caller: &Caller,
@@ -115,12 +123,15 @@ pub async fn get(
     core.connectors
         .get(&caller.workspace, kind)
         .await?
+        .filter(|c| !c.is_deleting())
         .ok_or(ConnectorError::NotFound)
 }
 
 /// The caller's connectors, one per type it connected.
 pub async fn list(core: &Core, caller: &Caller) -> Result<Vec<Connector>, ConnectorError> {
-    Ok(core.connectors.list(&caller.workspace).await?)
+    let mut all = core.connectors.list(&caller.workspace).await?;
+    all.retain(|c| !c.is_deleting());
+    Ok(all)
 }
 
 fn by(caller: &Caller, action: AuditAction, kind: ConnectorType) -> AuditEvent {
@@ -129,9 +140,11 @@ fn by(caller: &Caller, action: AuditAction, kind: ConnectorType) -> AuditEvent {
 
 /// Connects the caller's workspace to the PSA of type `kind` with `token`.
 ///
-/// Order matters: the token is verified before anything is written; the connector item is
-/// claimed with a conditional write (so of N racing connects exactly one goes on); only the
-/// winner stores the secret; a failure to store it removes the claim again.
+/// Order matters: the token is verified before anything is written; its organization is bound to
+/// the workspace (a conditional write: an organization another workspace holds is refused); the
+/// connector item is claimed with a conditional write (so of N racing connects exactly one goes
+/// on); only the winner stores the secret; a failure to store it removes the claim and the
+/// binding again; a delete that won a race against this connect removes the secret again.
 #[tracing::instrument(skip(core, token), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn connect(
     core: &Core,
@@ -141,15 +154,15 @@ pub async fn connect(
     token: ApiToken,
 ) -> Result<(Connector, SetupReport), ConnectorError> {
     let started = Instant::now();
-    if core
-        .connectors
-        .get(&caller.workspace, kind)
-        .await?
-        .is_some()
-    {
-        return Err(ConnectorError::Exists);
+    match core.connectors.get(&caller.workspace, kind).await? {
+        Some(c) if c.is_deleting() => finish_delete(core, policy, &c).await?,
+        Some(_) => return Err(ConnectorError::Exists),
+        None => {}
     }
     let org = verify(core, policy, caller, kind, &token).await?;
+    if !core.orgs.bind(kind, &org.id, &caller.workspace).await? {
+        return Err(ConnectorError::OrganizationInUse);
+    }
     let defaults = ConnectorSettings {
         guard_drop_percent: policy.guard_drop_percent,
         psa_alerts: false,
@@ -162,7 +175,13 @@ pub async fn connect(
         defaults,
         now(),
     );
+    connector.organization_id = Some(org.id.clone());
     if !core.connectors.insert(&connector).await? {
+        // A racing connect won. Its organization keeps its binding; ours goes if it differs.
+        let winner = core.connectors.get(&caller.workspace, kind).await?;
+        if winner.and_then(|w| w.organization_id).as_deref() != Some(org.id.as_str()) {
+            unbind_quietly(core, kind, &org.id, &caller.workspace).await;
+        }
         return Err(ConnectorError::Exists);
     }
     if let Err(e) = core.vault.store(&caller.workspace, kind, &token).await {
@@ -170,7 +189,15 @@ pub async fn connect(
         if let Err(undo) = core.connectors.delete(&caller.workspace, kind).await {
             tracing::error!(error = %undo, "could not remove the connector claim");
         }
+        unbind_quietly(core, kind, &org.id, &caller.workspace).await;
         return Err(e.into());
+    }
+    // A delete that began between the claim and the store has removed the secret already (or
+    // will): if it did, the token just stored must go too.
+    if lost_to_delete(core, &connector).await? {
+        tracing::warn!("a delete won the race against this connect; removing the token again");
+        core.vault.delete(&caller.workspace, kind).await?;
+        return Err(ConnectorError::NotFound);
     }
     audit(
         core,
@@ -184,7 +211,34 @@ pub async fn connect(
     Ok((connector, report))
 }
 
+/// Whether `connector`'s incarnation was deleted (or began to be) since it was read. A different
+/// incarnation means a delete and a new connect both happened: the secret's name is the new
+/// connector's now, and it is left alone.
+async fn lost_to_delete(core: &Core, connector: &Connector) -> Result<bool, ConnectorError> {
+    Ok(
+        match core
+            .connectors
+            .get(&connector.workspace_id, connector.kind)
+            .await?
+        {
+            None => true,
+            Some(c) => c.incarnation == connector.incarnation && c.is_deleting(),
+        },
+    )
+}
+
+async fn unbind_quietly(core: &Core, kind: ConnectorType, org: &str, workspace: &WorkspaceId) {
+    if let Err(e) = core.orgs.unbind(kind, org, workspace).await {
+        tracing::warn!(error = %e, "could not free the organization's binding");
+    }
+}
+
 /// Replaces the connector's token with a verified new one and reconnects it.
+///
+/// The new token must reach the connector's own organization (else `OrganizationMismatch`; a
+/// connector bound before bindings existed binds now, `OrganizationInUse` if another workspace
+/// holds it); nothing is written before that. The token of a connected connector given again
+/// changes nothing. A delete that wins a race against this re-token removes the stored token.
 #[tracing::instrument(skip(core, token), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn retoken(
     core: &Core,
@@ -194,23 +248,50 @@ pub async fn retoken(
     token: ApiToken,
 ) -> Result<(Connector, SetupReport), ConnectorError> {
     let started = Instant::now();
-    if core
-        .connectors
-        .get(&caller.workspace, kind)
-        .await?
-        .is_none()
-    {
-        return Err(ConnectorError::NotFound);
+    let current = get(core, caller, kind).await?;
+    if current.status == ConnectorStatus::Connected && current.status_reason.is_none() {
+        let same = core
+            .vault
+            .load(&current.reference(), current.token_version)
+            .await
+            .is_ok_and(|stored| stored.expose_secret() == token.expose_secret());
+        if same {
+            tracing::info!("the token given is the connector's own: nothing changed");
+            return Ok((current, SetupReport::default()));
+        }
     }
     let org = verify(core, policy, caller, kind, &token).await?;
+    match current.organization_id.as_deref() {
+        Some(own) if own != org.id => return Err(ConnectorError::OrganizationMismatch),
+        Some(_) => {}
+        None => {
+            if !core.orgs.bind(kind, &org.id, &caller.workspace).await? {
+                return Err(ConnectorError::OrganizationInUse);
+            }
+        }
+    }
     core.vault.store(&caller.workspace, kind, &token).await?;
     let hint = token.hint();
-    let mut connector = update_connector(core, &caller.workspace, kind, |c| {
+    let incarnation = current.incarnation.clone();
+    let updated = update_connector(core, &caller.workspace, kind, |c| {
+        if c.incarnation != incarnation || c.is_deleting() {
+            return false;
+        }
         c.retokened(hint.clone(), now());
+        c.organization_id = Some(org.id.clone());
         true
     })
-    .await?
-    .ok_or(ConnectorError::NotFound)?;
+    .await?;
+    let Some(mut connector) = updated else {
+        // Deleted (or being deleted) meanwhile: the delete may already have removed the secret,
+        // so the token stored above must go. (Deleted and connected again: that connector's.)
+        let now_there = core.connectors.get(&caller.workspace, kind).await?;
+        if now_there.is_none_or(|c| c.incarnation == incarnation) {
+            tracing::warn!("a delete won the race against this re-token; removing the token");
+            core.vault.delete(&caller.workspace, kind).await?;
+        }
+        return Err(ConnectorError::NotFound);
+    };
     audit(
         core,
         &caller.workspace,
@@ -222,16 +303,34 @@ pub async fn retoken(
     Ok((connector, report))
 }
 
-/// Changes the connector's settings (only those `patch` names); every change is audited.
-#[tracing::instrument(skip(core), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
+/// Changes the connector's settings (only those `patch` names); every change is audited. A
+/// workspace has `settings_changes` per `settings_window` (each one is an audit entry kept 401
+/// days).
+#[tracing::instrument(skip(core, policy), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn update_settings(
     core: &Core,
+    policy: &SyncPolicy,
     caller: &Caller,
     kind: ConnectorType,
     patch: SettingsPatch,
 ) -> Result<Connector, ConnectorError> {
+    let current = get(core, caller, kind).await?;
+    let mut probe = current.settings;
+    if probe.apply(&patch).is_empty() {
+        return Ok(current); // nothing to change: nothing counted, nothing written
+    }
+    let (n, left) = core
+        .attempts
+        .attempt(&caller.workspace, "settings", policy.settings_window)
+        .await?;
+    if n > policy.settings_changes {
+        return Err(ConnectorError::TooManyChanges(left));
+    }
     let mut changed = Vec::new();
     let updated = update_connector(core, &caller.workspace, kind, |c| {
+        if c.is_deleting() {
+            return false;
+        }
         changed = c.settings.apply(&patch);
         if !changed.is_empty() {
             c.updated_at = now();
@@ -253,9 +352,13 @@ pub async fn update_settings(
     Ok(connector)
 }
 
-/// Deletes the connector: the PSA is told (best effort, logged; Gradient: status `inactive`),
-/// the secret, the item, and the incarnation's slot and pair states (its runs and readings expire
-/// with their TTL and are never seen by a connector created again).
+/// Deletes the connector. First the item is marked (`deleting_since`, a conditional write): from
+/// then on the connector is gone for every caller and every run. Then [`finish_delete`]: the PSA
+/// is told (best effort, logged; Gradient: status `inactive`), the secret, the organization's
+/// binding, the item, and the incarnation's slot and pair states (its runs and readings expire
+/// with their TTL and are never seen by a connector created again). A failure half-way answers an
+/// error and leaves the mark: a retried DELETE, a new connect of the type, or the worker on the
+/// next scheduled firing (the mark keeps the connector in the scheduler's index) finishes it.
 #[tracing::instrument(skip(core), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn delete(
     core: &Core,
@@ -263,9 +366,48 @@ pub async fn delete(
     caller: &Caller,
     kind: ConnectorType,
 ) -> Result<(), ConnectorError> {
-    let Some(connector) = core.connectors.get(&caller.workspace, kind).await? else {
+    let Some(found) = core.connectors.get(&caller.workspace, kind).await? else {
         return Err(ConnectorError::NotFound);
     };
+    let connector = if found.is_deleting() {
+        found // a delete that failed half-way: finish it
+    } else {
+        let incarnation = found.incarnation.clone();
+        let marked = update_connector(core, &caller.workspace, kind, |c| {
+            if c.incarnation != incarnation || c.is_deleting() {
+                return false;
+            }
+            c.deleting_since = Some(now());
+            true
+        })
+        .await?;
+        match marked {
+            Some(c) => {
+                audit(
+                    core,
+                    &caller.workspace,
+                    by(caller, AuditAction::ConnectorDeleted, kind),
+                )
+                .await;
+                c
+            }
+            // Deleted or marked by a racing delete meanwhile: finish whatever is there.
+            None => match core.connectors.get(&caller.workspace, kind).await? {
+                Some(c) if c.is_deleting() => c,
+                _ => return Err(ConnectorError::NotFound),
+            },
+        }
+    };
+    finish_delete(core, policy, &connector).await
+}
+
+/// The rest of a delete whose mark is on `connector` (see [`delete`]); safe to repeat.
+pub async fn finish_delete(
+    core: &Core,
+    policy: &SyncPolicy,
+    connector: &Connector,
+) -> Result<(), ConnectorError> {
+    let (workspace, kind) = (&connector.workspace_id, connector.kind);
     let cref = connector.reference();
     let inactive = match core.vault.load(&cref, connector.token_version).await {
         Ok(token) => {
@@ -275,22 +417,21 @@ pub async fn delete(
                 Err(_) => Err("the PSA did not answer in time".to_owned()),
             }
         }
+        Err(VaultError::NotFound) => Err("no token left to tell it with".to_owned()),
         Err(e) => Err(e.to_string()),
     };
     match inactive {
-        Ok(()) => tracing::info!("connector deleted; the PSA was told"),
+        Ok(()) => tracing::info!("connector deleting; the PSA was told"),
         Err(error) => {
-            tracing::warn!(%error, "connector deleted; the PSA could not be told")
+            tracing::warn!(%error, "connector deleting; the PSA could not be told")
         }
     }
-    core.connectors.delete(&caller.workspace, kind).await?;
-    core.vault.delete(&caller.workspace, kind).await?;
-    audit(
-        core,
-        &caller.workspace,
-        by(caller, AuditAction::ConnectorDeleted, kind),
-    )
-    .await;
+    core.vault.delete(workspace, kind).await?;
+    if let Some(org) = &connector.organization_id {
+        core.orgs.unbind(kind, org, workspace).await?;
+    }
+    core.connectors.delete(workspace, kind).await?;
+    tracing::info!("connector deleted: token, binding and item removed");
     // What is left belongs to a dead incarnation: nothing can reach it any more, so a failure
     // here costs storage until the TTL, never correctness.
     let cleanup = async {

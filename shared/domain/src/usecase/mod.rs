@@ -13,8 +13,9 @@ use crate::catalogue::Catalogue;
 use crate::connector::Connector;
 use crate::ids::{ConnectorType, WorkspaceId};
 use crate::ports::{
-    AlertMemory, AttemptCounter, AuditLog, ConnectorRepo, JobQueue, KeyHealth, PairStates, Psa,
-    RunReadings, RunSlots, StoreError, SyncRuns, TokenVault, WorkspaceDirectory,
+    AlertMemory, AttemptCounter, AuditLog, ConnectorRepo, JobQueue, KeyHealth,
+    OrganizationBindings, PairStates, Psa, RunReadings, RunSlots, StoreError, SyncRuns, TokenVault,
+    WorkspaceDirectory,
 };
 use crate::ports::{Events, Metrics};
 use crate::telemetry::{Event, Measurement};
@@ -26,6 +27,8 @@ use time::OffsetDateTime;
 #[derive(Clone)]
 pub struct Core {
     pub connectors: Arc<dyn ConnectorRepo>,
+    /// Which workspace each PSA organization is bound to (one connector per organization).
+    pub orgs: Arc<dyn OrganizationBindings>,
     pub vault: Arc<dyn TokenVault>,
     pub directory: Arc<dyn WorkspaceDirectory>,
     /// The PSA adapter of each connector type this deployment serves; use cases reach them

@@ -19,6 +19,9 @@ pub enum ProvisionError {
     ServiceMissing(String),
     #[error("the time left ran out during set-up")]
     Deadline,
+    /// The token's organization cannot be this connector's (bound elsewhere, or another one).
+    #[error("{0}")]
+    Organization(String),
 }
 
 impl From<PsaError> for ProvisionError {

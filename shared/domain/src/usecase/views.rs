@@ -47,6 +47,7 @@ pub(super) async fn connector(
     core.connectors
         .get(&caller.workspace, kind)
         .await?
+        .filter(|c| !c.is_deleting())
         .ok_or(ViewError::ConnectorNotFound)
 }
 

@@ -4,8 +4,10 @@
 
 use super::{JobOutcome, SyncPolicy};
 use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::caller::WorkspaceType;
 use crate::connector::{Connector, ConnectorStatus, LastSync, reason};
-use crate::ports::{PsaError, Rejection, StoreError};
+use crate::ids::WorkspaceId;
+use crate::ports::{PsaError, Rejected, Rejection, StoreError};
 use crate::sync::{Failure, MAX_RECORDED_FAILURES, Outcome, RunStatus, SyncRun, bounded_reason};
 use crate::telemetry::Measurement;
 use crate::usecase::{Core, audit, now, run_finished, update_connector};
@@ -167,16 +169,18 @@ pub(super) async fn rejected(
         let why = "cancelled: the connector was deleted or re-tokened while the run was going";
         return end(core, run, RunStatus::Cancelled, why).await;
     }
+    let me = Rejected {
+        workspace: run.workspace_id.clone(),
+        msp: msp_of(core, &run.workspace_id).await,
+    };
     let wave = core
         .key_health
-        .rejected(
-            run.connector_id,
-            kind,
-            &run.workspace_id,
-            policy.key_fault_window,
-        )
+        .rejected(run.connector_id, kind, &me, policy.key_fault_window)
         .await?;
-    if wave.len() >= policy.key_fault_connectors.max(1) {
+    // Only rejections of different MSPs point at the vendor key: an MSP that re-keys all its
+    // channel workspaces at once is that MSP's business, never an alarm for Coro's on-call.
+    let msps: std::collections::BTreeSet<&WorkspaceId> = wave.iter().map(|r| &r.msp).collect();
+    if msps.len() >= policy.key_fault_connectors.max(1) {
         let what = match kind {
             Rejection::Unauthorized => "rejected (401)",
             Rejection::Forbidden => "refused (403)",
@@ -191,8 +195,8 @@ pub(super) async fn rejected(
         );
         core.metrics
             .record(&Measurement::vendor_key_fault(wave.len(), what));
-        for ws in wave.iter().filter(|w| **w != run.workspace_id) {
-            restore(core, ws, run.connector_id, status, why).await?;
+        for r in wave.iter().filter(|r| r.workspace != run.workspace_id) {
+            restore(core, &r.workspace, run.connector_id, status, why).await?;
         }
         let reason = format!(
             "{psa} {what} Coro's vendor key ({} connectors at once): the connector stays \
@@ -209,6 +213,29 @@ pub(super) async fn rejected(
         Rejection::Forbidden => format!("{psa} refused the calls (403, anomaly detected)"),
     };
     end(core, run, run_status, &reason).await
+}
+
+/// The MSP of a channel workspace: the topmost channel workspace above it (itself when its
+/// parent is no channel, or when the read model cannot say: then it counts as its own MSP).
+async fn msp_of(core: &Core, workspace: &WorkspaceId) -> WorkspaceId {
+    let mut current = match core.directory.workspace(workspace).await {
+        Ok(Some(w)) => w,
+        Ok(None) => return workspace.clone(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the workspace to find its MSP");
+            return workspace.clone();
+        }
+    };
+    for _ in 0..8 {
+        let Some(parent) = current.parent.clone() else {
+            break;
+        };
+        match core.directory.workspace(&parent).await {
+            Ok(Some(p)) if p.kind == WorkspaceType::Channel => current = p,
+            _ => break,
+        }
+    }
+    current.id
 }
 
 /// Undoes what a wave of rejections did to another workspace's connector.

@@ -60,6 +60,10 @@ pub struct SyncPolicy {
     /// Token verifications (each a PSA call) a workspace may make per `verify_window`.
     pub verify_attempts: u64,
     pub verify_window: Duration,
+    /// Settings changes (each an audit entry kept 401 days) a workspace may make per
+    /// `settings_window`.
+    pub settings_changes: u64,
+    pub settings_window: Duration,
     /// The PSA check of a token on the API path must answer within this, or the request is a 503
     /// and nothing is written.
     pub verify_deadline: Duration,
@@ -92,6 +96,8 @@ impl Default for SyncPolicy {
             alert_interval: Duration::from_secs(7 * 24 * 3600),
             verify_attempts: 10,
             verify_window: Duration::from_secs(600),
+            settings_changes: 30,
+            settings_window: Duration::from_secs(3600),
             verify_deadline: Duration::from_secs(12),
             api_deadline: Duration::from_secs(25),
             halt_after_checkpoints: None,

@@ -82,6 +82,7 @@ async fn connector_of(
     core.connectors
         .get(&caller.workspace, kind)
         .await?
+        .filter(|c| !c.is_deleting())
         .ok_or(RequestError::NotFound)
 }
 

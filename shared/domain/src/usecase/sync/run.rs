@@ -8,21 +8,50 @@ use super::send::{Sender, Sent, Stop, Window};
 use super::{JobOutcome, SyncPolicy};
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::connector::{ConnectorSettings, ConnectorStatus, reason};
-use crate::ports::{Lease, PsaError, StoreError, SyncJob, VaultError};
+use crate::ports::{Lease, PsaError, PsaIntegration, StoreError, SyncJob, VaultError};
 use crate::secret::ApiToken;
 use crate::sync::{Outcome, RunReading, RunStatus, SyncRun, Trigger};
 use crate::usecase::provision::{
     ProvisionError, ensure_accounts, ensure_services, managed_workspaces,
 };
-use crate::usecase::{Core, audit, now, update_connector};
+use crate::usecase::{Core, audit, connectors, now, update_connector};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Runs (or continues) one sync job. `owner` names this worker invocation; `deadline` is when the
 /// invocation is killed.
+///
+/// The deadline arithmetic (`m` = `deadline_margin`, 30 s by default): no count starts with less
+/// than `m` left; every PSA call — each attempt, every backoff and every wait for the rate
+/// budget — ends by `deadline − m/2` (the client honours [`crate::deadline`]; a post is also cut
+/// there by a timeout); the last `m/2` are for the bookkeeping after it (a checkpoint, the run
+/// record, the continuation on the queue: a handful of DynamoDB and SQS calls). A post cut by the
+/// bound is not an outcome: it goes to the continuation, like the counts not started.
 #[tracing::instrument(skip(core, policy, deadline), fields(workspace_id = %job.workspace_id, run_id = %job.run_id))]
 pub async fn run_job(
+    core: &Core,
+    policy: &SyncPolicy,
+    job: &SyncJob,
+    owner: &str,
+    deadline: Instant,
+) -> Result<JobOutcome, StoreError> {
+    let calls_end = psa_calls_end(deadline, policy);
+    crate::deadline::scope(
+        calls_end,
+        run_job_bounded(core, policy, job, owner, deadline),
+    )
+    .await
+}
+
+/// When a job's PSA calls must have ended: half the margin before the invocation's deadline.
+pub(super) fn psa_calls_end(deadline: Instant, policy: &SyncPolicy) -> Instant {
+    deadline
+        .checked_sub(policy.deadline_margin / 2)
+        .unwrap_or(deadline)
+}
+
+async fn run_job_bounded(
     core: &Core,
     policy: &SyncPolicy,
     job: &SyncJob,
@@ -50,6 +79,16 @@ pub async fn run_job(
         }
     }
     let connector = match core.connectors.get(&cref.workspace, cref.kind).await? {
+        Some(c) if c.incarnation == run.incarnation && c.is_deleting() => {
+            // A delete that failed half-way: this worker (it holds the vault and the PSA)
+            // finishes it; an error leaves the mark for the next firing.
+            tracing::warn!("the connector's delete did not finish; finishing it");
+            if let Err(e) = connectors::finish_delete(core, policy, &c).await {
+                tracing::error!(error = %e, "could not finish the connector's delete");
+            }
+            let why = "cancelled: the connector was deleted";
+            return end(core, &mut run, RunStatus::Cancelled, why).await;
+        }
         Some(c) if c.incarnation == run.incarnation => c,
         _ => {
             let why = "cancelled: the connector was deleted";
@@ -99,6 +138,7 @@ pub async fn run_job(
         owner,
         deadline,
         settings: connector.settings,
+        organization: connector.organization_id.clone(),
     };
     job_ctx.sync(&mut run, &token).await
 }
@@ -110,9 +150,47 @@ struct Job<'a> {
     owner: &'a str,
     deadline: Instant,
     settings: ConnectorSettings,
+    /// The organization the connector is bound to (`None`: bound by this run).
+    organization: Option<String>,
 }
 
 impl Job<'_> {
+    /// The token's organization must be the connector's own; a connector created before
+    /// organizations were bound binds its own now (or fails the run if another workspace holds
+    /// it: it never posts into another workspace's organization).
+    async fn check_organization(
+        &self,
+        run: &SyncRun,
+        org: &PsaIntegration,
+    ) -> Result<(), ProvisionError> {
+        let (core, kind, ws) = (self.core, run.connector_id, &run.workspace_id);
+        let psa = core.psa(kind).name();
+        match self.organization.as_deref() {
+            Some(own) if own == org.id => Ok(()),
+            Some(_) => Err(ProvisionError::Organization(format!(
+                "the token reaches another {psa} organization than the connector's; delete the \
+                 connector and connect again"
+            ))),
+            None => {
+                if !core.orgs.bind(kind, &org.id, ws).await? {
+                    return Err(ProvisionError::Organization(format!(
+                        "the {psa} organization is connected to another Coro workspace; nothing \
+                         is sent to it"
+                    )));
+                }
+                let (inc, version) = (run.incarnation.clone(), run.token_version);
+                update_connector(core, ws, kind, |c| {
+                    c.owns(&inc, version) && c.organization_id.is_none() && {
+                        c.organization_id = Some(org.id.clone());
+                        true
+                    }
+                })
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
     fn deadline_near(&self) -> bool {
         self.deadline.saturating_duration_since(Instant::now()) < self.policy.deadline_margin
     }
@@ -122,7 +200,8 @@ impl Job<'_> {
         let (core, cref) = (self.core, run.connector());
         let near = || self.deadline_near();
         let setup: Result<_, ProvisionError> = async {
-            core.psa(cref.kind).verify(token).await?;
+            let org = core.psa(cref.kind).verify(token).await?;
+            self.check_organization(run, &org).await?;
             if let Err(e) = core.key_health.accepted(cref.kind).await {
                 tracing::warn!(error = %e, "could not record an accepted call");
             }
@@ -135,6 +214,11 @@ impl Job<'_> {
         .await;
         let (ids, services_created, workspaces, accounts) = match setup {
             Ok(v) => v,
+            // A PSA call cut by the job's bound is no answer of the PSA: the next job goes on.
+            Err(ProvisionError::Psa(_)) if crate::deadline::remaining() == Some(Duration::ZERO) => {
+                tracing::warn!("set-up ran into the job's time bound: continuing in a new job");
+                return self.continue_or_give_up(run, None, &[]).await;
+            }
             Err(ProvisionError::Psa(e)) => {
                 return finish::rejected(core, self.policy, run, e).await;
             }

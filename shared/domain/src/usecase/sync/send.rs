@@ -146,17 +146,33 @@ impl<'a> Sender<'a> {
         } else {
             Batch::Last
         };
-        let result = self
-            .core
-            .psa(self.connector.kind)
-            .report_count(
-                self.token,
-                &reading.service_id,
-                &reading.account_id,
-                reading.count,
-                batch,
-            )
-            .await;
+        let posted = self.core.psa(self.connector.kind).report_count(
+            self.token,
+            &reading.service_id,
+            &reading.account_id,
+            reading.count,
+            batch,
+        );
+        // The client ends every call by the job's bound (`crate::deadline`); the timeout is the
+        // belt to those braces. A count cut by it has no outcome: the continuation sends it.
+        let calls_end = self.deadline.checked_sub(self.margin / 2);
+        let result = match calls_end {
+            Some(end) => match tokio::time::timeout_at(end.into(), posted).await {
+                Ok(r) => r,
+                Err(_) => Err(PsaError::Unavailable {
+                    what: "the job's time bound".into(),
+                    retry_after: None,
+                }),
+            },
+            None => posted.await,
+        };
+        let out_of_time = calls_end.is_some_and(|end| Instant::now() >= end)
+            || crate::deadline::remaining() == Some(Duration::ZERO);
+        if out_of_time && matches!(result, Err(PsaError::Unavailable { .. })) {
+            tracing::warn!("a count ran into the job's time bound: the continuation sends it");
+            self.halt(Stop::Deadline);
+            return Sent::Unsent(reading);
+        }
         match result {
             Ok(CountOutcome::Accepted) => {
                 if !no_build {
