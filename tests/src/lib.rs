@@ -3,6 +3,7 @@
 //! with real API Gateway v2 payloads. Each test gets its own tables, secret prefix and simulator.
 
 pub mod events;
+pub mod faults;
 pub mod fixture;
 pub mod front;
 pub mod logs;

@@ -370,6 +370,7 @@ pub fn contract_env(settings: &Settings) -> Vec<(String, String)> {
             "SYNC_COOLDOWN_SECONDS",
             settings.sync.cooldown.as_secs().to_string(),
         ),
+        ("API_WORKSPACE_RPS", settings.api_workspace_rps.to_string()),
     ];
     if let Some(q) = &settings.sync_queue_url {
         env.push(("SYNC_QUEUE_URL", q.clone()));

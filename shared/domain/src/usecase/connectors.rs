@@ -238,7 +238,8 @@ async fn unbind_quietly(core: &Core, kind: ConnectorType, org: &str, workspace: 
 /// The new token must reach the connector's own organization (else `OrganizationMismatch`; a
 /// connector bound before bindings existed binds now, `OrganizationInUse` if another workspace
 /// holds it); nothing is written before that. The token of a connected connector given again
-/// changes nothing. A delete that wins a race against this re-token removes the stored token.
+/// (and still accepted) changes nothing. A delete that wins a race against this re-token removes
+/// the stored token.
 #[tracing::instrument(skip(core, token), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn retoken(
     core: &Core,
@@ -249,17 +250,6 @@ pub async fn retoken(
 ) -> Result<(Connector, SetupReport), ConnectorError> {
     let started = Instant::now();
     let current = get(core, caller, kind).await?;
-    if current.status == ConnectorStatus::Connected && current.status_reason.is_none() {
-        let same = core
-            .vault
-            .load(&current.reference(), current.token_version)
-            .await
-            .is_ok_and(|stored| stored.expose_secret() == token.expose_secret());
-        if same {
-            tracing::info!("the token given is the connector's own: nothing changed");
-            return Ok((current, SetupReport::default()));
-        }
-    }
     let org = verify(core, policy, caller, kind, &token).await?;
     match current.organization_id.as_deref() {
         Some(own) if own != org.id => return Err(ConnectorError::OrganizationMismatch),
@@ -268,6 +258,22 @@ pub async fn retoken(
             if !core.orgs.bind(kind, &org.id, &caller.workspace).await? {
                 return Err(ConnectorError::OrganizationInUse);
             }
+        }
+    }
+    // The connector's own token, still accepted, on a connector that is fine: nothing to do (a
+    // re-token is no way to force a full resend).
+    if current.status == ConnectorStatus::Connected
+        && current.status_reason.is_none()
+        && current.organization_id.is_some()
+    {
+        let same = core
+            .vault
+            .load(&current.reference(), current.token_version)
+            .await
+            .is_ok_and(|stored| stored.expose_secret() == token.expose_secret());
+        if same {
+            tracing::info!("the token given is the connector's own: nothing changed");
+            return Ok((current, SetupReport::default()));
         }
     }
     core.vault.store(&caller.workspace, kind, &token).await?;

@@ -1,0 +1,123 @@
+//! Faults injected around the real adapters (they still talk to moto and the simulator): a token
+//! vault whose deletes fail and whose stores are slow, and a PSA whose token check is slow. What
+//! a test proves with them is the core's ordering under a failure or a race, on real parts.
+
+use async_trait::async_trait;
+use psa_domain::catalogue::Catalogue;
+use psa_domain::ports::{
+    AccountWrite, AccountsCreated, Batch, CountOutcome, Psa, PsaAccount, PsaAlert, PsaError,
+    PsaIntegration, PublishedServices, TokenVault, VaultError,
+};
+use psa_domain::{ApiToken, ConnectorRef, ConnectorType, WorkspaceId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// The real vault, except: the next `failing_deletes` deletes fail, and every store first waits
+/// `store_delay`.
+pub struct FaultyVault {
+    pub inner: Arc<dyn TokenVault>,
+    pub failing_deletes: AtomicU32,
+    pub store_delay: Duration,
+}
+
+impl FaultyVault {
+    pub fn new(inner: Arc<dyn TokenVault>) -> Self {
+        Self {
+            inner,
+            failing_deletes: AtomicU32::new(0),
+            store_delay: Duration::ZERO,
+        }
+    }
+}
+
+#[async_trait]
+impl TokenVault for FaultyVault {
+    async fn store(
+        &self,
+        workspace: &WorkspaceId,
+        kind: ConnectorType,
+        token: &ApiToken,
+    ) -> Result<(), VaultError> {
+        tokio::time::sleep(self.store_delay).await;
+        self.inner.store(workspace, kind, token).await
+    }
+    async fn load(&self, c: &ConnectorRef, version: u64) -> Result<ApiToken, VaultError> {
+        self.inner.load(c, version).await
+    }
+    async fn delete(&self, workspace: &WorkspaceId, kind: ConnectorType) -> Result<(), VaultError> {
+        let fail = self
+            .failing_deletes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            return Err(VaultError::Unavailable(
+                "injected: DeleteSecret failed".into(),
+            ));
+        }
+        self.inner.delete(workspace, kind).await
+    }
+}
+
+/// The real PSA, with a token check (`verify`) that takes `delay` longer.
+pub struct SlowVerify {
+    pub inner: Arc<dyn Psa>,
+    pub delay: Duration,
+}
+
+#[async_trait]
+impl Psa for SlowVerify {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    async fn verify(&self, token: &ApiToken) -> Result<PsaIntegration, PsaError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.verify(token).await
+    }
+    async fn begin_setup(&self, t: &ApiToken, i: &PsaIntegration) -> Result<(), PsaError> {
+        self.inner.begin_setup(t, i).await
+    }
+    async fn disconnect(&self, t: &ApiToken) -> Result<(), PsaError> {
+        self.inner.disconnect(t).await
+    }
+    async fn publish_services(
+        &self,
+        t: &ApiToken,
+        c: &Catalogue,
+        by: &WorkspaceId,
+    ) -> Result<PublishedServices, PsaError> {
+        self.inner.publish_services(t, c, by).await
+    }
+    async fn published_services(&self) -> Result<BTreeMap<String, String>, PsaError> {
+        self.inner.published_services().await
+    }
+    async fn accounts(&self, t: &ApiToken) -> Result<Vec<PsaAccount>, PsaError> {
+        self.inner.accounts(t).await
+    }
+    async fn create_accounts(
+        &self,
+        t: &ApiToken,
+        a: &[PsaAccount],
+    ) -> Result<AccountsCreated, PsaError> {
+        self.inner.create_accounts(t, a).await
+    }
+    async fn update_account(&self, t: &ApiToken, a: &PsaAccount) -> Result<AccountWrite, PsaError> {
+        self.inner.update_account(t, a).await
+    }
+    async fn report_count(
+        &self,
+        t: &ApiToken,
+        service: &str,
+        account: &str,
+        count: u64,
+        batch: Batch,
+    ) -> Result<CountOutcome, PsaError> {
+        self.inner
+            .report_count(t, service, account, count, batch)
+            .await
+    }
+    async fn raise_alert(&self, t: &ApiToken, a: &PsaAlert) -> Result<(), PsaError> {
+        self.inner.raise_alert(t, a).await
+    }
+}
