@@ -681,3 +681,35 @@ async fn no_gradient_call_outlives_the_invocation() {
         );
     }
 }
+
+#[tokio::test]
+async fn token_secrets_are_tagged_and_encrypted_with_the_configured_key() {
+    use psa_domain::ports::TokenVault;
+    let env = TestEnv::start("kms").await;
+    let vault = psa_secrets::SecretsManagerVault::new(env.local.secrets(), &env.secret_prefix)
+        .with_kms_key(Some("alias/coro-psa-tokens".into()));
+    let ws = WorkspaceId::parse("msp_kms").unwrap();
+    let token = psa_domain::ApiToken::parse("partner-token-0123456789").unwrap();
+    vault
+        .store(&ws, ConnectorType::Gradient, &token)
+        .await
+        .unwrap();
+    let d = env
+        .local
+        .secrets()
+        .describe_secret()
+        .secret_id(format!("{}msp_kms", env.secret_prefix))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.kms_key_id(), Some("alias/coro-psa-tokens"));
+    let tags: Vec<(&str, &str)> = d
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))
+        .collect();
+    assert!(
+        tags.contains(&psa_secrets::TOKEN_SECRET_TAG),
+        "the IAM condition's tag: {tags:?}"
+    );
+}

@@ -821,8 +821,8 @@ async fn the_audit_trail_says_who_did_what_newest_first() {
             .to_owned(),
     ];
 
-    // Re-token with the same key, a sync, a regenerated key (the next run is rejected), the new
-    // key, the delete.
+    // Re-token with the same key (changes nothing: no entry), a sync, a regenerated key (the
+    // next run is rejected), the new key, the delete.
     let r = m.env.retoken(CH, &first_key).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let ok_run = sync_and_wait(&m.env).await;
@@ -851,7 +851,6 @@ async fn the_audit_trail_says_who_did_what_newest_first() {
             "sync.requested",
             "sync.finished",
             "sync.requested",
-            "connector.token_replaced",
             "connector.created",
         ],
     );
@@ -1169,7 +1168,14 @@ async fn a_recreated_connector_starts_empty_and_resends_everything() {
     assert_eq!(s["fullResendDue"], false);
     assert_eq!(num(&s, "inSync"), mapped);
 
-    // A re-token makes the next run a full resend again: the preview says so.
+    // A re-token cannot force a second full resend on the day one went out (nor does the same
+    // token change anything): the preview says so...
+    assert_eq!(m.env.retoken(CH, &key).await.status, 200);
+    let (s, _) = usage(&m.env, &viewer).await;
+    assert_eq!(s["fullResendDue"], false);
+    // ...while a re-token a day after the last full resend makes the next run one again.
+    age_last_full_resend(&m.env, time::Duration::days(2)).await;
+    let key = m.env.sim.regenerate_key(&m.org).unwrap();
     assert_eq!(m.env.retoken(CH, &key).await.status, 200);
     let (s, _) = usage(&m.env, &viewer).await;
     assert_eq!(s["fullResendDue"], true);
@@ -1204,4 +1210,32 @@ async fn a_recreated_connector_starts_empty_and_resends_everything() {
         1
     );
     assert_eq!(actions.iter().filter(|a| **a == "sync.finished").count(), 4);
+}
+
+/// Moves the connector's last full resend `by` into the past (as if it went out then).
+async fn age_last_full_resend(env: &TestEnv, by: time::Duration) {
+    let at = time::OffsetDateTime::now_utc() - by;
+    env.local
+        .dynamodb()
+        .update_item()
+        .table_name(&env.tables.psa)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("WS#{CH}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CONNECTOR#gradient".into()),
+        )
+        .update_expression("SET lastFullResendAt = :at")
+        .expression_attribute_values(
+            ":at",
+            aws_sdk_dynamodb::types::AttributeValue::S(
+                at.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap(),
+            ),
+        )
+        .send()
+        .await
+        .expect("age the last full resend");
 }

@@ -189,10 +189,10 @@ impl Wiring {
 
     /// The partner-token vault (Secrets Manager, secrets named `TOKEN_SECRET_PREFIX`…).
     pub fn vault(mut self) -> Self {
-        let vault = Arc::new(SecretsManagerVault::new(
-            self.secrets(),
-            &self.settings.token_secret_prefix,
-        ));
+        let vault = Arc::new(
+            SecretsManagerVault::new(self.secrets(), &self.settings.token_secret_prefix)
+                .with_kms_key(self.settings.token_kms_key_id.clone()),
+        );
         self.core.vault = vault.clone();
         self.vault = Some(vault);
         self

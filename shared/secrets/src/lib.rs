@@ -20,6 +20,9 @@ fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
     VaultError::Unavailable(format!("{what}: {}", DisplayErrorContext(&e)))
 }
 
+/// The tag every partner-token secret carries (key, value).
+pub const TOKEN_SECRET_TAG: (&str, &str) = ("coro-psa-secret", "partner-token");
+
 /// How long a token read from Secrets Manager is reused by this process.
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(300);
 
@@ -27,6 +30,9 @@ pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(300);
 pub struct SecretsManagerVault {
     client: Client,
     prefix: String,
+    /// `TOKEN_KMS_KEY_ID`: the key every new token secret is encrypted with (`None`: the
+    /// account's default key for Secrets Manager).
+    kms_key_id: Option<String>,
     cache: Mutex<HashMap<String, (ApiToken, Instant)>>,
 }
 
@@ -36,8 +42,15 @@ impl SecretsManagerVault {
         Self {
             client,
             prefix: prefix.into(),
+            kms_key_id: None,
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Encrypts every token secret this vault creates with `key` (`TOKEN_KMS_KEY_ID`).
+    pub fn with_kms_key(mut self, key: Option<String>) -> Self {
+        self.kms_key_id = key;
+        self
     }
 
     /// The secret of the workspace's connector of type `kind`: `<prefix><workspaceId>` for the
@@ -134,6 +147,15 @@ impl TokenVault for SecretsManagerVault {
             .name(&name)
             .description("PSA partner token of a Coro PSA connector")
             .secret_string(token.expose_secret())
+            .set_kms_key_id(self.kms_key_id.clone())
+            // What the IAM policy of every function conditions its token-secret rights on: a
+            // secret without it (the vendor key, anything else under the prefix) is out of reach.
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key(TOKEN_SECRET_TAG.0)
+                    .value(TOKEN_SECRET_TAG.1)
+                    .build(),
+            )
             .tags(
                 aws_sdk_secretsmanager::types::Tag::builder()
                     .key("workspaceId")
