@@ -73,3 +73,47 @@ async fn only_the_functions_that_call_gradient_read_the_vendor_key() {
         );
     }
 }
+
+/// The real API binary answers the sync routes (served by the on-demand function) with 404, never
+/// a 500 from an unwired queue; and a Gradient base URL in clear stops every Gradient-calling
+/// function at init, naming the variable.
+#[tokio::test]
+async fn the_api_binary_answers_routes_it_does_not_serve_with_404_and_refuses_cleartext() {
+    let msp = connected_msp("wiring-edge", 3).await;
+    let env = &msp.env;
+    let vars = contract_env(&env.platform.settings);
+    let dump = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("wiring-edge");
+    let mut api = FunctionProcess::spawn("connectors-api", &vars, &dump).await;
+    api.init_time().await;
+    for path in [
+        "/v1/psa/connectors/gradient/sync",
+        "/v1/psa/connectors/gradient/syncs/20261206T050000.000Z-x/release",
+    ] {
+        let post = http_event_json("POST", path, Some(&Claims::admin(CH)), None);
+        let answer = HttpAnswer::from_outcome(&api.invoke(&post).await);
+        assert_eq!(answer.status, 404, "{path}: {}", answer.body);
+        assert_eq!(answer.json()["code"], "not_found");
+    }
+    api.stop();
+
+    let mut clear = vars.clone();
+    for (k, v) in &mut clear {
+        if k == "GRADIENT_BASE_URL" {
+            *v = "http://gradient.example.com".into();
+        }
+    }
+    for function in ["connectors-api", "sync-worker"] {
+        let p = FunctionProcess::spawn(function, &clear, &dump).await;
+        let mut named = false;
+        for _ in 0..300 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if p.captured().contains("GRADIENT_BASE_URL") {
+                named = true;
+                break;
+            }
+        }
+        let out = p.stop();
+        assert!(named, "{function}: {}{}", out.stdout, out.stderr);
+        assert!(!out.stdout.contains("gradient.example.com/api"), "no call went out");
+    }
+}
