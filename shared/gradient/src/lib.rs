@@ -19,6 +19,12 @@
 //!   current one, the partner token, the header value of each key) before it is cut or logged.
 //!   Any 12 characters in a row of a secret, raw, in base64 or escaped, are replaced by
 //!   `[REDACTED]` (the rule: module `scrub`).
+//! * Deadline: inside a `psa_domain::deadline::scope` every call ends by the scope's instant.
+//!   Each attempt's timeout is cut to the time left. The wait for the budget is too (then the
+//!   call is a `Timeout`, nothing sent), and so is a vendor-key refresh. A backoff or
+//!   `Retry-After` wait that would not end before the deadline is not taken (the last error
+//!   comes back), and a call with no time left is a `Timeout` at once, without sending. Outside
+//!   a scope nothing changes.
 //! * Vendor key refresh ([`GradientClient::with_key_refresh`]): on a 401 the client re-reads the
 //!   vendor key; a changed key retries that request once and is kept for every later request of
 //!   the client and its clones. Refreshes are coalesced (one at a time, at most one per
@@ -45,7 +51,7 @@ pub use types::{
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use psa_domain::{ApiToken, VendorKey};
+use psa_domain::{ApiToken, VendorKey, deadline};
 use rand::Rng;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
@@ -543,7 +549,8 @@ impl GradientClient {
         result.map_err(|e| e.scrubbed(&self.scrubber(token, used.iter().map(|k| &**k))))
     }
 
-    /// Runs a call with the retry policy; returns the 2xx body. `used` collects the vendor keys the attempts were sent with.
+    /// Runs a call with the retry policy, within the task's deadline (`psa_domain::deadline`);
+    /// returns the 2xx body. `used` collects the vendor keys the attempts were sent with.
     async fn execute(
         &self,
         token: &ApiToken,
@@ -557,7 +564,12 @@ impl GradientClient {
         let max_attempts = cfg.max_attempts.max(1);
         let mut attempt = 0u32;
         let mut key_renewed = false;
+        let mut last = None;
         loop {
+            // No time left: nothing (more) is sent.
+            if deadline::remaining().is_some_and(|left| left.is_zero()) {
+                return Err(last.unwrap_or(GradientError::Timeout));
+            }
             attempt += 1;
             let key = self.current_key();
             if !used
@@ -576,9 +588,10 @@ impl GradientClient {
             // A 401 had no effect, so even a non-idempotent call may go again with a new key;
             // once per call, and it does not use up an attempt.
             if matches!(err, GradientError::TokenRejected) {
-                if !key_renewed && self.renew_key(token, &key).await {
+                if !key_renewed && self.renew_key_in_time(token, &key).await {
                     key_renewed = true;
                     attempt -= 1;
+                    last = Some(err);
                     continue;
                 }
                 return Err(err);
@@ -596,11 +609,30 @@ impl GradientClient {
                 } => (*d).min(cfg.backoff_cap),
                 _ => self.backoff(attempt),
             };
+            // A wait that would not end before the deadline is not taken.
+            if deadline::remaining().is_some_and(|left| delay >= left) {
+                tracing::debug!(
+                    %method, path, attempt, delay_ms = delay.as_millis() as u64, error = %err,
+                    "not retrying Gradient call: its deadline comes first"
+                );
+                return Err(err);
+            }
             tracing::debug!(
                 %method, path, attempt, delay_ms = delay.as_millis() as u64, error = %err,
                 "retrying Gradient call"
             );
             tokio::time::sleep(delay).await;
+            last = Some(err);
+        }
+    }
+
+    /// [`Self::renew_key`] within the task's deadline (`false` once it has passed).
+    async fn renew_key_in_time(&self, token: &ApiToken, used: &VendorKey) -> bool {
+        match deadline::remaining() {
+            None => self.renew_key(token, used).await,
+            Some(left) => tokio::time::timeout(left, self.renew_key(token, used))
+                .await
+                .unwrap_or(false),
         }
     }
 
@@ -672,7 +704,8 @@ impl GradientClient {
         }
     }
 
-    /// Sends one request once the budget lets it go.
+    /// Sends one request once the budget lets it go, within the task's deadline: the wait for the
+    /// budget and the request itself end by it, and nothing is sent without time left.
     async fn send(
         &self,
         key: &VendorKey,
@@ -683,7 +716,16 @@ impl GradientClient {
     ) -> Result<Answer, GradientError> {
         let header = Self::header_value(key, token)?;
         let budget = self.budget();
-        budget.acquire().await;
+        match deadline::remaining() {
+            None => budget.acquire().await,
+            Some(left) => tokio::time::timeout(left, budget.acquire())
+                .await
+                .map_err(|_| GradientError::Timeout)?,
+        }
+        let timeout = deadline::bounded(self.inner.config.request_timeout);
+        if timeout.is_zero() {
+            return Err(GradientError::Timeout);
+        }
         self.inner.sent.fetch_add(1, Ordering::Relaxed);
         psa_domain::calls::sent(); // the job's tally (GradientCalls)
         let url = format!("{}{}", self.inner.base, path);
@@ -691,7 +733,7 @@ impl GradientClient {
             .inner
             .http
             .request(method.clone(), url)
-            .timeout(self.inner.config.request_timeout)
+            .timeout(timeout)
             .header("GRADIENT-TOKEN", header)
             .header(ACCEPT, "application/json");
         if let Some(b) = body {

@@ -1527,3 +1527,162 @@ async fn unparsable_success_body_quoting_the_token_leaks_no_piece() {
     }
     assert_eq!(malformed, 8);
 }
+
+// ---------------------------------------------------------------- the job's deadline
+
+/// A server that answers every request `status` after `delay` (with `Retry-After` when given),
+/// counting the requests as they arrive.
+struct Slow {
+    base: String,
+    seen: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Slow {
+    async fn start(delay: Duration, status: u16, retry_after: Option<u64>) -> Self {
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        let app = Router::new().fallback(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                let mut resp = (
+                    StatusCode::from_u16(status).unwrap(),
+                    [("content-type", "application/json")],
+                    ORG_JSON,
+                )
+                    .into_response();
+                if let Some(secs) = retry_after {
+                    resp.headers_mut().insert("retry-after", secs.into());
+                }
+                resp
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { base, seen }
+    }
+
+    fn seen(&self) -> usize {
+        self.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A client with a long request timeout and many attempts: only the deadline can end a call early.
+fn patient_client(base: &str) -> GradientClient {
+    let mut cfg = config(base);
+    cfg.request_timeout = Duration::from_secs(30);
+    cfg.backoff_cap = Duration::from_secs(10);
+    cfg.max_attempts = 10;
+    GradientClient::new(cfg, VendorKey::parse(VENDOR_KEY).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_slow_answer_is_cut_at_the_deadline_and_not_retried_past_it() {
+    let srv = Slow::start(Duration::from_secs(15), 200, None).await;
+    let c = patient_client(&srv.base);
+    let started = Instant::now();
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    let result = psa_domain::deadline::scope(until, c.organization(&token("pk-slow"))).await;
+    let elapsed = started.elapsed();
+    assert!(matches!(result, Err(GradientError::Timeout)), "{result:?}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
+    assert_eq!(c.requests_sent(), 1, "no retry after the deadline");
+    assert_eq!(srv.seen(), 1);
+}
+
+#[tokio::test]
+async fn retries_stop_at_the_deadline() {
+    // 503 after 600 ms each: within a 1.5 s scope at most three attempts start, the last is cut.
+    let srv = Slow::start(Duration::from_millis(600), 503, None).await;
+    let c = patient_client(&srv.base);
+    let started = Instant::now();
+    let until = std::time::Instant::now() + Duration::from_millis(1500);
+    let err = psa_domain::deadline::scope(until, c.organization(&token("pk-5xx")))
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(
+            err,
+            GradientError::Timeout | GradientError::Server { status: 503 }
+        ),
+        "{err:?}"
+    );
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+    assert!((1..=3).contains(&srv.seen()), "{}", srv.seen());
+
+    // A Retry-After that would end after the deadline is not waited for: the 429 comes back.
+    let srv = Slow::start(Duration::ZERO, 429, Some(5)).await;
+    let c = patient_client(&srv.base);
+    let started = Instant::now();
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    let err = psa_domain::deadline::scope(until, c.organization(&token("pk-429")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GradientError::RateLimited { retry_after: Some(d) } if d.as_secs() == 5),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(srv.seen(), 1);
+
+    // Outside a scope the same answer is waited for (capped at backoff_cap) as before.
+    let srv = Slow::start(Duration::ZERO, 429, Some(1)).await;
+    let mut cfg = config(&srv.base);
+    cfg.max_attempts = 2;
+    let c = GradientClient::new(cfg, VendorKey::parse(VENDOR_KEY).unwrap()).unwrap();
+    let started = Instant::now();
+    let err = c.organization(&token("pk-429")).await.unwrap_err();
+    assert!(matches!(err, GradientError::RateLimited { .. }), "{err:?}");
+    assert!(started.elapsed() >= Duration::from_millis(950));
+    assert_eq!(srv.seen(), 2);
+}
+
+#[tokio::test]
+async fn a_call_without_time_left_sends_nothing() {
+    let srv = Scripted::start(vec![(200, vec![], ORG_JSON.into())]).await;
+    let c = client(&srv.base);
+    let past = std::time::Instant::now() - Duration::from_secs(1);
+    let started = Instant::now();
+    let err = psa_domain::deadline::scope(past, c.organization(&token("pk-late")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GradientError::Timeout), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(c.requests_sent(), 0);
+    assert!(srv.seen().is_empty());
+    // Outside a scope the same client sends as usual.
+    c.organization(&token("pk-late")).await.unwrap();
+    assert_eq!(srv.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn a_wait_for_the_budget_is_cut_at_the_deadline() {
+    let srv = Scripted::start(vec![(200, vec![], ORG_JSON.into()); 2]).await;
+    // One request a window (~1 s): the second call would wait about a second for its slot.
+    let c = client(&srv.base).with_budget(psa_gradient::Budget::local(1));
+    let t = token("pk-budget");
+    c.organization(&t).await.unwrap();
+    let started = Instant::now();
+    let until = std::time::Instant::now() + Duration::from_millis(200);
+    let err = psa_domain::deadline::scope(until, c.organization(&t))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GradientError::Timeout), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(c.requests_sent(), 1, "nothing sent without a slot");
+    assert_eq!(srv.seen().len(), 1);
+}
