@@ -40,6 +40,18 @@ const DECODE_LEVELS: usize = 2;
 pub(crate) struct Scrubber {
     /// Every form, once, none empty.
     forms: Vec<Vec<char>>,
+    /// Fingerprints of every [`MIN_RUN`]-character window of the longer forms. A collision can
+    /// only redact more than needed.
+    windows: HashSet<u64>,
+    /// The forms shorter than [`MIN_RUN`].
+    short: Vec<String>,
+}
+
+/// A window's fingerprint (64-bit FNV-1a of its bytes).
+fn fingerprint(window: &str) -> u64 {
+    window.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl Scrubber {
@@ -51,12 +63,29 @@ impl Scrubber {
                 add_forms(secret, &mut forms);
             }
         }
+        let mut windows = HashSet::new();
+        let mut short = Vec::new();
+        for form in forms.iter().filter(|f| !f.is_empty()) {
+            let offsets: Vec<usize> = form
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain([form.len()])
+                .collect();
+            if offsets.len() <= MIN_RUN {
+                short.push(form.clone());
+            }
+            for w in offsets.windows(MIN_RUN + 1) {
+                windows.insert(fingerprint(&form[w[0]..w[MIN_RUN]]));
+            }
+        }
         Self {
             forms: forms
                 .into_iter()
                 .filter(|f| !f.is_empty())
                 .map(|f| f.chars().collect())
                 .collect(),
+            windows,
+            short,
         }
     }
 
@@ -71,21 +100,9 @@ impl Scrubber {
         } else {
             text
         };
-        let windows: HashSet<String> = self
-            .forms
-            .iter()
-            .filter(|f| f.len() >= MIN_RUN)
-            .flat_map(|f| f.windows(MIN_RUN).map(|w| w.iter().collect::<String>()))
-            .collect();
-        let short: Vec<String> = self
-            .forms
-            .iter()
-            .filter(|f| f.len() < MIN_RUN)
-            .map(|f| f.iter().collect())
-            .collect();
         let mut found = Vec::new();
         for view in views(text) {
-            view.find(&windows, &short, &mut found);
+            view.find(&self.windows, &self.short, &mut found);
         }
         redact(text, found)
     }
@@ -200,13 +217,13 @@ fn views(text: &str) -> Vec<View> {
 
 impl View {
     /// Adds the byte ranges of the text where a window (or a whole short form) shows.
-    fn find(&self, windows: &HashSet<String>, short: &[String], found: &mut Vec<Range<usize>>) {
+    fn find(&self, windows: &HashSet<u64>, short: &[String], found: &mut Vec<Range<usize>>) {
         let s: String = self.units.iter().map(|u| u.ch).collect();
         let offsets: Vec<usize> = s.char_indices().map(|(i, _)| i).chain([s.len()]).collect();
         let span =
             |from: usize, chars: usize| self.units[from].start..self.units[from + chars - 1].end;
         for i in 0..(self.units.len() + 1).saturating_sub(MIN_RUN) {
-            if windows.contains(&s[offsets[i]..offsets[i + MIN_RUN]]) {
+            if windows.contains(&fingerprint(&s[offsets[i]..offsets[i + MIN_RUN]])) {
                 found.push(span(i, MIN_RUN));
             }
         }
