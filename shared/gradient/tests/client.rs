@@ -1394,8 +1394,10 @@ async fn every_endpoint(
 /// message: no 12-character piece of any secret shows.
 #[tokio::test]
 async fn echoed_token_leaks_no_piece_on_any_endpoint() {
+    // 200 calls: above the simulator's default limit, which is not what this test is about.
     let sim = Simulator::start(SimConfig {
         vendor_key: LONG_VENDOR_KEY.to_owned(),
+        max_rps: 10_000,
         ..SimConfig::default()
     })
     .await
@@ -1408,6 +1410,7 @@ async fn echoed_token_leaks_no_piece_on_any_endpoint() {
         VendorKey::parse(LONG_VENDOR_KEY).unwrap(),
     )
     .unwrap();
+    let mut sent = 0;
     for shape in [
         EchoShape::Json,
         EchoShape::Text,
@@ -1423,11 +1426,15 @@ async fn echoed_token_leaks_no_piece_on_any_endpoint() {
                 }),
                 ..Faults::default()
             });
-            for (endpoint, result) in every_endpoint(&c, &t).await {
+            let results = every_endpoint(&c, &t).await;
+            sent += results.len() as u64;
+            assert_eq!(c.requests_sent(), sent, "4xx errors are not retried");
+            for (endpoint, result) in results {
                 let Err(err) = result else {
                     panic!("{shape:?} {status} {endpoint}: succeeded")
                 };
                 assert_eq!(err.status(), Some(status), "{shape:?} {endpoint}: {err:?}");
+
                 assert_no_secret_piece(&err, LONG_VENDOR_KEY, &org.partner_key);
                 let message = match &err {
                     GradientError::BadRequest { message, .. }
