@@ -1,6 +1,8 @@
-//! Errors of the Gradient client. None of them ever carries a key or the `GRADIENT-TOKEN` value:
-//! messages hold only Gradient's own `message` field (scrubbed of both keys) and the request path.
+//! Errors of the Gradient client. None of them ever carries a key or the `GRADIENT-TOKEN` value,
+//! nor any 12 characters in a row of one: messages hold the request path and Gradient's own words
+//! (its `message`, a parse or transport error's text), scrubbed (module `scrub`) before any cut.
 
+use crate::scrub::Scrubber;
 use std::time::Duration;
 
 /// Longest message (in characters) a [`GradientError`] holds.
@@ -57,6 +59,32 @@ pub enum GradientError {
 }
 
 impl GradientError {
+    /// This error with its message (if it has one) scrubbed of the secrets `scrubber` knows, and
+    /// only then cut to [`MAX_MESSAGE_CHARS`]. Every error a call of the client returns has passed
+    /// here.
+    pub(crate) fn scrubbed(mut self, scrubber: &Scrubber) -> Self {
+        if let Some(message) = self.message_mut() {
+            *message = cap_message(scrubber.scrub(message, false));
+        }
+        self
+    }
+
+    pub(crate) fn message_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Self::Forbidden { message }
+            | Self::NotFound { message }
+            | Self::Conflict { message }
+            | Self::BadRequest { message, .. }
+            | Self::Network { message }
+            | Self::Malformed { message }
+            | Self::Config { message } => Some(message),
+            Self::TokenRejected
+            | Self::RateLimited { .. }
+            | Self::Server { .. }
+            | Self::Timeout => None,
+        }
+    }
+
     /// Worth retrying later: rate limit, server trouble, timeout, network.
     pub fn is_transient(&self) -> bool {
         matches!(

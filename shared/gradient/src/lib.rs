@@ -13,19 +13,31 @@
 //!   effect yet). 403/404/409/400 are never retried; a 401 only once, with a new vendor key (see
 //!   below; a 401 had no effect, so this holds for every call).
 //! * Secrets: the `GRADIENT-TOKEN` value is built per request from [`VendorKey`] and [`ApiToken`]
-//!   and marked sensitive; errors carry only Gradient's `message` (scrubbed of both keys) and the
-//!   path; nothing logs a header.
+//!   and marked sensitive; nothing logs a header. Errors carry the path and Gradient's own words
+//!   only: every error a call returns (any status, a 2xx body that does not parse, a transport
+//!   failure) passes one scrubber with the call's secrets (the vendor keys it was sent with, the
+//!   current one, the partner token, the header value of each key) before it is cut or logged.
+//!   Any 12 characters in a row of a secret, raw, in base64 or escaped, are replaced by
+//!   `[REDACTED]` (the rule: module `scrub`).
+//! * Deadline: inside a `psa_domain::deadline::scope` every call ends by the scope's instant.
+//!   Each attempt's timeout is cut to the time left. The wait for the budget is too (then the
+//!   call is a `Timeout`, nothing sent), and so is a vendor-key refresh. A backoff or
+//!   `Retry-After` wait that would not end before the deadline is not taken (the last error
+//!   comes back), and a call with no time left is a `Timeout` at once, without sending. Outside
+//!   a scope nothing changes.
 //! * Vendor key refresh ([`GradientClient::with_key_refresh`]): on a 401 the client re-reads the
 //!   vendor key; a changed key retries that request once and is kept for every later request of
 //!   the client and its clones. Refreshes are coalesced (one at a time, at most one per
 //!   [`GradientConfig::key_refresh_interval`]), so a revoked key costs one read per interval.
 //! * Size caps: a 2xx body over [`MAX_BODY_BYTES`] is `Malformed` ("response too large"); of an
-//!   error body at most [`MAX_ERROR_BODY_BYTES`] are read, the rest is ignored; every message kept
-//!   in a [`GradientError`] has at most [`MAX_MESSAGE_CHARS`] characters (cut after scrubbing).
+//!   error body at most [`MAX_ERROR_BODY_BYTES`] are read, the rest is ignored (a secret cut at
+//!   that end is removed too); every message kept in a [`GradientError`] has at most
+//!   [`MAX_MESSAGE_CHARS`] characters, cut only after the whole message was scrubbed.
 
 mod budget;
 mod error;
 mod psa;
+mod scrub;
 mod types;
 
 pub use budget::{Budget, LeaseTiming};
@@ -39,10 +51,11 @@ pub use types::{
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use psa_domain::{ApiToken, VendorKey};
+use psa_domain::{ApiToken, VendorKey, deadline};
 use rand::Rng;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
+use scrub::Scrubber;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -309,7 +322,7 @@ impl GradientClient {
                 false
             }
             Ok(Err(cause)) => {
-                let cause = cap_message(self.scrub(used, token, cause, false));
+                let cause = cap_message(self.scrubber(token, [used]).scrub(&cause, false));
                 tracing::warn!(error = %cause, "cannot re-read the vendor key after a 401");
                 false
             }
@@ -350,19 +363,19 @@ impl GradientClient {
     /// `GET /api/vendor-api` → the vendor record with its services.
     pub async fn vendor(&self, token: &ApiToken) -> Result<Vendor, GradientError> {
         let path = "/api/vendor-api";
-        let body = self
-            .execute(token, Method::GET, path, None, Retry::Transient)
-            .await?;
-        parse::<Envelope<Vendor>>(path, &body).map(|e| e.data)
+        self.call(token, Method::GET, path, None, Retry::Transient, |b| {
+            parse::<Envelope<Vendor>>(path, b).map(|e| e.data)
+        })
+        .await
     }
 
     /// `GET /api/vendor-api/organization`: the way to check a token (401 → `TokenRejected`).
     pub async fn organization(&self, token: &ApiToken) -> Result<Organization, GradientError> {
         let path = "/api/vendor-api/organization";
-        let body = self
-            .execute(token, Method::GET, path, None, Retry::Transient)
-            .await?;
-        parse(path, &body)
+        self.call(token, Method::GET, path, None, Retry::Transient, |b| {
+            parse(path, b)
+        })
+        .await
     }
 
     /// `PATCH /api/vendor-api/organization/status/{status}` (no body).
@@ -372,18 +385,19 @@ impl GradientClient {
         status: IntegrationStatus,
     ) -> Result<(), GradientError> {
         let path = format!("/api/vendor-api/organization/status/{}", status.as_str());
-        self.execute(token, Method::PATCH, &path, None, Retry::Transient)
-            .await?;
-        Ok(())
+        self.call(token, Method::PATCH, &path, None, Retry::Transient, |_| {
+            Ok(())
+        })
+        .await
     }
 
     /// `GET /api/vendor-api/organization/accounts`.
     pub async fn list_accounts(&self, token: &ApiToken) -> Result<Vec<Account>, GradientError> {
         let path = "/api/vendor-api/organization/accounts";
-        let body = self
-            .execute(token, Method::GET, path, None, Retry::Transient)
-            .await?;
-        parse(path, &body)
+        self.call(token, Method::GET, path, None, Retry::Transient, |b| {
+            parse(path, b)
+        })
+        .await
     }
 
     /// `POST /api/vendor-api/organization/accounts` in chunks of [`ACCOUNT_CHUNK`]. A 409 comes
@@ -397,10 +411,17 @@ impl GradientClient {
         let mut created = Vec::with_capacity(accounts.len());
         for chunk in accounts.chunks(ACCOUNT_CHUNK) {
             let body = to_body(chunk)?;
-            let resp = self
-                .execute(token, Method::POST, path, Some(body), Retry::Transient)
+            let batch: Vec<Account> = self
+                .call(
+                    token,
+                    Method::POST,
+                    path,
+                    Some(body),
+                    Retry::Transient,
+                    |b| parse(path, b),
+                )
                 .await?;
-            created.extend(parse::<Vec<Account>>(path, &resp)?);
+            created.extend(batch);
         }
         Ok(created)
     }
@@ -417,10 +438,15 @@ impl GradientClient {
             segment(account_id)
         );
         let body = to_body(update)?;
-        let resp = self
-            .execute(token, Method::PATCH, &path, Some(body), Retry::Transient)
-            .await?;
-        parse(&path, &resp)
+        self.call(
+            token,
+            Method::PATCH,
+            &path,
+            Some(body),
+            Retry::Transient,
+            |b| parse(&path, b),
+        )
+        .await
     }
 
     /// `POST /api/vendor-api/service` → the vendor record (find the new id in `skus`).
@@ -432,19 +458,19 @@ impl GradientClient {
     ) -> Result<Vendor, GradientError> {
         let path = "/api/vendor-api/service";
         let body = to_body(service)?;
-        let resp = self
-            .execute(token, Method::POST, path, Some(body), Retry::Only429)
-            .await?;
-        parse::<Envelope<Vendor>>(path, &resp).map(|e| e.data)
+        self.call(token, Method::POST, path, Some(body), Retry::Only429, |b| {
+            parse::<Envelope<Vendor>>(path, b).map(|e| e.data)
+        })
+        .await
     }
 
     /// `GET /api/vendor-api/service/{serviceId}`.
     pub async fn service(&self, token: &ApiToken, service_id: &str) -> Result<Sku, GradientError> {
         let path = format!("/api/vendor-api/service/{}", segment(service_id));
-        let resp = self
-            .execute(token, Method::GET, &path, None, Retry::Transient)
-            .await?;
-        parse::<Envelope<Sku>>(&path, &resp).map(|e| e.data)
+        self.call(token, Method::GET, &path, None, Retry::Transient, |b| {
+            parse::<Envelope<Sku>>(&path, b).map(|e| e.data)
+        })
+        .await
     }
 
     /// `POST /api/vendor-api/service/{serviceId}/count[?no_build=true]` — sets the unit count.
@@ -465,9 +491,15 @@ impl GradientClient {
             "accountId": account_id,
             "unitCount": unit_count,
         }))?;
-        self.execute(token, Method::POST, &path, Some(body), Retry::Transient)
-            .await?;
-        Ok(())
+        self.call(
+            token,
+            Method::POST,
+            &path,
+            Some(body),
+            Retry::Transient,
+            |_| Ok(()),
+        )
+        .await
     }
 
     /// `POST /api/vendor-api/alerting/{accountId}`: an alert that becomes a ticket in the MSP's
@@ -482,30 +514,43 @@ impl GradientClient {
     ) -> Result<AlertReceipt, GradientError> {
         let path = format!("/api/vendor-api/alerting/{}", segment(account_id));
         let body = to_body(alert)?;
-        let resp = self
-            .execute(token, Method::POST, &path, Some(body), Retry::Only429)
-            .await?;
-        if resp.iter().all(u8::is_ascii_whitespace) {
-            return Ok(AlertReceipt {
-                alert_id: alert.alert_id.clone(),
-                ..AlertReceipt::default()
-            });
-        }
-        let value: serde_json::Value = parse(&path, &resp)?;
-        let value = match value {
-            serde_json::Value::Object(mut o)
-                if !o.contains_key("messageId") && o.get("data").is_some_and(|d| d.is_object()) =>
-            {
-                o.remove("data").unwrap_or_default()
-            }
-            v => v,
-        };
-        serde_json::from_value(value).map_err(|e| GradientError::Malformed {
-            message: cap_message(format!("{path}: {e}")),
-        })
+        self.call(
+            token,
+            Method::POST,
+            &path,
+            Some(body),
+            Retry::Only429,
+            |b| alert_receipt(&path, alert, b),
+        )
+        .await
     }
 
-    /// Runs a call with the retry policy; returns the 2xx body.
+    /// One call: the request under the retry policy, then `decode` of the 2xx body. Every error
+    /// it returns — of any status, a transport failure, a body that does not decode — has passed
+    /// [`GradientError::scrubbed`] with the call's secrets (each vendor key it was sent with, the
+    /// client's current one, the partner token, the header built from each key).
+    async fn call<T>(
+        &self,
+        token: &ApiToken,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        retry: Retry,
+        decode: impl FnOnce(&[u8]) -> Result<T, GradientError>,
+    ) -> Result<T, GradientError> {
+        let mut used = Vec::new();
+        let result = match self
+            .execute(token, method, path, body, retry, &mut used)
+            .await
+        {
+            Ok(bytes) => decode(&bytes),
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| e.scrubbed(&self.scrubber(token, used.iter().map(|k| &**k))))
+    }
+
+    /// Runs a call with the retry policy, within the task's deadline (`psa_domain::deadline`);
+    /// returns the 2xx body. `used` collects the vendor keys the attempts were sent with.
     async fn execute(
         &self,
         token: &ApiToken,
@@ -513,16 +558,28 @@ impl GradientClient {
         path: &str,
         body: Option<Vec<u8>>,
         retry: Retry,
+        used: &mut Vec<Arc<VendorKey>>,
     ) -> Result<Vec<u8>, GradientError> {
         let cfg = &self.inner.config;
         let max_attempts = cfg.max_attempts.max(1);
         let mut attempt = 0u32;
         let mut key_renewed = false;
+        let mut last = None;
         loop {
+            // No time left: nothing (more) is sent.
+            if deadline::remaining().is_some_and(|left| left.is_zero()) {
+                return Err(last.unwrap_or(GradientError::Timeout));
+            }
             attempt += 1;
             let key = self.current_key();
+            if !used
+                .iter()
+                .any(|k| k.expose_secret() == key.expose_secret())
+            {
+                used.push(key.clone());
+            }
             let err = match self
-                .attempt(&key, token, &method, path, body.as_deref())
+                .attempt(&key, token, &method, path, body.as_deref(), used)
                 .await
             {
                 Ok(bytes) => return Ok(bytes),
@@ -531,9 +588,10 @@ impl GradientClient {
             // A 401 had no effect, so even a non-idempotent call may go again with a new key;
             // once per call, and it does not use up an attempt.
             if matches!(err, GradientError::TokenRejected) {
-                if !key_renewed && self.renew_key(token, &key).await {
+                if !key_renewed && self.renew_key_in_time(token, &key).await {
                     key_renewed = true;
                     attempt -= 1;
+                    last = Some(err);
                     continue;
                 }
                 return Err(err);
@@ -551,11 +609,30 @@ impl GradientClient {
                 } => (*d).min(cfg.backoff_cap),
                 _ => self.backoff(attempt),
             };
+            // A wait that would not end before the deadline is not taken.
+            if deadline::remaining().is_some_and(|left| delay >= left) {
+                tracing::debug!(
+                    %method, path, attempt, delay_ms = delay.as_millis() as u64, error = %err,
+                    "not retrying Gradient call: its deadline comes first"
+                );
+                return Err(err);
+            }
             tracing::debug!(
                 %method, path, attempt, delay_ms = delay.as_millis() as u64, error = %err,
                 "retrying Gradient call"
             );
             tokio::time::sleep(delay).await;
+            last = Some(err);
+        }
+    }
+
+    /// [`Self::renew_key`] within the task's deadline (`false` once it has passed).
+    async fn renew_key_in_time(&self, token: &ApiToken, used: &VendorKey) -> bool {
+        match deadline::remaining() {
+            None => self.renew_key(token, used).await,
+            Some(left) => tokio::time::timeout(left, self.renew_key(token, used))
+                .await
+                .unwrap_or(false),
         }
     }
 
@@ -570,55 +647,43 @@ impl GradientClient {
         Duration::from_millis(rand::rng().random_range(0..=ms))
     }
 
+    /// `base64("<vendorKey>:<partnerToken>")`, the `GRADIENT-TOKEN` value.
+    fn header_text(key: &VendorKey, token: &ApiToken) -> String {
+        STANDARD.encode(format!("{}:{}", key.expose_secret(), token.expose_secret()))
+    }
+
     fn header_value(key: &VendorKey, token: &ApiToken) -> Result<HeaderValue, GradientError> {
-        let raw = format!("{}:{}", key.expose_secret(), token.expose_secret());
-        let mut value =
-            HeaderValue::from_str(&STANDARD.encode(raw)).map_err(|_| GradientError::Config {
+        let mut value = HeaderValue::from_str(&Self::header_text(key, token)).map_err(|_| {
+            GradientError::Config {
                 message: "the API token cannot form a header".to_owned(),
-            })?;
+            }
+        })?;
         value.set_sensitive(true);
         Ok(value)
     }
 
-    /// Removes anything secret Gradient might echo back in a message. When the body was cut
-    /// (`truncated`), a secret may have been cut too: a trailing start of one is removed as well.
-    fn scrub(
+    /// The scrubber of a call's secrets (see the `scrub` module): the partner token, the vendor
+    /// keys `used`, the client's current key, and the `GRADIENT-TOKEN` value of each key.
+    fn scrubber<'a>(
         &self,
-        key: &VendorKey,
         token: &ApiToken,
-        mut message: String,
-        truncated: bool,
-    ) -> String {
+        used: impl IntoIterator<Item = &'a VendorKey>,
+    ) -> Scrubber {
         let current = self.current_key();
-        let header = |k: &VendorKey| {
-            Self::header_value(k, token)
-                .ok()
-                .and_then(|v| v.to_str().ok().map(str::to_owned))
+        let mut secrets = vec![token.expose_secret().to_owned()];
+        let mut add = |key: &VendorKey| {
+            secrets.push(key.expose_secret().to_owned());
+            secrets.push(Self::header_text(key, token));
         };
-        for secret in [
-            Some(key.expose_secret().to_owned()),
-            Some(current.expose_secret().to_owned()),
-            Some(token.expose_secret().to_owned()),
-            header(key),
-            header(&current),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if secret.is_empty() {
-                continue;
-            }
-            if message.contains(&secret) {
-                message = message.replace(&secret, "[REDACTED]");
-            }
-            if truncated {
-                strip_secret_start(&mut message, &secret);
-            }
-        }
-        message
+        used.into_iter().for_each(&mut add);
+        add(&current);
+        Scrubber::new(secrets)
     }
 
-    /// One HTTP attempt (waits on the shared limiter first).
+    /// One HTTP attempt. Its error has passed [`GradientError::scrubbed`] (with the secrets of
+    /// the keys `used` so far); Gradient's message is extracted whole from the body read, scrubbed
+    /// — also of a secret cut at the end of a body cut at [`MAX_ERROR_BODY_BYTES`] — and cut only
+    /// then.
     async fn attempt(
         &self,
         key: &VendorKey,
@@ -626,10 +691,41 @@ impl GradientClient {
         method: &Method,
         path: &str,
         body: Option<&[u8]>,
+        used: &[Arc<VendorKey>],
     ) -> Result<Vec<u8>, GradientError> {
+        let scrubber = || self.scrubber(token, used.iter().map(|k| &**k));
+        match self.send(key, token, method, path, body).await {
+            Ok(Answer::Success(bytes)) => Ok(bytes),
+            Ok(Answer::Failure(failure)) => {
+                let scrubber = scrubber();
+                Err(failure.error(method, path, &scrubber).scrubbed(&scrubber))
+            }
+            Err(e) => Err(e.scrubbed(&scrubber())),
+        }
+    }
+
+    /// Sends one request once the budget lets it go, within the task's deadline: the wait for the
+    /// budget and the request itself end by it, and nothing is sent without time left.
+    async fn send(
+        &self,
+        key: &VendorKey,
+        token: &ApiToken,
+        method: &Method,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Answer, GradientError> {
         let header = Self::header_value(key, token)?;
         let budget = self.budget();
-        budget.acquire().await;
+        match deadline::remaining() {
+            None => budget.acquire().await,
+            Some(left) => tokio::time::timeout(left, budget.acquire())
+                .await
+                .map_err(|_| GradientError::Timeout)?,
+        }
+        let timeout = deadline::bounded(self.inner.config.request_timeout);
+        if timeout.is_zero() {
+            return Err(GradientError::Timeout);
+        }
         self.inner.sent.fetch_add(1, Ordering::Relaxed);
         psa_domain::calls::sent(); // the job's tally (GradientCalls)
         let url = format!("{}{}", self.inner.base, path);
@@ -637,7 +733,7 @@ impl GradientClient {
             .inner
             .http
             .request(method.clone(), url)
-            .timeout(self.inner.config.request_timeout)
+            .timeout(timeout)
             .header("GRADIENT-TOKEN", header)
             .header(ACCEPT, "application/json");
         if let Some(b) = body {
@@ -655,7 +751,7 @@ impl GradientClient {
             .map(Duration::from_secs);
         if status.is_success() {
             let too_large = || GradientError::Malformed {
-                message: cap_message(format!("{path}: response too large")),
+                message: format!("{path}: response too large"),
             };
             if resp
                 .content_length()
@@ -669,47 +765,86 @@ impl GradientClient {
             if truncated {
                 return Err(too_large());
             }
-            return Ok(bytes);
+            return Ok(Answer::Success(bytes));
         }
         // The status decides; a body that fails half-way is as good as an empty one.
-        let (bytes, truncated) = read_capped(resp, MAX_ERROR_BODY_BYTES)
+        let (body, truncated) = read_capped(resp, MAX_ERROR_BODY_BYTES)
             .await
             .unwrap_or_default();
-        let message = cap_message(self.scrub(
-            key,
-            token,
-            error_message(method, path, status, &bytes),
+        Ok(Answer::Failure(Failure {
+            status,
+            retry_after,
+            body,
             truncated,
-        ));
-        Err(match status.as_u16() {
-            401 => GradientError::TokenRejected,
-            403 => GradientError::Forbidden { message },
-            404 => GradientError::NotFound { message },
-            409 => GradientError::Conflict { message },
-            429 => GradientError::RateLimited { retry_after },
-            s @ 500..=599 => GradientError::Server { status: s },
-            s if (300..400).contains(&s) => GradientError::BadRequest {
-                status: s,
-                message: cap_message(format!(
-                    "{method} {path}: unexpected redirect (not followed)"
-                )),
-            },
-            s => GradientError::BadRequest { status: s, message },
-        })
+        }))
     }
 }
 
-/// Removes from the end of `message` the longest proper start of `secret` it ends with.
-fn strip_secret_start(message: &mut String, secret: &str) {
-    let cut = secret
-        .char_indices()
-        .rev()
-        .map(|(i, _)| i)
-        .filter(|&i| i > 0)
-        .find(|&i| message.ends_with(&secret[..i]));
-    if let Some(i) = cut {
-        message.truncate(message.len() - i);
+/// What one request got back.
+enum Answer {
+    /// The 2xx body.
+    Success(Vec<u8>),
+    Failure(Failure),
+}
+
+/// A non-2xx answer as read.
+struct Failure {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    /// At most [`MAX_ERROR_BODY_BYTES`] of the body.
+    body: Vec<u8>,
+    /// The body was longer (cut at [`MAX_ERROR_BODY_BYTES`]).
+    truncated: bool,
+}
+
+impl Failure {
+    /// The error for this answer; its message is Gradient's, whole and scrubbed (not yet cut).
+    fn error(self, method: &Method, path: &str, scrubber: &Scrubber) -> GradientError {
+        let message = || {
+            let text = error_message(method, path, self.status, &self.body, self.truncated);
+            scrubber.scrub(&text, self.truncated)
+        };
+        match self.status.as_u16() {
+            401 => GradientError::TokenRejected,
+            403 => GradientError::Forbidden { message: message() },
+            404 => GradientError::NotFound { message: message() },
+            409 => GradientError::Conflict { message: message() },
+            429 => GradientError::RateLimited {
+                retry_after: self.retry_after,
+            },
+            s @ 500..=599 => GradientError::Server { status: s },
+            s if (300..400).contains(&s) => GradientError::BadRequest {
+                status: s,
+                message: format!("{method} {path}: unexpected redirect (not followed)"),
+            },
+            s => GradientError::BadRequest {
+                status: s,
+                message: message(),
+            },
+        }
     }
+}
+
+/// The receipt of an alert from its 2xx body (see [`GradientClient::alert`]).
+fn alert_receipt(path: &str, alert: &NewAlert, body: &[u8]) -> Result<AlertReceipt, GradientError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(AlertReceipt {
+            alert_id: alert.alert_id.clone(),
+            ..AlertReceipt::default()
+        });
+    }
+    let value: serde_json::Value = parse(path, body)?;
+    let value = match value {
+        serde_json::Value::Object(mut o)
+            if !o.contains_key("messageId") && o.get("data").is_some_and(|d| d.is_object()) =>
+        {
+            o.remove("data").unwrap_or_default()
+        }
+        v => v,
+    };
+    serde_json::from_value(value).map_err(|e| GradientError::Malformed {
+        message: format!("{path}: {e}"),
+    })
 }
 
 /// Reads a body chunk by chunk, keeping at most `cap` bytes; `true` when more was there (the rest
@@ -736,15 +871,24 @@ fn to_body<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, GradientE
     })
 }
 
+/// A 2xx body as `T`; serde's message may quote the body: the call scrubs it.
 fn parse<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, GradientError> {
     serde_json::from_slice(body).map_err(|e| GradientError::Malformed {
-        message: cap_message(format!("{path}: {e}")),
+        message: format!("{path}: {e}"),
     })
 }
 
-/// `"{METHOD} {path}: {Gradient's message}"`; the `message` of a JSON body (also of one cut at
-/// [`MAX_ERROR_BODY_BYTES`]), else the body's first characters.
-fn error_message(method: &Method, path: &str, status: StatusCode, body: &[u8]) -> String {
+/// `"{METHOD} {path}: {Gradient's message}"`, whole (scrub it, then cut it): the `message` of a
+/// JSON body (also of one cut short), else the body's text. `truncated`: the body was cut at
+/// [`MAX_ERROR_BODY_BYTES`], maybe inside a character (dropped).
+fn error_message(
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    body: &[u8],
+    truncated: bool,
+) -> String {
+    let body = if truncated { whole_chars(body) } else { body };
     let text = match serde_json::from_slice::<ErrorBody>(body) {
         Ok(ErrorBody {
             message: Some(serde_json::Value::String(s)),
@@ -756,22 +900,25 @@ fn error_message(method: &Method, path: &str, status: StatusCode, body: &[u8]) -
             let raw = String::from_utf8_lossy(body);
             match partial_message(&raw) {
                 Some(m) if !m.trim().is_empty() => m,
-                _ => {
-                    let t: String = raw.chars().take(MAX_MESSAGE_CHARS).collect();
-                    if t.trim().is_empty() {
-                        status.canonical_reason().unwrap_or("").to_owned()
-                    } else {
-                        t
-                    }
-                }
+                _ if raw.trim().is_empty() => status.canonical_reason().unwrap_or("").to_owned(),
+                _ => raw.into_owned(),
             }
         }
     };
     format!("{method} {path}: {text}")
 }
 
-/// The `"message"` string of a JSON object that may be cut anywhere (as far as it goes), with
-/// JSON escapes decoded; at most [`MAX_MESSAGE_CHARS`] characters are decoded.
+/// `body` without a UTF-8 character cut short at its end.
+fn whole_chars(body: &[u8]) -> &[u8] {
+    match std::str::from_utf8(body) {
+        Err(e) if e.error_len().is_none() => &body[..e.valid_up_to()],
+        _ => body,
+    }
+}
+
+/// The `"message"` string of a JSON object that may be cut anywhere, as far as it goes (all of
+/// it: it is scrubbed before it is cut), with JSON escapes decoded; an escape cut short at the
+/// end is dropped.
 fn partial_message(body: &str) -> Option<String> {
     if !body.trim_start().starts_with('{') {
         return None;
@@ -781,7 +928,7 @@ fn partial_message(body: &str) -> Option<String> {
     let rest = rest.strip_prefix(':')?.trim_start();
     let mut chars = rest.strip_prefix('"')?.chars();
     let mut out = String::new();
-    while out.chars().count() <= MAX_MESSAGE_CHARS {
+    loop {
         match chars.next() {
             None | Some('"') => break,
             Some('\\') => match chars.next() {
@@ -790,15 +937,35 @@ fn partial_message(body: &str) -> Option<String> {
                 Some('t') => out.push('\t'),
                 Some('r' | 'b' | 'f') => out.push(' '),
                 Some('u') => {
-                    let hex: String = chars.by_ref().take(4).collect();
-                    if hex.len() < 4 {
-                        break;
+                    let Some(v) = hex4(chars.as_str()) else { break };
+                    chars = chars.as_str()[4..].chars();
+                    if !(0xD800..0xDC00).contains(&v) {
+                        out.push(char::from_u32(v).unwrap_or(char::REPLACEMENT_CHARACTER));
+                        continue;
                     }
-                    let c = u32::from_str_radix(&hex, 16)
-                        .ok()
-                        .and_then(char::from_u32)
-                        .unwrap_or(char::REPLACEMENT_CHARACTER);
-                    out.push(c);
+                    // A high surrogate: its low half should follow as `\uXXXX`.
+                    let rest = chars.as_str();
+                    let low = rest
+                        .strip_prefix("\\u")
+                        .and_then(hex4)
+                        .filter(|low| (0xDC00..0xE000).contains(low));
+                    match low {
+                        Some(low) => {
+                            let c = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00);
+                            out.push(char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER));
+                            chars = rest[6..].chars();
+                        }
+                        None if rest.len() < 6
+                            && rest.chars().enumerate().all(|(i, c)| match i {
+                                0 => c == '\\',
+                                1 => c == 'u',
+                                _ => c.is_ascii_hexdigit(),
+                            }) =>
+                        {
+                            break; // the pair was cut
+                        }
+                        None => out.push(char::REPLACEMENT_CHARACTER),
+                    }
                 }
                 Some(other) => out.push(other),
             },
@@ -806,6 +973,15 @@ fn partial_message(body: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// The value of 4 hex digits at the start of `s`.
+fn hex4(s: &str) -> Option<u32> {
+    let digits = s.get(..4)?;
+    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(digits, 16).ok()
 }
 
 /// A reqwest failure without its URL, with its cause chain (never a header).
@@ -820,9 +996,7 @@ fn transport_error(path: &str, e: &reqwest::Error) -> GradientError {
         message.push_str(&s.to_string());
         source = s.source();
     }
-    GradientError::Network {
-        message: cap_message(message),
-    }
+    GradientError::Network { message }
 }
 
 fn kind(e: &reqwest::Error) -> &'static str {
@@ -855,31 +1029,96 @@ mod tests {
         assert_eq!(partial_message(r#"{"message":"esc \"#).unwrap(), "esc ");
         assert_eq!(partial_message(r#"{"statusCode":400"#), None);
         assert_eq!(partial_message("not json \"message\":\"x\""), None);
+        // Surrogate pairs; one cut in two is dropped, a lone half is a replacement character.
+        assert_eq!(
+            partial_message(r#"{"message":"\ud83e\udd80!"#).unwrap(),
+            "🦀!"
+        );
+        assert_eq!(partial_message(r#"{"message":"a\ud83e\udd"#).unwrap(), "a");
+        assert_eq!(partial_message(r#"{"message":"a\ud83e"#).unwrap(), "a");
+        assert_eq!(
+            partial_message(r#"{"message":"a\ud83ex"#).unwrap(),
+            "a\u{FFFD}x"
+        );
+        // Nothing is cut before scrubbing.
         let long = format!(r#"{{"message":"{}"#, "z".repeat(10_000));
-        assert!(partial_message(&long).unwrap().chars().count() <= MAX_MESSAGE_CHARS + 1);
+        assert_eq!(partial_message(&long).unwrap().len(), 10_000);
         let s = StatusCode::BAD_REQUEST;
-        let m = error_message(&Method::GET, "/p", s, br#"{"message":"half"#);
+        let m = error_message(&Method::GET, "/p", s, br#"{"message":"half"#, true);
         assert_eq!(m, "GET /p: half");
-        let m = error_message(&Method::GET, "/p", s, br#"{"message":{"k":1}}"#);
+        let m = error_message(&Method::GET, "/p", s, br#"{"message":{"k":1}}"#, false);
         assert_eq!(m, r#"GET /p: {"k":1}"#);
         assert_eq!(
-            error_message(&Method::GET, "/p", s, b""),
+            error_message(&Method::GET, "/p", s, b"", false),
             "GET /p: Bad Request"
+        );
+        let text = "y".repeat(5000);
+        let m = error_message(&Method::GET, "/p", s, text.as_bytes(), false);
+        assert_eq!(m.len(), "GET /p: ".len() + 5000);
+        // A body cut inside a character loses that character, not more.
+        let cut = &"abé".as_bytes()[..3];
+        assert_eq!(
+            error_message(&Method::GET, "/p", s, cut, true),
+            "GET /p: ab"
         );
     }
 
     #[test]
-    fn a_cut_secret_at_the_end_is_removed() {
-        let mut m = "boom vendor-KE".to_owned();
-        strip_secret_start(&mut m, "vendor-KEY-1");
-        assert_eq!(m, "boom ");
-        let mut m = "boom".to_owned();
-        strip_secret_start(&mut m, "vendor-KEY-1");
-        assert_eq!(m, "boom");
-        // A whole secret is not a "start" of itself (scrub replaces those).
-        let mut m = "x abc".to_owned();
-        strip_secret_start(&mut m, "abc");
-        assert_eq!(m, "x abc");
+    fn every_message_of_every_error_is_scrubbed_then_capped() {
+        let key = VendorKey::parse("coro-vendor-7f3a9c2e-41b8-4d6a-9e0f-5b2c8d1a7e36").unwrap();
+        let token = ApiToken::parse("pk_3b9e1f7c0a2d4e6f8a1b3c5d7e9f0a2b").unwrap();
+        let client =
+            GradientClient::new(GradientConfig::new("http://127.0.0.1:1"), key.clone()).unwrap();
+        let header = GradientClient::header_text(&key, &token);
+        let scrubber = client.scrubber(&token, [&key]);
+        // The header straddles the 200-character cut: scrubbed first, nothing of it shows.
+        let text = format!(
+            "{} cause: {} {} {} {}",
+            "é".repeat(180),
+            &header[..40],
+            token.expose_secret(),
+            STANDARD.encode(key.expose_secret()),
+            "z".repeat(300)
+        );
+        for err in [
+            GradientError::Forbidden {
+                message: text.clone(),
+            },
+            GradientError::NotFound {
+                message: text.clone(),
+            },
+            GradientError::Conflict {
+                message: text.clone(),
+            },
+            GradientError::BadRequest {
+                status: 400,
+                message: text.clone(),
+            },
+            GradientError::Network {
+                message: text.clone(),
+            },
+            GradientError::Malformed {
+                message: text.clone(),
+            },
+            GradientError::Config {
+                message: text.clone(),
+            },
+        ] {
+            let mut err = err.scrubbed(&scrubber);
+            let message = err.message_mut().unwrap();
+            assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS, "{message}");
+            assert!(message.ends_with("é cause: [REDACTED] …"), "{message}");
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains(&header[..12]), "{shown}");
+            assert!(!shown.contains(&header[20..32]), "{shown}");
+            assert!(!shown.contains(&token.expose_secret()[..12]), "{shown}");
+            assert!(
+                !shown.contains(&STANDARD.encode(key.expose_secret())[..12]),
+                "{shown}"
+            );
+        }
+        let ok = GradientError::Timeout.scrubbed(&scrubber);
+        assert!(matches!(ok, GradientError::Timeout));
     }
 
     #[tokio::test]

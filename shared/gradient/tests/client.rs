@@ -6,7 +6,9 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use gradient_sim::{Faults, Pair, SimConfig, SimHandle, Simulator};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use gradient_sim::{EchoShape, EchoToken, Faults, Pair, SimConfig, SimHandle, Simulator};
 use psa_domain::ports::StoreError;
 use psa_domain::{ApiToken, VendorKey};
 use psa_gradient::{
@@ -70,6 +72,50 @@ fn assert_redacted(err: &GradientError, partner_key: &str) {
         assert!(!shown.contains(VENDOR_KEY), "vendor key leaked: {shown}");
         assert!(!shown.contains(partner_key), "partner key leaked: {shown}");
         assert!(!shown.contains(&header), "token leaked: {shown}");
+    }
+}
+
+/// Secrets shorter than this may show whole in nothing but a `[REDACTED]`; of longer ones no run
+/// of this many characters may show.
+const PIECE: usize = 12;
+
+/// Every `PIECE`-character window of the vendor key, the partner key, the header value built from
+/// them, and of the standard and URL-safe base64 of each.
+fn secret_pieces(vendor_key: &str, partner_key: &str) -> Vec<String> {
+    let header = gradient_sim::gradient_token(vendor_key, partner_key);
+    let mut forms = Vec::new();
+    for secret in [vendor_key, partner_key, header.as_str()] {
+        forms.push(secret.to_owned());
+        forms.push(STANDARD.encode(secret));
+        forms.push(URL_SAFE.encode(secret));
+    }
+    let mut pieces = Vec::new();
+    for form in forms {
+        let chars: Vec<char> = form.chars().collect();
+        assert!(chars.len() >= PIECE, "use realistic secrets: {form}");
+        pieces.extend(chars.windows(PIECE).map(|w| w.iter().collect::<String>()));
+    }
+    pieces
+}
+
+/// The first piece of a secret (see [`secret_pieces`]) that the Display or the Debug of `err`
+/// shows, with what it shows.
+fn shown_piece(err: &GradientError, vendor_key: &str, partner_key: &str) -> Option<String> {
+    let pieces = secret_pieces(vendor_key, partner_key);
+    [format!("{err:?}"), err.to_string()]
+        .into_iter()
+        .find_map(|shown| {
+            let piece = pieces.iter().find(|p| shown.contains(p.as_str()))?;
+            Some(format!("a piece of a secret ({piece:?}) shows in: {shown}"))
+        })
+}
+
+/// Asserts that neither the Display nor the Debug of `err` holds any `PIECE` consecutive
+/// characters of a secret or of one of its base64 forms.
+#[track_caller]
+fn assert_no_secret_piece(err: &GradientError, vendor_key: &str, partner_key: &str) {
+    if let Some(leak) = shown_piece(err, vendor_key, partner_key) {
+        panic!("{leak}");
     }
 }
 
@@ -1292,4 +1338,358 @@ async fn alert_request_shape_429_retry_and_tolerant_receipts() {
     assert_eq!(r.message_id, "m3");
     let err = c.alert(&t, "ws-1", &alert).await.unwrap_err();
     assert!(matches!(err, GradientError::Malformed { .. }), "{err:?}");
+}
+
+// ---------------------------------------------------------------- echoed secrets
+
+/// A realistic vendor key (48 characters).
+const LONG_VENDOR_KEY: &str = "coro-vendor-7f3a9c2e-41b8-4d6a-9e0f-5b2c8d1a7e36";
+
+/// Calls every endpoint of the client once; what each returned (the value dropped).
+async fn every_endpoint(
+    c: &GradientClient,
+    t: &ApiToken,
+) -> Vec<(&'static str, Result<(), GradientError>)> {
+    let update = AccountUpdate {
+        name: Some("Renamed".into()),
+        description: None,
+    };
+    vec![
+        ("vendor", c.vendor(t).await.map(drop)),
+        ("organization", c.organization(t).await.map(drop)),
+        (
+            "set_status",
+            c.set_status(t, IntegrationStatus::Pending).await,
+        ),
+        ("list_accounts", c.list_accounts(t).await.map(drop)),
+        (
+            "create_accounts",
+            c.create_accounts(t, &[acct("ws-1")]).await.map(drop),
+        ),
+        (
+            "update_account",
+            c.update_account(t, "ws-1", &update).await.map(drop),
+        ),
+        (
+            "create_service",
+            c.create_service(t, &edr()).await.map(drop),
+        ),
+        ("service", c.service(t, "svc_1").await.map(drop)),
+        (
+            "post_count",
+            c.post_count(t, "svc_1", "ws-1", 3, true).await,
+        ),
+        (
+            "alert",
+            c.alert(t, "ws-1", &sync_failed_alert("a-1"))
+                .await
+                .map(drop),
+        ),
+    ]
+}
+
+/// Gradient (or a proxy) echoes the `GRADIENT-TOKEN` header in an error body — as JSON, plain
+/// text, JSON cut inside the string, or a 16 KiB+ body with the value across both the 200-char
+/// message cut and the 16 KiB read cut — on every endpoint and for every error status with a
+/// message: no 12-character piece of any secret shows.
+#[tokio::test]
+async fn echoed_token_leaks_no_piece_on_any_endpoint() {
+    // 200 calls: above the simulator's default limit, which is not what this test is about.
+    let sim = Simulator::start(SimConfig {
+        vendor_key: LONG_VENDOR_KEY.to_owned(),
+        max_rps: 10_000,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let org = sim.create_organization("Acme");
+    assert!(org.partner_key.len() >= 32, "{}", org.partner_key);
+    let t = token(&org.partner_key);
+    let c = GradientClient::new(
+        config(&sim.base_url()),
+        VendorKey::parse(LONG_VENDOR_KEY).unwrap(),
+    )
+    .unwrap();
+    let mut sent = 0;
+    for shape in [
+        EchoShape::Json,
+        EchoShape::Text,
+        EchoShape::BrokenJson,
+        EchoShape::Large,
+    ] {
+        for status in [400, 403, 404, 409, 422] {
+            sim.set_faults(Faults {
+                echo_token: Some(EchoToken {
+                    shape,
+                    status,
+                    ..EchoToken::default()
+                }),
+                ..Faults::default()
+            });
+            let results = every_endpoint(&c, &t).await;
+            sent += results.len() as u64;
+            assert_eq!(c.requests_sent(), sent, "4xx errors are not retried");
+            for (endpoint, result) in results {
+                let Err(err) = result else {
+                    panic!("{shape:?} {status} {endpoint}: succeeded")
+                };
+                assert_eq!(err.status(), Some(status), "{shape:?} {endpoint}: {err:?}");
+
+                assert_no_secret_piece(&err, LONG_VENDOR_KEY, &org.partner_key);
+                let message = match &err {
+                    GradientError::BadRequest { message, .. }
+                    | GradientError::Forbidden { message }
+                    | GradientError::NotFound { message }
+                    | GradientError::Conflict { message } => message,
+                    other => panic!("{other:?}"),
+                };
+                assert!(message.chars().count() <= 200, "{message}");
+                if shape != EchoShape::Large {
+                    assert!(message.contains("[REDACTED]"), "{shape:?}: {message}");
+                }
+            }
+        }
+    }
+}
+
+/// Error bodies (none cut at 16 KiB) with a secret across the 200-character message cut, or
+/// re-encoded: escaped in JSON text that is shown raw, or base64 of a key on its own.
+#[tokio::test]
+async fn secrets_across_the_message_cut_or_re_encoded_leak_no_piece() {
+    let partner = "pk_live_???Zq8~~~Xv4R3mT0wKd9Lp7Yb2Nc5";
+    let header = gradient_sim::gradient_token(LONG_VENDOR_KEY, partner);
+    assert!(header.contains('/') && header.contains('+'), "{header}");
+    let dots = ".".repeat(140);
+    let bodies = [
+        // Plain text: the value starts at char ~180 of the message.
+        format!("{dots} GRADIENT-TOKEN: {header} rejected"),
+        // JSON cut inside the message string, the value across char 200, body not cut.
+        format!(r#"{{"statusCode":400,"message":"{dots} bad header {header} and more"#),
+        // JSON without a `message`, shown raw: `/` escaped as `\/` (as PHP does), `+` as \u002B.
+        format!(
+            r#"{{"error":"bad header {}"}}"#,
+            header.replace('/', "\\/").replace('+', "\\u002B")
+        ),
+        // A proxy's log line: the vendor key alone in base64, and the header in URL-safe base64.
+        format!(
+            "auth {} / {}",
+            STANDARD.encode(LONG_VENDOR_KEY),
+            URL_SAFE.encode(&header)
+        ),
+        // The partner key in base64, in a JSON message.
+        serde_json::json!({"message": format!("partner {}", STANDARD.encode(partner))}).to_string(),
+    ];
+    let srv = Scripted::start(bodies.iter().map(|b| (400, vec![], b.clone())).collect()).await;
+    let c = GradientClient::new(
+        config(&srv.base),
+        VendorKey::parse(LONG_VENDOR_KEY).unwrap(),
+    )
+    .unwrap();
+    let mut leaks = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let err = c.vendor(&token(partner)).await.unwrap_err();
+        let GradientError::BadRequest { message, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert!(message.chars().count() <= 200, "{message}");
+        if let Some(leak) = shown_piece(&err, LONG_VENDOR_KEY, partner) {
+            leaks.push(format!("body {i} ({} bytes): {leak}", body.len()));
+        }
+    }
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}
+
+/// A 2xx body that does not parse and quotes the secrets: serde's message quotes the value.
+#[tokio::test]
+async fn unparsable_success_body_quoting_the_token_leaks_no_piece() {
+    let partner = "pk_3b9e1f7c0a2d4e6f8a1b3c5d7e9f0a2b";
+    let header = gradient_sim::gradient_token(LONG_VENDOR_KEY, partner);
+    let quoted = serde_json::json!(format!(
+        "GRADIENT-TOKEN: {header} (vendor {LONG_VENDOR_KEY}, partner {partner})"
+    ))
+    .to_string();
+    let srv = Scripted::start((0..10).map(|_| (200, vec![], quoted.clone())).collect()).await;
+    let c = GradientClient::new(
+        config(&srv.base),
+        VendorKey::parse(LONG_VENDOR_KEY).unwrap(),
+    )
+    .unwrap();
+    let mut malformed = 0;
+    for (endpoint, result) in every_endpoint(&c, &token(partner)).await {
+        match result {
+            // These two read nothing of a 2xx body.
+            Ok(()) => assert!(
+                ["set_status", "post_count"].contains(&endpoint),
+                "{endpoint}"
+            ),
+            Err(err) => {
+                assert!(
+                    matches!(err, GradientError::Malformed { .. }),
+                    "{endpoint}: {err:?}"
+                );
+                assert_no_secret_piece(&err, LONG_VENDOR_KEY, partner);
+                malformed += 1;
+            }
+        }
+    }
+    assert_eq!(malformed, 8);
+}
+
+// ---------------------------------------------------------------- the job's deadline
+
+/// A server that answers every request `status` after `delay` (with `Retry-After` when given),
+/// counting the requests as they arrive.
+struct Slow {
+    base: String,
+    seen: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Slow {
+    async fn start(delay: Duration, status: u16, retry_after: Option<u64>) -> Self {
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        let app = Router::new().fallback(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                let mut resp = (
+                    StatusCode::from_u16(status).unwrap(),
+                    [("content-type", "application/json")],
+                    ORG_JSON,
+                )
+                    .into_response();
+                if let Some(secs) = retry_after {
+                    resp.headers_mut().insert("retry-after", secs.into());
+                }
+                resp
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { base, seen }
+    }
+
+    fn seen(&self) -> usize {
+        self.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A client with a long request timeout and many attempts: only the deadline can end a call early.
+fn patient_client(base: &str) -> GradientClient {
+    let mut cfg = config(base);
+    cfg.request_timeout = Duration::from_secs(30);
+    cfg.backoff_cap = Duration::from_secs(10);
+    cfg.max_attempts = 10;
+    GradientClient::new(cfg, VendorKey::parse(VENDOR_KEY).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_slow_answer_is_cut_at_the_deadline_and_not_retried_past_it() {
+    let srv = Slow::start(Duration::from_secs(15), 200, None).await;
+    let c = patient_client(&srv.base);
+    let started = Instant::now();
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    let result = psa_domain::deadline::scope(until, c.organization(&token("pk-slow"))).await;
+    let elapsed = started.elapsed();
+    assert!(matches!(result, Err(GradientError::Timeout)), "{result:?}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
+    assert_eq!(c.requests_sent(), 1, "no retry after the deadline");
+    assert_eq!(srv.seen(), 1);
+}
+
+#[tokio::test]
+async fn retries_stop_at_the_deadline() {
+    // 503 after 600 ms each: within a 1.5 s scope at most three attempts start, the last is cut.
+    let srv = Slow::start(Duration::from_millis(600), 503, None).await;
+    let c = patient_client(&srv.base);
+    let started = Instant::now();
+    let until = std::time::Instant::now() + Duration::from_millis(1500);
+    let err = psa_domain::deadline::scope(until, c.organization(&token("pk-5xx")))
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(
+            err,
+            GradientError::Timeout | GradientError::Server { status: 503 }
+        ),
+        "{err:?}"
+    );
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+    assert!((1..=3).contains(&srv.seen()), "{}", srv.seen());
+
+    // A Retry-After that would end after the deadline is not waited for: the 429 comes back.
+    let srv = Slow::start(Duration::ZERO, 429, Some(5)).await;
+    let c = patient_client(&srv.base);
+    let started = Instant::now();
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    let err = psa_domain::deadline::scope(until, c.organization(&token("pk-429")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GradientError::RateLimited { retry_after: Some(d) } if d.as_secs() == 5),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(srv.seen(), 1);
+
+    // Outside a scope the same answer is waited for (capped at backoff_cap) as before.
+    let srv = Slow::start(Duration::ZERO, 429, Some(1)).await;
+    let mut cfg = config(&srv.base);
+    cfg.max_attempts = 2;
+    let c = GradientClient::new(cfg, VendorKey::parse(VENDOR_KEY).unwrap()).unwrap();
+    let started = Instant::now();
+    let err = c.organization(&token("pk-429")).await.unwrap_err();
+    assert!(matches!(err, GradientError::RateLimited { .. }), "{err:?}");
+    assert!(started.elapsed() >= Duration::from_millis(950));
+    assert_eq!(srv.seen(), 2);
+}
+
+#[tokio::test]
+async fn a_call_without_time_left_sends_nothing() {
+    let srv = Scripted::start(vec![(200, vec![], ORG_JSON.into())]).await;
+    let c = client(&srv.base);
+    let past = std::time::Instant::now() - Duration::from_secs(1);
+    let started = Instant::now();
+    let err = psa_domain::deadline::scope(past, c.organization(&token("pk-late")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GradientError::Timeout), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(c.requests_sent(), 0);
+    assert!(srv.seen().is_empty());
+    // Outside a scope the same client sends as usual.
+    c.organization(&token("pk-late")).await.unwrap();
+    assert_eq!(srv.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn a_wait_for_the_budget_is_cut_at_the_deadline() {
+    let srv = Scripted::start(vec![(200, vec![], ORG_JSON.into()); 2]).await;
+    // One request a window (~1 s): the second call would wait about a second for its slot.
+    let c = client(&srv.base).with_budget(psa_gradient::Budget::local(1));
+    let t = token("pk-budget");
+    c.organization(&t).await.unwrap();
+    let started = Instant::now();
+    let until = std::time::Instant::now() + Duration::from_millis(200);
+    let err = psa_domain::deadline::scope(until, c.organization(&t))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GradientError::Timeout), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(c.requests_sent(), 1, "nothing sent without a slot");
+    assert_eq!(srv.seen().len(), 1);
 }

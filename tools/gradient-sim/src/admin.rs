@@ -174,6 +174,11 @@ pub(crate) fn validate_faults(f: &Faults) -> Result<(), String> {
             return Err(format!("{name} must be an HTTP status"));
         }
     }
+    if let Some(echo) = &f.echo_token
+        && !(400..=599).contains(&echo.status)
+    {
+        return Err("echoToken.status must be an error status (400..=599)".to_owned());
+    }
     Ok(())
 }
 

@@ -9,6 +9,9 @@
 //!   `description` keeps it, `""` clears it. Account ids can be refused (400 with a message).
 //! * The alerting route (`POST /api/vendor-api/alerting/{accountId}`), validated like Gradient's
 //!   SDK; accepted alerts are kept in [`OrgState::alerts`].
+//! * Fault `echoToken` ([`EchoToken`]): vendor calls answer an error whose body echoes the
+//!   received `GRADIENT-TOKEN` value (JSON, plain text, cut JSON, or 16 KiB+ with the value
+//!   straddling the 16 KiB mark), to test that a client never shows any piece of a secret.
 //! * Admin routes under `/_sim` (no auth, never limited or faulted) and the same operations as
 //!   methods on [`SimHandle`]:
 //!
@@ -216,7 +219,7 @@ impl SimHandle {
         self.shared.lock().log.clear();
     }
 
-    /// Replaces the injected faults. Panics on out-of-range fractions (a test bug).
+    /// Replaces the injected faults. Panics on out-of-range fractions or statuses (a test bug).
     pub fn set_faults(&self, faults: Faults) {
         if let Err(m) = admin::validate_faults(&faults) {
             panic!("invalid faults: {m}");

@@ -177,7 +177,69 @@ pub struct Faults {
     pub error_body_bytes: Option<usize>,
     /// Answer only `POST /api/vendor-api/alerting/{accountId}` with this status (after auth).
     pub alert_status: Option<u16>,
+    /// Answer vendor calls with an error whose body echoes the received `GRADIENT-TOKEN` value,
+    /// as a careless Gradient or proxy might — to test that the client never shows a piece of a
+    /// secret. See [`EchoToken`] — simulator extra.
+    pub echo_token: Option<EchoToken>,
 }
+
+/// The `echoToken` fault: `PUT /_sim/faults` `{"echoToken": {"shape": "large", "status": 400,
+/// "pathPrefix": "/api/vendor-api/service/", "times": 3}}` (every field optional).
+///
+/// A matching vendor call is answered `status` with a body that carries the `GRADIENT-TOKEN`
+/// value it sent (empty when it sent none) in `shape`. It is decided before authentication and
+/// before every other fault (only the simulator's own rate limit comes first, and an echo is
+/// never padded by `errorBodyBytes`), so it answers even a wrong token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EchoToken {
+    /// How the body carries the value (default `json`).
+    pub shape: EchoShape,
+    /// Status of the answer, an error: 400..=599 (default 400).
+    pub status: u16,
+    /// Only vendor calls whose path (without the query) starts with this, e.g.
+    /// `/api/vendor-api/service/`; every vendor call when absent.
+    pub path_prefix: Option<String>,
+    /// Answer only this many more matching calls (it counts down; `0` is spent); every matching
+    /// call when absent.
+    pub times: Option<u64>,
+}
+
+impl Default for EchoToken {
+    fn default() -> Self {
+        Self {
+            shape: EchoShape::Json,
+            status: 400,
+            path_prefix: None,
+            times: None,
+        }
+    }
+}
+
+/// Where the echoed `GRADIENT-TOKEN` value sits in the body of an [`EchoToken`] answer. The value
+/// is JSON-escaped inside JSON shapes (a header value has nothing to escape in practice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EchoShape {
+    /// `{"statusCode": N, "message": "bad header <value>"}` (application/json).
+    #[default]
+    Json,
+    /// `GRADIENT-TOKEN: <value>` (text/plain).
+    Text,
+    /// `{"statusCode":N,"message":"bad header <value>, expected base64(vendorKey:partnerKey` —
+    /// JSON cut in the middle of the string that holds the whole value (application/json).
+    BrokenJson,
+    /// A JSON error of more than [`ECHO_LARGE_CUT`] bytes (ASCII) whose `message` holds the value
+    /// twice: once from byte [`ECHO_LARGE_AT`] of the body, and once straddling byte
+    /// [`ECHO_LARGE_CUT`] (its middle there), padded with `.` between and after.
+    Large,
+}
+
+/// Body offset of the first copy of the value in an [`EchoShape::Large`] answer.
+pub const ECHO_LARGE_AT: usize = 180;
+/// Body offset that the second copy of the value straddles in an [`EchoShape::Large`] answer
+/// (16 KiB, the most of an error body the client reads).
+pub const ECHO_LARGE_CUT: usize = 16 * 1024;
 
 /// One vendor call as received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,8 @@
 //! The vendor API (`/api/vendor-api/...`) with auth, rate limit, faults and the request log.
 
-use crate::model::{AlertRecord, Pair, RequestRecord, Service, SimAccount};
+use crate::model::{
+    AlertRecord, ECHO_LARGE_AT, ECHO_LARGE_CUT, EchoShape, Pair, RequestRecord, Service, SimAccount,
+};
 use crate::state::{CATEGORIES, STATUSES, Shared, now_rfc3339};
 use axum::Router;
 use axum::body::Bytes;
@@ -117,11 +119,21 @@ async fn gate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
     let org = authenticate(&shared, req.headers());
+    let sent_token = req
+        .headers()
+        .get("gradient-token")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
 
-    let (admitted, max_rps, delay, injected, pad_to) = {
+    let (admitted, max_rps, delay, injected, pad_to, echo) = {
         let mut inner = shared.lock();
         let max_rps = inner.max_rps;
         let admitted = inner.admit(arrived);
+        let echo = if admitted {
+            take_echo(&mut inner.faults, req.uri().path())
+        } else {
+            None
+        };
         let f = inner.faults.clone();
         let mut delay = Duration::from_millis(f.latency_ms);
         if is_count {
@@ -145,7 +157,7 @@ async fn gate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -
         } else {
             Injected::None
         };
-        (admitted, max_rps, delay, injected, f.error_body_bytes)
+        (admitted, max_rps, delay, injected, f.error_body_bytes, echo)
     };
 
     if !delay.is_zero() {
@@ -161,6 +173,8 @@ async fn gate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         r
+    } else if let Some((shape, status)) = echo {
+        echo_response(shape, status, &sent_token)
     } else {
         match (&org, injected) {
             (None, _) | (_, Injected::Unauthorized) => {
@@ -199,7 +213,9 @@ async fn gate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -
     };
 
     let response = match pad_to {
-        Some(n) if response.status().as_u16() >= 400 => pad_error(response, n).await,
+        Some(n) if response.status().as_u16() >= 400 && echo.is_none() => {
+            pad_error(response, n).await
+        }
         _ => response,
     };
     let status = response.status().as_u16();
@@ -220,6 +236,71 @@ async fn gate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -
         status,
     });
     response
+}
+
+/// The shape and status of an `echoToken` answer when the fault applies to `path` (counting
+/// down its `times`).
+fn take_echo(faults: &mut crate::model::Faults, path: &str) -> Option<(EchoShape, u16)> {
+    let echo = faults.echo_token.as_mut()?;
+    if echo.times == Some(0)
+        || echo
+            .path_prefix
+            .as_deref()
+            .is_some_and(|p| !path.starts_with(p))
+    {
+        return None;
+    }
+    if let Some(n) = echo.times.as_mut() {
+        *n -= 1;
+    }
+    Some((echo.shape, echo.status))
+}
+
+/// An error answer whose body carries `token` (the received `GRADIENT-TOKEN`) in `shape`.
+fn echo_response(shape: EchoShape, status: u16, token: &str) -> Response {
+    // Inside a JSON string: escaped (a base64 value has nothing to escape).
+    let escaped = serde_json::to_string(token).unwrap_or_default();
+    let escaped = &escaped[1..escaped.len() - 1];
+    let (content_type, body) = match shape {
+        EchoShape::Json => (
+            "application/json",
+            json!({"statusCode": status, "message": format!("bad header {token}")}).to_string(),
+        ),
+        EchoShape::Text => (
+            "text/plain; charset=utf-8",
+            format!("GRADIENT-TOKEN: {token}"),
+        ),
+        EchoShape::BrokenJson => (
+            "application/json",
+            format!(
+                r#"{{"statusCode":{status},"message":"bad header {escaped}, expected base64(vendorKey:partnerKey"#
+            ),
+        ),
+        EchoShape::Large => ("application/json", large_echo(status, escaped)),
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// The [`EchoShape::Large`] body: `value` from byte [`ECHO_LARGE_AT`] and again with its middle
+/// at byte [`ECHO_LARGE_CUT`], `.` between and for 1 KiB after.
+fn large_echo(status: u16, value: &str) -> String {
+    let pad = |body: &mut String, to: usize| {
+        let n = to.saturating_sub(body.len());
+        body.push_str(&".".repeat(n));
+    };
+    let mut body = format!(r#"{{"statusCode":{status},"message":"bad header "#);
+    pad(&mut body, ECHO_LARGE_AT);
+    body.push_str(value);
+    let second = ECHO_LARGE_CUT
+        .saturating_sub(value.len() / 2)
+        .max(body.len() + 1);
+    pad(&mut body, second);
+    body.push_str(value);
+    let end = body.len().max(ECHO_LARGE_CUT) + 1024;
+    pad(&mut body, end);
+    body.push_str("\"}");
+    body
 }
 
 /// Rewrites an error answer so that its `message` has at least `n` bytes (status and headers kept).

@@ -1,8 +1,8 @@
 //! Real-socket tests of the simulator (reqwest against a started server).
 
 use gradient_sim::{
-    Faults, OrgState, Pair, RefusedAccount, RequestsReport, Service, SimConfig, SimHandle,
-    SimState, Simulator, gradient_token,
+    ECHO_LARGE_AT, ECHO_LARGE_CUT, EchoShape, EchoToken, Faults, OrgState, Pair, RefusedAccount,
+    RequestsReport, Service, SimConfig, SimHandle, SimState, Simulator, gradient_token,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -1205,5 +1205,184 @@ async fn alert_status_fault_only_on_the_alerting_route() {
             .await
             .0,
         200
+    );
+}
+
+// ---------------------------------------------------------------- echoToken fault
+
+/// A GET with `token` as `GRADIENT-TOKEN`: status, content type and the raw body.
+async fn get_raw(sim: &SimHandle, token: &str, path: &str) -> (u16, String, String) {
+    let r = client()
+        .get(url(sim, path))
+        .header("GRADIENT-TOKEN", token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, content_type, r.text().await.unwrap())
+}
+
+fn echo(shape: EchoShape) -> Faults {
+    Faults {
+        echo_token: Some(EchoToken {
+            shape,
+            ..EchoToken::default()
+        }),
+        ..Faults::default()
+    }
+}
+
+#[tokio::test]
+async fn echo_token_json_through_the_admin_route_defaults_to_400_on_every_route() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let token = sim.token_for(&org.partner_key);
+    let r = client()
+        .put(admin(&sim, "/faults"))
+        .json(&json!({"echoToken": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        sim.state().faults.echo_token,
+        Some(EchoToken {
+            shape: EchoShape::Json,
+            status: 400,
+            path_prefix: None,
+            times: None,
+        })
+    );
+    for path in ["", "/organization", "/organization/accounts", "/service/s1"] {
+        let (status, content_type, body) = get_raw(&sim, &token, path).await;
+        assert_eq!(status, 400, "{path}");
+        assert_eq!(content_type, "application/json");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["statusCode"], 400);
+        assert_eq!(body["message"], format!("bad header {token}"));
+    }
+    // Decided before auth: a wrong token is echoed too.
+    let (status, _, body) = get_raw(&sim, "not-base64-at-all", "/organization").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("bad header not-base64-at-all"), "{body}");
+    // And logged with the status answered.
+    let log = sim.requests().requests;
+    assert!(log.iter().all(|r| r.status == 400), "{log:?}");
+    // A success status is refused.
+    let r = client()
+        .put(admin(&sim, "/faults"))
+        .json(&json!({"echoToken": {"status": 200}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    sim.clear_faults();
+    assert_eq!(get_raw(&sim, &token, "/organization").await.0, 200);
+}
+
+#[tokio::test]
+async fn echo_token_text_with_status_path_prefix_and_times() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let token = sim.token_for(&org.partner_key);
+    let svc = sim.create_service(service("EDR")).id;
+    let r = client()
+        .put(admin(&sim, "/faults"))
+        .json(&json!({"echoToken": {
+            "shape": "text", "status": 502, "pathPrefix": "/api/vendor-api/service/", "times": 2
+        }}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // Other routes are untouched (and do not use up `times`).
+    assert_eq!(get_raw(&sim, &token, "/organization").await.0, 200);
+    assert_eq!(get_raw(&sim, &token, "").await.0, 200);
+    for _ in 0..2 {
+        let (status, content_type, body) = get_raw(&sim, &token, &format!("/service/{svc}")).await;
+        assert_eq!(status, 502);
+        assert!(content_type.starts_with("text/plain"), "{content_type}");
+        assert_eq!(body, format!("GRADIENT-TOKEN: {token}"));
+    }
+    assert_eq!(
+        sim.state().faults.echo_token.unwrap().times,
+        Some(0),
+        "spent"
+    );
+    assert_eq!(
+        get_raw(&sim, &token, &format!("/service/{svc}")).await.0,
+        200
+    );
+    // A count POST with a query matches the prefix on its path.
+    sim.set_faults(Faults {
+        echo_token: Some(EchoToken {
+            shape: EchoShape::Text,
+            path_prefix: Some(format!("/api/vendor-api/service/{svc}/count")),
+            ..EchoToken::default()
+        }),
+        ..Faults::default()
+    });
+    let r = client()
+        .post(url(&sim, &format!("/service/{svc}/count?no_build=true")))
+        .header("GRADIENT-TOKEN", &token)
+        .json(&json!({"accountId": "a", "unitCount": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.text().await.unwrap(), format!("GRADIENT-TOKEN: {token}"));
+}
+
+#[tokio::test]
+async fn echo_token_broken_json_cuts_the_string_after_the_value() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let token = sim.token_for(&org.partner_key);
+    sim.set_faults(echo(EchoShape::BrokenJson));
+    let (status, content_type, body) = get_raw(&sim, &token, "/organization/accounts").await;
+    assert_eq!(status, 400);
+    assert_eq!(content_type, "application/json");
+    assert!(serde_json::from_str::<Value>(&body).is_err(), "{body}");
+    assert!(
+        body.starts_with(&format!(
+            r#"{{"statusCode":400,"message":"bad header {token}, "#
+        )),
+        "{body}"
+    );
+    assert!(!body.ends_with('"') && !body.ends_with('}'), "{body}");
+}
+
+#[tokio::test]
+async fn echo_token_large_straddles_the_16_kib_mark() {
+    let sim = sim().await;
+    let org = sim.create_organization("Acme");
+    let token = sim.token_for(&org.partner_key);
+    // The same error body under `errorBodyBytes`: an echo is never padded.
+    sim.set_faults(Faults {
+        error_body_bytes: Some(100_000),
+        ..echo(EchoShape::Large)
+    });
+    let (status, content_type, body) = get_raw(&sim, &token, "/organization").await;
+    assert_eq!(status, 400);
+    assert_eq!(content_type, "application/json");
+    assert!(body.is_ascii());
+    assert!(body.len() > ECHO_LARGE_CUT + 512, "{}", body.len());
+    assert!(body.len() < 100_000, "not padded");
+    let parsed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(parsed["statusCode"], 400);
+    let at: Vec<usize> = body.match_indices(&token).map(|(i, _)| i).collect();
+    assert_eq!(at.len(), 2, "{at:?}");
+    assert_eq!(at[0], ECHO_LARGE_AT);
+    assert!((150..=250).contains(&at[0]));
+    assert!(
+        at[1] < ECHO_LARGE_CUT && at[1] + token.len() > ECHO_LARGE_CUT,
+        "{} + {}",
+        at[1],
+        token.len()
     );
 }
