@@ -82,8 +82,15 @@ async fn an_organization_backs_one_connector() {
     // A re-token that reaches another organization than the connector's own: refused.
     let kept = env.token_secret_value("msp_a").await;
     let r = env.retoken("msp_a", &other.partner_key).await;
-    assert_eq!((r.status, r.code().as_str()), (409, "organization_mismatch"));
-    assert_eq!(env.token_secret_value("msp_a").await, kept, "token unchanged");
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (409, "organization_mismatch")
+    );
+    assert_eq!(
+        env.token_secret_value("msp_a").await,
+        kept,
+        "token unchanged"
+    );
     // The organization's own regenerated key is fine (the connector follows it).
     let r = env.retoken("msp_a", &second_key).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -436,7 +443,10 @@ async fn the_connectors_api_answers_the_sync_routes_it_does_not_serve_with_404()
     api.serves_sync = false; // as `Platform::connectors_api` wires it: no queue
     for (method, path) in [
         ("POST", "/v1/psa/connectors/gradient/sync"),
-        ("POST", "/v1/psa/connectors/gradient/syncs/20261206T050000.000Z-x/release"),
+        (
+            "POST",
+            "/v1/psa/connectors/gradient/syncs/20261206T050000.000Z-x/release",
+        ),
     ] {
         let r = psa_tests::call_app(&api, method, path, Some(&Claims::admin(CH)), None).await;
         assert_eq!((r.status, r.code().as_str()), (404, "not_found"), "{path}");
@@ -466,7 +476,10 @@ async fn a_re_token_with_the_connectors_own_token_changes_nothing() {
         .as_array()
         .unwrap()
         .len();
-    assert_eq!(audit_before, audit_after, "nothing happened, nothing audited");
+    assert_eq!(
+        audit_before, audit_after,
+        "nothing happened, nothing audited"
+    );
 }
 
 #[tokio::test]
@@ -659,8 +672,14 @@ async fn no_gradient_call_outlives_the_invocation() {
         .await
         .unwrap();
     let run = env.run(CH, &run_id).await;
-    assert_eq!(run["status"], "running", "not finished, not abandoned: {run}");
-    assert_eq!(run["counts"]["failed"], 0, "a cut post is no failure: {run}");
+    assert_eq!(
+        run["status"], "running",
+        "not finished, not abandoned: {run}"
+    );
+    assert_eq!(
+        run["counts"]["failed"], 0,
+        "a cut post is no failure: {run}"
+    );
     let jobs = env.queued_jobs().await;
     assert_eq!(jobs.len(), 1, "a continuation carries the rest: {jobs:?}");
 

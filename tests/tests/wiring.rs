@@ -114,6 +114,9 @@ async fn the_api_binary_answers_routes_it_does_not_serve_with_404_and_refuses_cl
         }
         let out = p.stop();
         assert!(named, "{function}: {}{}", out.stdout, out.stderr);
-        assert!(!out.stdout.contains("gradient.example.com/api"), "no call went out");
+        assert!(
+            !out.stdout.contains("gradient.example.com/api"),
+            "no call went out"
+        );
     }
 }
