@@ -271,3 +271,286 @@ async fn no_secret_reaches_the_log_of_the_real_binaries_at_trace() {
         dump.display()
     );
 }
+
+/// Every 12-character piece of `secret`, raw and in standard base64 (the forms an echo carries).
+fn pieces(secret: &str) -> Vec<String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    let mut out = Vec::new();
+    for form in [secret.to_owned(), b64] {
+        let chars: Vec<char> = form.chars().collect();
+        for w in chars.windows(12) {
+            out.push(w.iter().collect());
+        }
+    }
+    out
+}
+
+/// `(what, where)` for every piece of a secret in `text`.
+fn pieces_in(text: &str, secrets: &[(&str, String)], place: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (what, secret) in secrets {
+        if let Some(p) = pieces(secret).iter().find(|p| text.contains(p.as_str())) {
+            let at = text.find(p.as_str()).unwrap_or_default();
+            let line = text[..at].lines().count();
+            found.push(format!("a piece of {what} in {place} (line {line})"));
+        }
+    }
+    found
+}
+
+/// Gradient (or a proxy in front of it) echoes the `GRADIENT-TOKEN` header in its error bodies —
+/// as a JSON message, plain text, cut JSON and a 16 KiB+ body — on every call a sync, a re-token
+/// and a delete make. No piece of 12 characters of a key or of the header, raw or base64, reaches
+/// the real binaries' output at trace (logs and EMF records), an API response (runs with their
+/// reasons, readings, the audit trail, problem bodies), an item of the table, or an event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echoed_token_leaks_nowhere() {
+    use gradient_sim::{EchoShape, EchoToken, Faults};
+    let vendor_key = unique_vendor_key();
+    let mut env = TestEnv::start_with(
+        "echo-leak",
+        SimConfig {
+            vendor_key: vendor_key.clone(),
+            ..SimConfig::default()
+        },
+        test_gradient_config(),
+        80,
+    )
+    .await;
+    let probe = env.enable_events().await;
+    seed(&env).await;
+    let org = env.sim.create_organization("Trace MSP");
+    let key = org.partner_key.clone();
+    let admin = Claims::admin(CH);
+    let mut vars = contract_env(&env.platform.settings);
+    vars.push(("RUST_LOG".into(), RUST_LOG.into()));
+    let dump = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("echo_leak");
+    let mut api = FunctionProcess::spawn("connectors-api", &vars, &dump).await;
+    let mut on_demand = FunctionProcess::spawn("sync-on-demand", &vars, &dump).await;
+    let mut worker = FunctionProcess::spawn("sync-worker", &vars, &dump).await;
+    let mut bodies = Vec::new();
+    let mut keys = vec![key.clone()];
+
+    let body = serde_json::json!({"type": "gradient", "apiToken": key}).to_string();
+    let connect = HttpAnswer::from_outcome(
+        &api.invoke(&http_event_json(
+            "POST",
+            "/v1/psa/connectors",
+            Some(&admin),
+            Some(&body),
+        ))
+        .await,
+    );
+    assert_eq!(connect.status, 201, "{}", connect.body);
+    assert!(env.sim.map_all(&org.organization_id, &[]));
+
+    let shapes = [
+        EchoShape::Json,
+        EchoShape::Text,
+        EchoShape::BrokenJson,
+        EchoShape::Large,
+    ];
+    // Each prefix fails a different step: counts, services, accounts, the status, the token check.
+    let prefixes = [
+        "/api/vendor-api/service/",
+        "/api/vendor-api/service",
+        "/api/vendor-api/organization/accounts",
+        "/api/vendor-api/organization/status",
+        "/api/vendor-api/organization",
+    ];
+    let mut runs = 0;
+    for shape in shapes {
+        for prefix in prefixes {
+            env.sim.set_faults(Faults {
+                echo_token: Some(EchoToken {
+                    shape,
+                    status: 400,
+                    path_prefix: Some(prefix.into()),
+                    times: None,
+                }),
+                ..Faults::default()
+            });
+            // A full resend each time, so the counts go out (and meet the echo) every run.
+            let body = serde_json::json!({"settings": {"guardDropPercent": null}}).to_string();
+            api.invoke(&http_event_json(
+                "PATCH",
+                "/v1/psa/connectors/gradient",
+                Some(&admin),
+                Some(&body),
+            ))
+            .await;
+            let sync = HttpAnswer::from_outcome(
+                &on_demand
+                    .invoke(&http_event_json(
+                        "POST",
+                        "/v1/psa/connectors/gradient/sync",
+                        Some(&admin),
+                        None,
+                    ))
+                    .await,
+            );
+            bodies.push(sync.body.clone());
+            if sync.status == 202 {
+                runs += 1;
+                let jobs = receive_jobs(&env).await;
+                let batch = worker.invoke(&sqs_event_json(&jobs)).await.json();
+                bodies.push(batch.to_string());
+                for _ in 0..5 {
+                    // continuations, if any
+                    let more = env.receive(1).await;
+                    if more.is_empty() {
+                        break;
+                    }
+                    worker.invoke(&sqs_event_json(&more)).await;
+                }
+            }
+            // A re-token with the same organization's key meets the echo on its token check or
+            // its set-up.
+            let body = serde_json::json!({"apiToken": env.sim.organization(&org.organization_id).unwrap().partner_key}).to_string();
+            let retoken = HttpAnswer::from_outcome(
+                &api.invoke(&http_event_json(
+                    "PUT",
+                    "/v1/psa/connectors/gradient/token",
+                    Some(&admin),
+                    Some(&body),
+                ))
+                .await,
+            );
+            bodies.push(retoken.body.clone());
+            // A connector that a token-check echo disconnected is reconnected for the next round.
+            env.sim.clear_faults();
+            let c = env
+                .call("GET", "/v1/psa/connectors/gradient", Some(&admin), None)
+                .await;
+            if c.json()["status"] != "connected" {
+                let fresh = env.sim.regenerate_key(&org.organization_id).unwrap();
+                keys.push(fresh.clone());
+                let body = serde_json::json!({"apiToken": fresh}).to_string();
+                let r = env
+                    .call(
+                        "PUT",
+                        "/v1/psa/connectors/gradient/token",
+                        Some(&admin),
+                        Some(&body),
+                    )
+                    .await;
+                assert_eq!(r.status, 200, "{}", r.body);
+            }
+        }
+    }
+    assert!(runs >= 15, "the sweep ran syncs: {runs}");
+    // The delete meets the echo on the status call.
+    env.sim.set_faults(Faults {
+        echo_token: Some(EchoToken {
+            shape: EchoShape::Large,
+            status: 400,
+            path_prefix: Some("/api/vendor-api/organization/status".into()),
+            times: None,
+        }),
+        ..Faults::default()
+    });
+    // Everything the views show: every run (reasons), every reading, the audit trail.
+    let (runs_page, _) = (
+        env.call(
+            "GET",
+            "/v1/psa/connectors/gradient/syncs?limit=100",
+            Some(&admin),
+            None,
+        )
+        .await,
+        (),
+    );
+    bodies.push(runs_page.body.clone());
+    for run in runs_page.json()["items"].as_array().unwrap() {
+        let id = run["runId"].as_str().unwrap();
+        let r = env
+            .call(
+                "GET",
+                &format!("/v1/psa/connectors/gradient/syncs/{id}/readings?limit=100"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        bodies.push(r.body);
+    }
+    bodies.push(
+        env.call("GET", "/v1/psa/audit?limit=100", Some(&admin), None)
+            .await
+            .body,
+    );
+    let failed_reasons: Vec<String> = runs_page.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["reason"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        failed_reasons
+            .iter()
+            .any(|r| r.contains("REDACTED") || r.contains("400")),
+        "the runs met the echo: {failed_reasons:?}"
+    );
+    let delete = HttpAnswer::from_outcome(
+        &api.invoke(&http_event_json(
+            "DELETE",
+            "/v1/psa/connectors/gradient",
+            Some(&admin),
+            None,
+        ))
+        .await,
+    );
+    assert_eq!(delete.status, 204, "{}", delete.body);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let outputs = vec![api.stop(), on_demand.stop(), worker.stop()];
+    let events = probe.drain(&env, 1).await;
+    let items = env.psa_items().await;
+
+    let mut secrets = vec![("the vendor key", vendor_key.clone())];
+    for k in &keys {
+        secrets.push(("a partner key", k.clone()));
+        secrets.push(("a GRADIENT-TOKEN header", gradient_token(&vendor_key, k)));
+    }
+    let mut found = Vec::new();
+    for out in &outputs {
+        found.extend(pieces_in(
+            &out.stdout,
+            &secrets,
+            &format!("{} stdout", out.function),
+        ));
+        found.extend(pieces_in(
+            &out.stderr,
+            &secrets,
+            &format!("{} stderr", out.function),
+        ));
+    }
+    for (i, b) in bodies.iter().enumerate() {
+        found.extend(pieces_in(b, &secrets, &format!("response {i}")));
+    }
+    found.extend(pieces_in(
+        &format!("{items:?}"),
+        &secrets,
+        "the table's items",
+    ));
+    found.extend(pieces_in(
+        &serde_json::to_string(&events).unwrap(),
+        &secrets,
+        "the events",
+    ));
+    assert!(
+        found.is_empty(),
+        "pieces of secrets escaped (full output in {}): {found:#?}",
+        dump.display()
+    );
+    // The scan saw what it scans: the echo's redaction in the readings' reasons, and the
+    // worker's EMF records in its output.
+    assert!(
+        bodies.iter().any(|b| b.contains("[REDACTED]")),
+        "the echo reached the runs' readings"
+    );
+    assert!(
+        outputs[2].stdout.contains("\"_aws\""),
+        "EMF records are in the scanned output"
+    );
+    assert!(!events.is_empty());
+}
