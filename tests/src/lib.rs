@@ -336,6 +336,29 @@ impl TestEnv {
         }
     }
 
+    /// Moves the last full resend of `channel`'s connector `by` into the past, as if it went out
+    /// then (a re-token forces at most one full resend a day).
+    pub async fn age_last_full_resend(&self, channel: &str, by: time::Duration) {
+        let at = time::OffsetDateTime::now_utc() - by;
+        self.local
+            .dynamodb()
+            .update_item()
+            .table_name(&self.tables.psa)
+            .key("pk", AttributeValue::S(format!("WS#{channel}")))
+            .key("sk", AttributeValue::S("CONNECTOR#gradient".into()))
+            .update_expression("SET lastFullResendAt = :at")
+            .expression_attribute_values(
+                ":at",
+                AttributeValue::S(
+                    at.format(&time::format_description::well_known::Rfc3339)
+                        .expect("a time formats"),
+                ),
+            )
+            .send()
+            .await
+            .expect("age the last full resend");
+    }
+
     /// The current value of a connector's token secret.
     pub async fn token_secret_value(&self, channel: &str) -> Option<String> {
         self.local

@@ -517,8 +517,14 @@ async fn a_retoken_mid_run_cancels_it_and_the_next_run_resends_everything() {
         while posts_so_far(&m.env) < 20 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        // The admin pastes a token again (here the same, still valid one): a new token version.
-        let key = m.env.sim.organization(&m.org).unwrap().partner_key;
+        // The admin pastes another key of the same organization (the old one still works, so
+        // the run is cancelled by the re-token, not rejected): a new token version. A full
+        // resend went out with the first run today; as if that was two days ago, the re-token
+        // makes the next run one again.
+        m.env
+            .age_last_full_resend(CH, time::Duration::days(2))
+            .await;
+        let key = m.env.sim.add_key(&m.org).unwrap();
         let r = m.env.retoken(CH, &key).await;
         assert_eq!(r.status, 200, "{}", r.body);
         posts_so_far(&m.env)

@@ -1174,7 +1174,9 @@ async fn a_recreated_connector_starts_empty_and_resends_everything() {
     let (s, _) = usage(&m.env, &viewer).await;
     assert_eq!(s["fullResendDue"], false);
     // ...while a re-token a day after the last full resend makes the next run one again.
-    age_last_full_resend(&m.env, time::Duration::days(2)).await;
+    m.env
+        .age_last_full_resend(CH, time::Duration::days(2))
+        .await;
     let key = m.env.sim.regenerate_key(&m.org).unwrap();
     assert_eq!(m.env.retoken(CH, &key).await.status, 200);
     let (s, _) = usage(&m.env, &viewer).await;
@@ -1210,32 +1212,4 @@ async fn a_recreated_connector_starts_empty_and_resends_everything() {
         1
     );
     assert_eq!(actions.iter().filter(|a| **a == "sync.finished").count(), 4);
-}
-
-/// Moves the connector's last full resend `by` into the past (as if it went out then).
-async fn age_last_full_resend(env: &TestEnv, by: time::Duration) {
-    let at = time::OffsetDateTime::now_utc() - by;
-    env.local
-        .dynamodb()
-        .update_item()
-        .table_name(&env.tables.psa)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("WS#{CH}")),
-        )
-        .key(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("CONNECTOR#gradient".into()),
-        )
-        .update_expression("SET lastFullResendAt = :at")
-        .expression_attribute_values(
-            ":at",
-            aws_sdk_dynamodb::types::AttributeValue::S(
-                at.format(&time::format_description::well_known::Rfc3339)
-                    .unwrap(),
-            ),
-        )
-        .send()
-        .await
-        .expect("age the last full resend");
 }

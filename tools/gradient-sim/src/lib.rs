@@ -168,6 +168,12 @@ impl SimHandle {
         self.shared.lock().regenerate_key(org_id)
     }
 
+    /// A second key for the organization (the current one keeps working until a regenerate):
+    /// a re-token to a new key without a window in which the old one is rejected.
+    pub fn add_key(&self, org_id: &str) -> Option<String> {
+        self.shared.lock().add_key(org_id)
+    }
+
     /// Partner-side disconnect: deletes every account of the organization and its mappings.
     pub fn wipe_accounts(&self, org_id: &str) -> bool {
         self.shared.lock().wipe_accounts(org_id)

@@ -31,6 +31,8 @@ pub(crate) struct Org {
     pub status: String,
     pub last_synced_at: Option<String>,
     pub partner_key: String,
+    /// Further keys that reach the organization besides `partner_key` (until it is regenerated).
+    pub extra_keys: Vec<String>,
     pub accounts: Vec<SimAccount>,
     pub mappings: BTreeSet<Pair>,
     pub counts: BTreeMap<Pair, CountRecord>,
@@ -142,7 +144,9 @@ impl Inner {
     }
 
     pub fn org_by_key(&self, partner_key: &str) -> Option<&Org> {
-        self.orgs.iter().find(|o| o.partner_key == partner_key)
+        self.orgs
+            .iter()
+            .find(|o| o.partner_key == partner_key || o.extra_keys.iter().any(|k| k == partner_key))
     }
 
     pub fn create_org(&mut self, name: &str) -> CreatedOrg {
@@ -156,6 +160,7 @@ impl Inner {
             status: "inactive".to_owned(),
             last_synced_at: None,
             partner_key: partner_key.clone(),
+            extra_keys: Vec::new(),
             accounts: Vec::new(),
             mappings: BTreeSet::new(),
             counts: BTreeMap::new(),
@@ -173,6 +178,14 @@ impl Inner {
         let key = self.random_key();
         let org = self.org_mut(org_id)?;
         org.partner_key = key.clone();
+        org.extra_keys.clear();
+        Some(key)
+    }
+
+    /// A further key that reaches the organization; the current one keeps working.
+    pub fn add_key(&mut self, org_id: &str) -> Option<String> {
+        let key = self.random_key();
+        self.org_mut(org_id)?.extra_keys.push(key.clone());
         Some(key)
     }
 
