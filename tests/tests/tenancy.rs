@@ -150,16 +150,24 @@ async fn a_connector_from_before_bindings_binds_on_its_next_sync() {
     assert_eq!((r.status, r.code().as_str()), (409, "organization_in_use"));
 }
 
-#[tokio::test]
-async fn a_delete_that_fails_half_way_is_finished_by_a_retry() {
-    let mut env = TestEnv::start("delete-retry").await;
+/// `msp_a` connected; then its token vault (the real one on moto) fails the next delete.
+async fn connected_with_a_vault_whose_next_delete_fails(
+    label: &str,
+) -> (TestEnv, gradient_sim::CreatedOrg) {
+    let mut env = TestEnv::start(label).await;
     channel(&env, "msp_a", None).await;
     let org = env.sim.create_organization("Acme MSP");
     assert_eq!(env.connect("msp_a", &org.partner_key).await.status, 201);
-    let vault = Arc::new(FaultyVault::new(env.platform.core.vault.clone()));
+    let vault = FaultyVault::new(env.platform.core.vault.clone());
     vault.failing_deletes.store(1, Ordering::SeqCst);
-    env.platform.core.vault = vault.clone();
+    env.platform.core.vault = Arc::new(vault);
     env.api.core = env.platform.core.clone();
+    (env, org)
+}
+
+#[tokio::test]
+async fn a_delete_that_fails_half_way_is_finished_by_a_retry() {
+    let (env, org) = connected_with_a_vault_whose_next_delete_fails("delete-retry").await;
 
     let admin = Claims::admin("msp_a");
     let r = env
@@ -203,14 +211,7 @@ async fn a_delete_that_fails_half_way_is_finished_by_a_retry() {
 
 #[tokio::test]
 async fn a_delete_that_fails_half_way_is_finished_by_the_next_scheduled_firing() {
-    let mut env = TestEnv::start("delete-firing").await;
-    channel(&env, "msp_a", None).await;
-    let org = env.sim.create_organization("Acme MSP");
-    assert_eq!(env.connect("msp_a", &org.partner_key).await.status, 201);
-    let vault = Arc::new(FaultyVault::new(env.platform.core.vault.clone()));
-    vault.failing_deletes.store(1, Ordering::SeqCst);
-    env.platform.core.vault = vault.clone();
-    env.api.core = env.platform.core.clone();
+    let (env, org) = connected_with_a_vault_whose_next_delete_fails("delete-firing").await;
     let r = env
         .call(
             "DELETE",

@@ -80,6 +80,23 @@ fn unique_vendor_key() -> String {
     format!("vk-trace-{nanos:x}-{:x}", std::process::id())
 }
 
+/// A test environment whose simulator has a vendor key of its own (returned), seeded.
+async fn seeded(label: &str) -> (String, TestEnv) {
+    let vendor_key = unique_vendor_key();
+    let env = TestEnv::start_with(
+        label,
+        SimConfig {
+            vendor_key: vendor_key.clone(),
+            ..SimConfig::default()
+        },
+        test_gradient_config(),
+        80,
+    )
+    .await;
+    seed(&env).await;
+    (vendor_key, env)
+}
+
 async fn receive_jobs(env: &TestEnv) -> Vec<aws_sdk_sqs::types::Message> {
     for _ in 0..20 {
         let batch = env.receive(120).await;
@@ -126,18 +143,7 @@ fn json_lines(text: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_log_of_the_real_binaries_at_trace() {
-    let vendor_key = unique_vendor_key();
-    let env = TestEnv::start_with(
-        "trace-leak",
-        SimConfig {
-            vendor_key: vendor_key.clone(),
-            ..SimConfig::default()
-        },
-        test_gradient_config(),
-        80,
-    )
-    .await;
-    seed(&env).await;
+    let (vendor_key, env) = seeded("trace-leak").await;
     let org = env.sim.create_organization("Trace MSP");
     let first_key = org.partner_key.clone();
 
@@ -307,19 +313,8 @@ fn pieces_in(text: &str, secrets: &[(&str, String)], place: &str) -> Vec<String>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_echoed_token_leaks_nowhere() {
     use gradient_sim::{EchoShape, EchoToken, Faults};
-    let vendor_key = unique_vendor_key();
-    let mut env = TestEnv::start_with(
-        "echo-leak",
-        SimConfig {
-            vendor_key: vendor_key.clone(),
-            ..SimConfig::default()
-        },
-        test_gradient_config(),
-        80,
-    )
-    .await;
+    let (vendor_key, mut env) = seeded("echo-leak").await;
     let probe = env.enable_events().await;
-    seed(&env).await;
     let org = env.sim.create_organization("Trace MSP");
     let key = org.partner_key.clone();
     let admin = Claims::admin(CH);
