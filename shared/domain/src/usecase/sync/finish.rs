@@ -129,9 +129,11 @@ async fn set_status(
 }
 
 /// A 401 or 403 stopped the run. Normally the connector is disconnected (401, `token_rejected`)
-/// or errored (403). When `key_fault_connectors` different connectors were rejected the same way
-/// within `key_fault_window` with no accepted call in between, the vendor key is at fault: no one
-/// is disconnected, those disconnected by the wave are restored, and the run fails saying so.
+/// or errored (403). When connectors of `key_fault_connectors` different MSPs were rejected the
+/// same way within `key_fault_window` with no accepted call in between, the vendor key is at
+/// fault: no one is disconnected, those disconnected by the wave are restored, and the run fails
+/// saying so. Rejections that all come from one MSP (however many of its channel workspaces) are
+/// that MSP's: a tenant cannot page Coro's on-call by re-keying its own workspaces.
 pub(super) async fn rejected(
     core: &Core,
     policy: &SyncPolicy,

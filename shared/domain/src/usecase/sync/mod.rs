@@ -47,8 +47,10 @@ pub struct SyncPolicy {
     pub max_continuations: u32,
     /// The connector is re-read (deleted? re-tokened?) after every this many counts.
     pub cancel_check_every: usize,
-    /// This many different connectors rejected (401, or 403) within `key_fault_window` with no
-    /// accepted call in between is a fault of the vendor key, not of the MSPs' tokens.
+    /// This many different MSPs (a channel workspace and its subchannels are one) rejected (401,
+    /// or 403) within `key_fault_window` with no accepted call in between is a fault of the vendor
+    /// key, not of the MSPs' tokens (`SYNC_KEY_FAULT_CONNECTORS`, named before MSPs were told
+    /// apart).
     pub key_fault_connectors: usize,
     pub key_fault_window: Duration,
     /// The billing guard's threshold for new connectors (`SYNC_GUARD_DROP_PERCENT`; `None` = off).
