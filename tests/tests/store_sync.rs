@@ -2,8 +2,8 @@
 //! against DynamoDB Local and moto.
 
 use psa_domain::ports::{
-    AuditLog, JobQueue, KeyHealth, Lease, PageError, PairStates, Rejected, Rejection, RunReadings,
-    RunSlots, SlotClaim, SyncJob, SyncRuns,
+    AcceptedBy, AuditLog, JobQueue, KeyHealth, Lease, PageError, PairStates, Rejected, Rejection,
+    RunReadings, RunSlots, SlotClaim, SyncJob, SyncRuns,
 };
 use psa_domain::{
     Accepted, Actor, AttemptOutcome, AuditAction, AuditEvent, ConnectorRef, ConnectorType, Failure,
@@ -562,7 +562,24 @@ async fn rejections_form_a_wave_until_a_call_is_accepted() {
     let msps: std::collections::BTreeSet<_> = wave.iter().map(|r| r.msp.clone()).collect();
     assert_eq!((wave.len(), msps.len()), (3, 2), "{wave:?}");
     tokio::time::sleep(Duration::from_millis(5)).await;
-    s.accepted(ConnectorType::Gradient).await.unwrap();
+    assert_eq!(
+        s.last_accepted(ConnectorType::Gradient).await.unwrap(),
+        None
+    );
+    let by = AcceptedBy {
+        connector: psa_domain::ConnectorRef {
+            workspace: ws("ch_ok").workspace,
+            kind: ConnectorType::Gradient,
+            incarnation: "inc1".into(),
+        },
+        token_version: 3,
+    };
+    s.accepted(ConnectorType::Gradient, &by).await.unwrap();
+    assert_eq!(
+        s.last_accepted(ConnectorType::Gradient).await.unwrap(),
+        Some(by.clone()),
+        "the connector a suspected fault is checked with"
+    );
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(
         s.rejected(ConnectorType::Gradient, Rejection::Unauthorized, &c, window)
@@ -586,6 +603,11 @@ async fn rejections_form_a_wave_until_a_call_is_accepted() {
     for h in handles {
         h.await.unwrap();
     }
+    assert_eq!(
+        s.last_accepted(ConnectorType::Gradient).await.unwrap(),
+        Some(by),
+        "a rejection's rewrite of the record keeps who was accepted last"
+    );
     assert_eq!(
         s.rejected(ConnectorType::Gradient, Rejection::Unauthorized, &c, window)
             .await

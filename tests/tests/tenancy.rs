@@ -733,3 +733,43 @@ async fn token_secrets_are_tagged_and_encrypted_with_the_configured_key() {
         "the IAM condition's tag: {tags:?}"
     );
 }
+
+/// Three different MSPs re-key at once while a fourth MSP's token keeps working: the suspected
+/// vendor-key fault is checked with the fourth's recently accepted token, which Gradient still
+/// accepts — so the three are disconnected as their own business and nobody is paged.
+#[tokio::test]
+async fn a_suspected_vendor_key_fault_is_checked_with_a_recently_accepted_token() {
+    logs::install();
+    let env = TestEnv::start("key-check").await;
+    let msps = ["msp_k1", "msp_k2", "msp_k3", "msp_ok"];
+    let mut orgs = Vec::new();
+    for m in msps {
+        channel(&env, m, None).await;
+        let org = env.sim.create_organization(m);
+        assert_eq!(env.connect(m, &org.partner_key).await.status, 201);
+        orgs.push(org);
+    }
+    // The healthy MSP syncs: its token is the deployment's last accepted one.
+    assert_eq!(env.sync_now("msp_ok").await.status, 202);
+    env.drain().await;
+    for org in &orgs[..3] {
+        env.sim.regenerate_key(&org.organization_id).unwrap();
+    }
+    for m in &msps[..3] {
+        assert_eq!(env.sync_now(m).await.status, 202);
+        env.drain().await;
+    }
+    for m in &msps[..3] {
+        let c = env.connector(m).await;
+        assert_eq!(
+            (c["status"].as_str(), c["statusReason"].as_str()),
+            (Some("disconnected"), Some("token_rejected")),
+            "{m}: {c}"
+        );
+    }
+    let faults = logs::metrics()
+        .iter()
+        .filter(|m| m.to_string().contains("VendorKeyFault"))
+        .count();
+    assert_eq!(faults, 0, "the vendor key works: no alarm");
+}

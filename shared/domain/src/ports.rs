@@ -14,7 +14,9 @@ pub use psa::{
     AccountWrite, AccountsCreated, AlertService, Batch, CountOutcome, Psa, PsaAccount, PsaAlert,
     PsaError, PsaIntegration, PublishedServices,
 };
-pub use records::{AlertMemory, AttemptCounter, AuditLog, KeyHealth, Rejected, Rejection};
+pub use records::{
+    AcceptedBy, AlertMemory, AttemptCounter, AuditLog, KeyHealth, Rejected, Rejection,
+};
 pub use schedule::{FiringClaim, ScheduleBook, ScheduleProgress, ScheduledRun};
 pub use sync::{
     JobQueue, Lease, Page, PageError, PairStates, RunReadings, RunSlots, SlotClaim, SyncJob,

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRe
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use psa_domain::ports::{
-    AlertMemory, AuditLog, KeyHealth, Page, PageError, PairStates, Rejected, Rejection,
+    AcceptedBy, AlertMemory, AuditLog, KeyHealth, Page, PageError, PairStates, Rejected, Rejection,
     RunReadings, StoreError, SyncRuns,
 };
 use psa_domain::{
@@ -608,11 +608,28 @@ struct HealthItem {
     forbidden: BTreeMap<String, u64>,
     #[serde(default)]
     version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_accepted_by: Option<AcceptedBy>,
 }
 
 #[async_trait]
 impl KeyHealth for DynamoSync {
-    async fn accepted(&self, psa: ConnectorType) -> Result<(), StoreError> {
+    async fn last_accepted(&self, psa: ConnectorType) -> Result<Option<AcceptedBy>, StoreError> {
+        let Some(mut raw) = self
+            .get(vendor_pk(psa), HEALTH_SK, "read key health")
+            .await?
+        else {
+            return Ok(None);
+        };
+        raw.remove("pk");
+        raw.remove("sk");
+        let item: HealthItem =
+            serde_dynamo::from_item(raw).map_err(|e| serde_error("key health", e))?;
+        Ok(item.last_accepted_by)
+    }
+
+    async fn accepted(&self, psa: ConnectorType, by: &AcceptedBy) -> Result<(), StoreError> {
+        let by = serde_dynamo::to_attribute_value(by).map_err(|e| serde_error("accepted by", e))?;
         let now = now_ms();
         let res = self
             .client
@@ -622,10 +639,11 @@ impl KeyHealth for DynamoSync {
             .key("sk", s(HEALTH_SK))
             // Bumps `version` too, so a concurrent read-modify-write of `rejected` retries
             // instead of putting back an older `lastAcceptedMs`.
-            .update_expression("SET lastAcceptedMs = :now ADD version :one")
+            .update_expression("SET lastAcceptedMs = :now, lastAcceptedBy = :by ADD version :one")
             .condition_expression("attribute_not_exists(lastAcceptedMs) OR lastAcceptedMs < :now")
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":by", by)
             .send()
             .await;
         match res {

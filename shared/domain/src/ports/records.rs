@@ -36,12 +36,23 @@ pub struct Rejected {
     pub msp: WorkspaceId,
 }
 
+/// A connector incarnation and token version whose call a PSA accepted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptedBy {
+    pub connector: ConnectorRef,
+    pub token_version: u64,
+}
+
 /// Deployment-wide record of PSA rejections, one per PSA (each has its own vendor key), to tell
 /// a bad vendor key from MSPs' bad tokens.
 #[async_trait]
 pub trait KeyHealth: Send + Sync {
-    /// A call to `psa` with its vendor key was accepted: any wave of rejections is over.
-    async fn accepted(&self, psa: ConnectorType) -> Result<(), StoreError>;
+    /// A call to `psa` with its vendor key was accepted (with `by`'s token): any wave of
+    /// rejections is over, and `by` is the connector a suspected vendor-key fault is checked with.
+    async fn accepted(&self, psa: ConnectorType, by: &AcceptedBy) -> Result<(), StoreError>;
+    /// The connector whose call to `psa` was accepted last, if any.
+    async fn last_accepted(&self, psa: ConnectorType) -> Result<Option<AcceptedBy>, StoreError>;
     /// Records that `rejected.workspace`'s connector to `psa` was rejected and answers the
     /// distinct connectors rejected by `psa` (this kind) within `window` with no accepted call
     /// since, this one included, each with its MSP.

@@ -21,6 +21,7 @@ pub struct Memory {
     pub tokens: Mutex<BTreeMap<(WorkspaceId, ConnectorType), ApiToken>>,
     /// Vendor-key rejections per PSA: the workspaces rejected since the last accepted call.
     pub rejections: Mutex<BTreeMap<ConnectorType, Vec<Rejected>>>,
+    pub last_accepted: Mutex<BTreeMap<ConnectorType, AcceptedBy>>,
     pub children: Mutex<BTreeMap<WorkspaceId, Vec<Workspace>>>,
     pub slots: Mutex<BTreeMap<String, RunId>>,
     pub runs: Mutex<Vec<SyncRun>>,
@@ -404,9 +405,13 @@ impl OrganizationBindings for Memory {
 
 #[async_trait]
 impl KeyHealth for Memory {
-    async fn accepted(&self, psa: ConnectorType) -> Result<(), StoreError> {
+    async fn accepted(&self, psa: ConnectorType, by: &AcceptedBy) -> Result<(), StoreError> {
         self.rejections.lock().unwrap().remove(&psa);
+        self.last_accepted.lock().unwrap().insert(psa, by.clone());
         Ok(())
+    }
+    async fn last_accepted(&self, psa: ConnectorType) -> Result<Option<AcceptedBy>, StoreError> {
+        Ok(self.last_accepted.lock().unwrap().get(&psa).cloned())
     }
     /// Per PSA, without the window or the kind: enough for the core's unit tests.
     async fn rejected(

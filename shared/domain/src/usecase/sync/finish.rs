@@ -182,7 +182,9 @@ pub(super) async fn rejected(
     // Only rejections of different MSPs point at the vendor key: an MSP that re-keys all its
     // channel workspaces at once is that MSP's business, never an alarm for Coro's on-call.
     let msps: std::collections::BTreeSet<&WorkspaceId> = wave.iter().map(|r| &r.msp).collect();
-    if msps.len() >= policy.key_fault_connectors.max(1) {
+    if msps.len() >= policy.key_fault_connectors.max(1)
+        && !vendor_key_works(core, policy, run, &wave).await
+    {
         let what = match kind {
             Rejection::Unauthorized => "rejected (401)",
             Rejection::Forbidden => "refused (403)",
@@ -215,6 +217,40 @@ pub(super) async fn rejected(
         Rejection::Forbidden => format!("{psa} refused the calls (403, anomaly detected)"),
     };
     end(core, run, run_status, &reason).await
+}
+
+/// Whether a suspected vendor-key fault is disproved: the connector whose call was accepted last
+/// (outside the wave) is asked again with its own token, and the PSA accepts it. Then the vendor
+/// key works and the wave is the MSPs' own tokens. Anything that cannot say (no such connector,
+/// its token gone, the PSA not answering) does not disprove the fault.
+async fn vendor_key_works(
+    core: &Core,
+    policy: &SyncPolicy,
+    run: &SyncRun,
+    wave: &[Rejected],
+) -> bool {
+    let kind = run.connector_id;
+    let Ok(Some(last)) = core.key_health.last_accepted(kind).await else {
+        return false;
+    };
+    if wave.iter().any(|r| r.workspace == last.connector.workspace) {
+        return false;
+    }
+    let Ok(token) = core.vault.load(&last.connector, last.token_version).await else {
+        return false;
+    };
+    let check = core.psa(kind).verify(&token);
+    match tokio::time::timeout(policy.verify_deadline, check).await {
+        Ok(Ok(_)) => {
+            tracing::warn!(
+                connectors = wave.len(),
+                "many connectors rejected at once, but a recently accepted token is still \
+                 accepted: the vendor key works, these are the MSPs' own tokens"
+            );
+            true
+        }
+        _ => false,
+    }
 }
 
 /// The MSP of a channel workspace: the topmost channel workspace above it (itself when its

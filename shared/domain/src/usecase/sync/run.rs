@@ -8,7 +8,7 @@ use super::send::{Sender, Sent, Stop, Window};
 use super::{JobOutcome, SyncPolicy};
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::connector::{ConnectorSettings, ConnectorStatus, reason};
-use crate::ports::{Lease, PsaError, PsaIntegration, StoreError, SyncJob, VaultError};
+use crate::ports::{AcceptedBy, Lease, PsaError, PsaIntegration, StoreError, SyncJob, VaultError};
 use crate::secret::ApiToken;
 use crate::sync::{Outcome, RunReading, RunStatus, SyncRun, Trigger};
 use crate::usecase::provision::{
@@ -202,7 +202,11 @@ impl Job<'_> {
         let setup: Result<_, ProvisionError> = async {
             let org = core.psa(cref.kind).verify(token).await?;
             self.check_organization(run, &org).await?;
-            if let Err(e) = core.key_health.accepted(cref.kind).await {
+            let by = AcceptedBy {
+                connector: cref.clone(),
+                token_version: run.token_version,
+            };
+            if let Err(e) = core.key_health.accepted(cref.kind, &by).await {
                 tracing::warn!(error = %e, "could not record an accepted call");
             }
             let (ids, services_created) =
