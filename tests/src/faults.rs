@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use psa_domain::catalogue::Catalogue;
 use psa_domain::ports::{
-    AccountWrite, AccountsCreated, Batch, CountOutcome, Psa, PsaAccount, PsaAlert, PsaError,
-    PsaIntegration, PublishedServices, TokenVault, VaultError,
+    AccountWrite, AccountsCreated, Batch, CountOutcome, Health, Psa, PsaAccount, PsaAlert,
+    PsaError, PsaIntegration, PublishedServices, TokenVault, VaultError,
 };
 use psa_domain::{ApiToken, ConnectorRef, ConnectorType, WorkspaceId};
 use std::collections::BTreeMap;
@@ -80,6 +80,12 @@ impl Psa for SlowVerify {
     }
     async fn disconnect(&self, t: &ApiToken) -> Result<(), PsaError> {
         self.inner.disconnect(t).await
+    }
+    async fn report_health(&self, t: &ApiToken, h: Health) -> Result<(), PsaError> {
+        self.inner.report_health(t, h).await
+    }
+    fn health_name(&self, h: Health) -> &'static str {
+        self.inner.health_name(h)
     }
     async fn publish_services(
         &self,

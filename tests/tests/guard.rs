@@ -494,3 +494,85 @@ async fn a_failing_alert_endpoint_does_not_fail_the_run_and_alerts_off_sends_non
     assert_eq!(sync_and_wait(env).await["status"], "succeeded");
     assert_eq!(env.sim.organization(&m.org).unwrap().alerts.len(), 2);
 }
+
+/// Health the MSP sees in Synthesize: after `SYNC_ERROR_AFTER` (3) runs in a row end `failed` or
+/// `partially_failed`, the integration status is `error`; the first run that succeeds sets it back
+/// to `active`. One PATCH per change, each audited with from/to.
+#[tokio::test]
+async fn repeated_failures_show_in_synthesize_and_a_success_clears_them() {
+    let m = connected_msp("guard-health", 3).await;
+    let env = &m.env;
+    assert!(env.sim.map_all(&m.org, &[]));
+    let first = sync_and_wait(env).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let status = |env: &psa_tests::TestEnv| env.sim.organization(&m.org).unwrap().status;
+    assert_eq!(
+        status(env),
+        "active",
+        "Gradient sets active on the first usage"
+    );
+    // One account Gradient refuses: every run from now on is partially failed.
+    let refused = format!("{CH}_refused");
+    let mut children = m.children.clone();
+    children.push(Child {
+        id: refused.clone(),
+        parent: CH.into(),
+        name: "Refused Ltd".into(),
+        status: "subscription",
+        services: vec!["EDR"],
+        users: 4,
+        devices: 6,
+    });
+    seed(env, &children).await;
+    assert!(
+        env.sim
+            .refuse_account(&m.org, &refused, "name not allowed", true)
+    );
+    let patches = |env: &psa_tests::TestEnv| {
+        env.sim
+            .requests()
+            .requests
+            .iter()
+            .filter(|r| r.method == "PATCH" && r.path.contains("/organization/status/"))
+            .map(|r| r.path.rsplit('/').next().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    env.sim.clear_requests();
+    for n in 1..=4 {
+        let run = sync_and_wait(env).await;
+        assert_eq!(run["status"], "partially_failed", "run {n}: {run}");
+        let want = if n < 3 { "active" } else { "error" };
+        assert_eq!(status(env), want, "after {n} failed runs");
+    }
+    assert_eq!(
+        patches(env),
+        vec!["error"],
+        "one PATCH for the change, none after"
+    );
+
+    assert!(env.sim.refuse_account(&m.org, &refused, "", false));
+    env.sim.clear_requests();
+    let run = sync_and_wait(env).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(status(env), "active");
+    assert_eq!(patches(env), vec!["active"]);
+    let set: Vec<(String, String)> = audit_actions(env)
+        .await
+        .iter()
+        .filter(|e| e["action"] == "psa.status_set")
+        .map(|e| {
+            (
+                e["detail"]["from"].as_str().unwrap_or_default().to_owned(),
+                e["detail"]["to"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        set,
+        vec![
+            ("error".to_owned(), "active".to_owned()),
+            ("active".to_owned(), "error".to_owned()),
+        ],
+        "newest first"
+    );
+}

@@ -1213,3 +1213,161 @@ async fn a_recreated_connector_starts_empty_and_resends_everything() {
     );
     assert_eq!(actions.iter().filter(|a| **a == "sync.finished").count(), 4);
 }
+
+/// The records of a CSV export (header first), as a spreadsheet would read them.
+fn csv_records(r: &ApiResponse) -> Vec<Vec<String>> {
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("text/csv; charset=utf-8")
+    );
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(r.body.as_bytes())
+        .records()
+        .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+/// `GET …/readings?format=csv` and `GET …/usage?format=csv`: every line (not paged), the same
+/// filters, the contract's columns, RFC 4180, a named attachment, formulas defused.
+#[tokio::test]
+async fn exports_hold_every_line_in_csv_with_formulas_defused() {
+    let m = connected_msp("views-csv", 12).await;
+    let viewer = Claims::viewer(CH);
+    // A customer whose name a spreadsheet would run as a formula, with a comma and quotes.
+    let mut children = m.children.clone();
+    children[0].name = "=HYPERLINK(\"http://x\", \"Bakery, Ltd\")".into();
+    seed(&m.env, &children).await;
+    let run = sync_and_wait(&m.env).await;
+    let id = run_id(&run);
+
+    let r = get(
+        &m.env,
+        &viewer,
+        &format!("{}?format=csv", readings_path(&id)),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.header("content-disposition").as_deref(),
+        Some(format!("attachment; filename=\"gradient-{id}-readings.csv\"").as_str())
+    );
+    assert!(r.body.contains("\r\n"), "RFC 4180 line ends");
+    let rows = csv_records(&r);
+    assert_eq!(
+        rows[0],
+        [
+            "accountId",
+            "accountName",
+            "service",
+            "unit",
+            "value",
+            "previous",
+            "outcome",
+            "reason"
+        ]
+    );
+    let (json, _) = all_pages(&m.env, &viewer, &readings_path(&id), 100).await;
+    assert_eq!(rows.len() - 1, json.len(), "every reading, one header");
+    assert_eq!(rows.len() as u64 - 1, counts(&run)["readings"]);
+    for (row, item) in rows[1..].iter().zip(&json) {
+        assert_eq!(row[0], item["accountId"].as_str().unwrap());
+        assert_eq!(row[2], item["service"].as_str().unwrap());
+        assert_eq!(row[4], item["value"].to_string());
+        assert_eq!(row[6], item["outcome"].as_str().unwrap());
+        let name = item["accountName"].as_str().unwrap();
+        if name.starts_with('=') {
+            assert_eq!(row[1], format!("'{name}"), "a formula is defused");
+        } else {
+            assert_eq!(row[1], name);
+        }
+    }
+    assert!(rows.iter().any(|r| r[1].starts_with("'=HYPERLINK")));
+    // The filter applies; an export is not paged.
+    let r = get(
+        &m.env,
+        &viewer,
+        &format!("{}?format=csv&outcome=unmapped", readings_path(&id)),
+    )
+    .await;
+    let unmapped = csv_records(&r);
+    assert_eq!(unmapped.len() - 1, m.unmapped.len());
+    assert!(unmapped[1..].iter().all(|r| r[6] == "unmapped"));
+    for q in ["format=csv&limit=5", "format=csv&cursor=abc", "format=xml"] {
+        let r = get(&m.env, &viewer, &format!("{}?{q}", readings_path(&id))).await;
+        assert_problem(&r, 400, "invalid_query", q);
+    }
+
+    let r = get(
+        &m.env,
+        &viewer,
+        "/v1/psa/connectors/gradient/usage?format=csv",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let today = OffsetDateTime::now_utc().date();
+    assert_eq!(
+        r.header("content-disposition").as_deref(),
+        Some(format!("attachment; filename=\"gradient-usage-{today}.csv\"").as_str())
+    );
+    let rows = csv_records(&r);
+    assert_eq!(
+        rows[0],
+        [
+            "accountId",
+            "accountName",
+            "service",
+            "unit",
+            "current",
+            "lastAcceptedValue",
+            "lastAcceptedAt",
+            "state"
+        ]
+    );
+    let (summary, lines) = usage(&m.env, &viewer).await;
+    assert_eq!(rows.len() as u64 - 1, num(&summary, "lines"));
+    for (row, l) in rows[1..].iter().zip(&lines) {
+        assert_eq!(row[0], l["accountId"].as_str().unwrap());
+        assert_eq!(row[7], l["state"].as_str().unwrap());
+        assert_eq!(
+            row[5],
+            l["lastAccepted"]["value"]
+                .as_u64()
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        );
+    }
+    let r = get(
+        &m.env,
+        &viewer,
+        "/v1/psa/connectors/gradient/usage?format=csv&state=unmapped",
+    )
+    .await;
+    assert_eq!(csv_records(&r).len() - 1, m.unmapped.len());
+    let r = get(
+        &m.env,
+        &viewer,
+        "/v1/psa/connectors/gradient/usage?format=csv&limit=100",
+    )
+    .await;
+    assert_problem(&r, 400, "invalid_query", "usage csv with limit");
+}
+
+/// What a 300-account MSP's usage export weighs against Lambda's 6 MB response limit.
+#[tokio::test]
+async fn a_300_account_usage_export_is_far_below_the_response_limit() {
+    let m = connected_msp("views-csv-300", 300).await;
+    sync_and_wait(&m.env).await;
+    let r = get(
+        &m.env,
+        &Claims::viewer(CH),
+        "/v1/psa/connectors/gradient/usage?format=csv",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let lines = csv_records(&r).len() - 1;
+    let bytes = r.body.len();
+    println!("usage export of 300 accounts: {lines} lines, {bytes} bytes");
+    assert!(lines > 300, "{lines}");
+    assert!(bytes < 1 << 20, "{bytes} bytes: far below 6 MB");
+}

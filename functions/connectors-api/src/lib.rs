@@ -2,6 +2,7 @@
 //! `main.rs` builds the [`App`] once; tests call [`handle`] with real API Gateway v2 payloads.
 
 pub mod error;
+pub mod export;
 pub mod http;
 pub mod limit;
 pub mod view;
@@ -240,6 +241,15 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
                 Outcome::parse,
                 &Outcome::ALL.map(Outcome::as_str),
             )?;
+            if export::wants_csv(&q.params)? {
+                let all = views::all_readings(&app.core, &caller, kind, &run_id, outcome).await?;
+                let csv = export::to_csv(
+                    &export::READINGS_COLUMNS,
+                    all.iter().map(export::reading_row),
+                );
+                let name = format!("{}-{run_id}-readings.csv", kind.as_str());
+                return Ok(export::response(&name, csv));
+            }
             let page = views::readings(
                 &app.core,
                 &caller,
@@ -260,6 +270,18 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
                 UsageState::parse,
                 &UsageState::ALL.map(UsageState::as_str),
             )?;
+            if export::wants_csv(&q.params)? {
+                let every =
+                    views::usage(&app.core, &app.policy, &caller, kind, state, u32::MAX, None)
+                        .await?;
+                let csv = export::to_csv(
+                    &export::USAGE_COLUMNS,
+                    every.page.items.iter().map(export::usage_row),
+                );
+                let today = time::OffsetDateTime::now_utc().date();
+                let name = format!("{}-usage-{today}.csv", kind.as_str());
+                return Ok(export::response(&name, csv));
+            }
             let usage = views::usage(
                 &app.core,
                 &app.policy,

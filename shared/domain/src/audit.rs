@@ -32,6 +32,9 @@ pub enum AuditAction {
     SyncReleased,
     #[serde(rename = "psa.alert_sent")]
     PsaAlertSent,
+    /// The PSA integration status this project set (detail `from`, `to`).
+    #[serde(rename = "psa.status_set")]
+    PsaStatusSet,
 }
 
 /// Who did it: a user (the caller's `sub`) or the system.

@@ -29,7 +29,7 @@ pub struct Settings {
     /// `SYNC_FULL_RESEND_DAYS` (7), `SYNC_IN_FLIGHT` (8), `SYNC_MAX_CONTINUATIONS` (10),
     /// `SYNC_KEY_FAULT_CONNECTORS` (3) within `SYNC_KEY_FAULT_WINDOW_MINUTES` (15),
     /// `SYNC_GUARD_DROP_PERCENT` (50; 0 = guard off for new connectors), `SYNC_GUARD_MIN_UNITS`
-    /// (20), `PSA_ALERT_INTERVAL_DAYS` (7).
+    /// (20), `PSA_ALERT_INTERVAL_DAYS` (7), `SYNC_ERROR_AFTER` (3).
     pub sync: crate::usecase::sync::SyncPolicy,
     /// `EVENT_BUS_NAME`: the EventBridge bus for the contract events; unset = no events.
     pub event_bus_name: Option<String>,
@@ -170,6 +170,7 @@ impl Settings {
             alert_interval: std::time::Duration::from_secs(
                 number("PSA_ALERT_INTERVAL_DAYS", 7, 365)?.max(1) * 86_400,
             ),
+            error_after: number("SYNC_ERROR_AFTER", 3, 1000)?.max(1) as u32,
             ..Default::default()
         };
         Ok(Self {

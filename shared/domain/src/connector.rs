@@ -133,6 +133,13 @@ pub struct Connector {
     pub full_resend_deferred_until: Option<OffsetDateTime>,
     #[serde(default)]
     pub settings: ConnectorSettings,
+    /// Runs in a row that ended `failed` or `partially_failed` (held, cancelled and token-rejected
+    /// runs neither count nor reset; a `succeeded` run resets).
+    #[serde(default)]
+    pub failed_streak: u32,
+    /// This project showed the MSP, in the PSA, that its syncs keep failing (Gradient: `error`).
+    #[serde(default)]
+    pub psa_failing: bool,
     /// The PSA organization this connector is bound to (see `OrganizationBindings`); `None` for
     /// a connector created before bindings, which gets its binding on its next sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -199,6 +206,8 @@ impl Connector {
             last_full_resend_at: None,
             full_resend_deferred_until: None,
             settings,
+            failed_streak: 0,
+            psa_failing: false,
             organization_id: None,
             deleting_since: None,
             incarnation: uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
@@ -260,6 +269,13 @@ impl Connector {
     /// resend is done only when every reading of the run that carried it went out, i.e. the run
     /// succeeded; a successful run also ends `setup_incomplete` (it did the set-up).
     pub fn finished_run(&mut self, last: LastSync, full: bool) {
+        match last.status {
+            RunStatus::Failed | RunStatus::PartiallyFailed => {
+                self.failed_streak = self.failed_streak.saturating_add(1)
+            }
+            RunStatus::Succeeded => self.failed_streak = 0,
+            _ => {}
+        }
         if last.status == RunStatus::Succeeded {
             if full {
                 self.full_resend_due = false;

@@ -11,8 +11,8 @@ pub use connectors::{
     ConnectorRepo, OrganizationBindings, TokenVault, VaultError, WorkspaceDirectory,
 };
 pub use psa::{
-    AccountWrite, AccountsCreated, AlertService, Batch, CountOutcome, Psa, PsaAccount, PsaAlert,
-    PsaError, PsaIntegration, PublishedServices,
+    AccountWrite, AccountsCreated, AlertService, Batch, CountOutcome, Health, Psa, PsaAccount,
+    PsaAlert, PsaError, PsaIntegration, PublishedServices,
 };
 pub use records::{
     AcceptedBy, AlertMemory, AttemptCounter, AuditLog, KeyHealth, Rejected, Rejection,

@@ -14,8 +14,8 @@ use crate::{
 use async_trait::async_trait;
 use psa_domain::catalogue::Catalogue;
 use psa_domain::ports::{
-    AccountWrite, AccountsCreated, Batch, CountOutcome, Psa, PsaAccount, PsaAlert, PsaError,
-    PsaIntegration, PublishedServices,
+    AccountWrite, AccountsCreated, Batch, CountOutcome, Health, Psa, PsaAccount, PsaAlert,
+    PsaError, PsaIntegration, PublishedServices,
 };
 use psa_domain::{ApiToken, WorkspaceId};
 use std::collections::BTreeMap;
@@ -134,6 +134,15 @@ impl Psa for GradientPsa {
         Ok(())
     }
 
+    /// Status `error` while syncs keep failing, `active` again once one succeeds (#3).
+    async fn report_health(&self, token: &ApiToken, health: Health) -> Result<(), PsaError> {
+        Ok(self.client.set_status(token, health_status(health)).await?)
+    }
+
+    fn health_name(&self, health: Health) -> &'static str {
+        health_status(health).as_str()
+    }
+
     /// Status `inactive`.
     async fn disconnect(&self, token: &ApiToken) -> Result<(), PsaError> {
         Ok(self
@@ -247,5 +256,13 @@ mod tests {
             description_of(Some(" acme.example ".into())).as_deref(),
             Some("acme.example")
         );
+    }
+}
+
+/// The integration status a [`Health`] is shown as in Synthesize.
+fn health_status(health: Health) -> IntegrationStatus {
+    match health {
+        Health::Healthy => IntegrationStatus::Active,
+        Health::Failing => IntegrationStatus::Error,
     }
 }

@@ -9,8 +9,9 @@ use psa_domain::catalogue::Catalogue;
 use psa_domain::connector::ConnectorRef;
 use psa_domain::ids::{ConnectorType, WorkspaceId};
 use psa_domain::ports::{
-    AccountWrite, AccountsCreated, Batch, CountOutcome, JobQueue, Psa, PsaAccount, PsaAlert,
-    PsaError, PsaIntegration, PublishedServices, StoreError, SyncJob, TokenVault, VaultError,
+    AccountWrite, AccountsCreated, Batch, CountOutcome, Health, JobQueue, Psa, PsaAccount,
+    PsaAlert, PsaError, PsaIntegration, PublishedServices, StoreError, SyncJob, TokenVault,
+    VaultError,
 };
 use psa_domain::secret::ApiToken;
 use std::collections::BTreeMap;
@@ -73,6 +74,12 @@ impl Psa for Unwired {
     }
     async fn disconnect(&self, _: &ApiToken) -> Result<(), PsaError> {
         self.psa()
+    }
+    async fn report_health(&self, _: &ApiToken, _: Health) -> Result<(), PsaError> {
+        self.psa()
+    }
+    fn health_name(&self, _: Health) -> &'static str {
+        "unknown"
     }
     async fn publish_services(
         &self,

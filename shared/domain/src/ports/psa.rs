@@ -127,6 +127,15 @@ pub enum PsaAlert {
     },
 }
 
+/// What the MSP is shown of Coro's side of the integration (see `usecase::sync::health`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Syncs succeed.
+    Healthy,
+    /// `SYNC_ERROR_AFTER` runs in a row failed.
+    Failing,
+}
+
 /// A PSA, per MSP token.
 #[async_trait]
 pub trait Psa: Send + Sync {
@@ -142,6 +151,10 @@ pub trait Psa: Send + Sync {
     ) -> Result<(), PsaError>;
     /// Tells the PSA the connector is gone.
     async fn disconnect(&self, token: &ApiToken) -> Result<(), PsaError>;
+    /// Shows the MSP, in the PSA, whether Coro's side of the integration is healthy.
+    async fn report_health(&self, token: &ApiToken, health: Health) -> Result<(), PsaError>;
+    /// The PSA's own name of the status a [`Health`] is shown as (for the audit).
+    fn health_name(&self, health: Health) -> &'static str;
     /// Makes the PSA hold every catalogue service (creating what is missing, never twice, also
     /// when several MSPs publish at once); `by` is the MSP publishing.
     async fn publish_services(

@@ -89,6 +89,18 @@ impl Psa for FakePsa {
     async fn disconnect(&self, _: &ApiToken) -> Result<(), PsaError> {
         self.call("disconnect")
     }
+    async fn report_health(&self, _: &ApiToken, health: Health) -> Result<(), PsaError> {
+        self.call(match health {
+            Health::Healthy => "report_health:healthy",
+            Health::Failing => "report_health:failing",
+        })
+    }
+    fn health_name(&self, health: Health) -> &'static str {
+        match health {
+            Health::Healthy => "healthy",
+            Health::Failing => "failing",
+        }
+    }
     async fn publish_services(
         &self,
         _: &ApiToken,

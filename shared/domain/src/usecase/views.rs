@@ -96,6 +96,24 @@ pub async fn readings(
         .await?)
 }
 
+/// Every reading of a run (with `outcome`, only those), ordered by account id then service key:
+/// the export's lines (one strongly consistent query per 1 MB of readings).
+pub async fn all_readings(
+    core: &Core,
+    caller: &Caller,
+    kind: ConnectorType,
+    run: &RunId,
+    outcome: Option<Outcome>,
+) -> Result<Vec<RunReading>, ViewError> {
+    let c = connector(core, caller, kind).await?.reference();
+    if core.runs.get_run(&c, run).await?.is_none() {
+        return Err(ViewError::RunNotFound);
+    }
+    let mut all = core.readings.all_readings(&c, run).await?;
+    all.retain(|r| outcome.is_none_or(|o| r.outcome == o));
+    Ok(all)
+}
+
 /// The workspace's audit trail, newest first (it outlives its connectors).
 pub async fn audit(
     core: &Core,

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod finish;
+mod health;
 mod plan;
 mod record;
 mod request;
@@ -59,6 +60,9 @@ pub struct SyncPolicy {
     pub guard_min_units: u64,
     /// At most one PSA alert per account and kind within this (`PSA_ALERT_INTERVAL_DAYS`).
     pub alert_interval: Duration,
+    /// After this many runs in a row end `failed` or `partially_failed`, the MSP is shown in the
+    /// PSA that the integration is failing (`SYNC_ERROR_AFTER`).
+    pub error_after: u32,
     /// Token verifications (each a PSA call) a workspace may make per `verify_window`.
     pub verify_attempts: u64,
     pub verify_window: Duration,
@@ -96,6 +100,7 @@ impl Default for SyncPolicy {
             guard_drop_percent: Some(50),
             guard_min_units: 20,
             alert_interval: Duration::from_secs(7 * 24 * 3600),
+            error_after: 3,
             verify_attempts: 10,
             verify_window: Duration::from_secs(600),
             settings_changes: 30,

@@ -140,7 +140,11 @@ async fn run_job_bounded(
         settings: connector.settings,
         organization: connector.organization_id.clone(),
     };
-    job_ctx.sync(&mut run, &token).await
+    let outcome = job_ctx.sync(&mut run, &token).await?;
+    if matches!(outcome, JobOutcome::Done(Some(_))) {
+        super::health::settle(core, policy, &run, &token).await?;
+    }
+    Ok(outcome)
 }
 
 struct Job<'a> {
