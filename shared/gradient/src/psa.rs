@@ -243,6 +243,14 @@ impl Psa for GradientPsa {
     }
 }
 
+/// The integration status a [`Health`] is shown as in Synthesize.
+fn health_status(health: Health) -> IntegrationStatus {
+    match health {
+        Health::Healthy => IntegrationStatus::Active,
+        Health::Failing => IntegrationStatus::Error,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,13 +264,5 @@ mod tests {
             description_of(Some(" acme.example ".into())).as_deref(),
             Some("acme.example")
         );
-    }
-}
-
-/// The integration status a [`Health`] is shown as in Synthesize.
-fn health_status(health: Health) -> IntegrationStatus {
-    match health {
-        Health::Healthy => IntegrationStatus::Active,
-        Health::Failing => IntegrationStatus::Error,
     }
 }
