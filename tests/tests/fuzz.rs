@@ -42,7 +42,12 @@ async fn schemathesis_finds_no_failure_in_the_api() {
         .expect("a loopback port");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let stats = Arc::new(Stats::default());
-    let server = tokio::spawn(front::serve(env.clone(), listener, stats.clone()));
+    let server = tokio::spawn(front::serve(
+        env.clone(),
+        listener,
+        stats.clone(),
+        Vec::new(),
+    ));
 
     let max_examples = std::env::var("FUZZ_MAX_EXAMPLES").unwrap_or_else(|_| "150".into());
     let seed = std::env::var("FUZZ_SEED").unwrap_or_else(|_| DEFAULT_SEED.into());

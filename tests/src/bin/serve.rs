@@ -10,7 +10,9 @@
 //! signature is checked. In AWS, API Gateway's JWT authorizer does that.
 //!
 //! Options: `--port N` (or `PORT`; default 8080), `--children N` (managed workspaces, default
-//! 12), `--cooldown SECS` (the on-demand cool-down, default 0 so "Sync now" can be repeated).
+//! 12), `--cooldown SECS` (the on-demand cool-down, default 0 so "Sync now" can be repeated),
+//! `--console-origin URL` (or `CONSOLE_ORIGIN`; default `http://127.0.0.1:8081`: the origin it
+//! answers CORS for, as the template's `ConsoleOrigins`).
 
 use psa_tests::front::{self, local_jwt};
 use psa_tests::{Claims, TestEnv};
@@ -39,6 +41,10 @@ async fn main() -> ExitCode {
         .unwrap_or(8080);
     let children: usize = arg("--children").and_then(|n| n.parse().ok()).unwrap_or(12);
     let cooldown: u64 = arg("--cooldown").and_then(|n| n.parse().ok()).unwrap_or(0);
+    // The console's origin the API answers CORS for (the template's `ConsoleOrigins`).
+    let console_origin = arg("--console-origin")
+        .or_else(|| std::env::var("CONSOLE_ORIGIN").ok())
+        .unwrap_or_else(|| "http://127.0.0.1:8081".into());
 
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
         Ok(l) => l,
@@ -85,6 +91,11 @@ serve: the PSA connectors API on {base} (LOCAL ONLY: unsigned JWTs, no signature
        -d '{{"type": "gradient", "apiToken": "{key}"}}' {base}/v1/psa/connectors -i
   curl -s -H "$CHILD" {base}/v1/psa/connectors      # 403 not_channel_workspace
   curl -s {base}/v1/psa/connectors                  # 401 unauthenticated
+  curl -s -H "$VIEWER" '{base}/v1/psa/connectors/gradient/usage?format=csv'   # every line, CSV
+
+  CORS for the console's origin {console_origin} (--console-origin), as the template's ConsoleOrigins:
+  curl -s -i -X OPTIONS -H 'Origin: {console_origin}' -H 'Access-Control-Request-Method: PATCH' \
+       -H 'Access-Control-Request-Headers: authorization,content-type' {base}/v1/psa/connectors/gradient
 
   A JWT for other claims: printf '%s.%s.' "$(printf '{{"alg":"none"}}' | base64 -w0 | tr '+/' '-_' | tr -d =)" \
        "$(printf '{{"sub":"u1","workspace_id":"msp","workspace_type":"channel","role":"viewer"}}' | base64 -w0 | tr '+/' '-_' | tr -d =)"
@@ -95,11 +106,17 @@ serve: the PSA connectors API on {base} (LOCAL ONLY: unsigned JWTs, no signature
         queue = env.queue_url,
         sim = env.sim.base_url(),
         ch = sample.channel,
+        console_origin = console_origin,
         org = sample.org_id,
         run = sample.first_run,
         key = sample.partner_key,
     );
-    let serve = front::serve(env.clone(), listener, Default::default());
+    let serve = front::serve(
+        env.clone(),
+        listener,
+        Default::default(),
+        vec![console_origin.clone()],
+    );
     tokio::select! {
         r = serve => {
             if let Err(e) = r {
