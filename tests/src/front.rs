@@ -28,13 +28,16 @@ const MAX_FRONT_BODY: usize = 1024 * 1024;
 /// `<header>.<payload>.`: an unsigned JWT carrying `claims` (LOCAL ONLY).
 pub fn local_jwt(claims: &Claims) -> String {
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
-    let payload = serde_json::json!({
+    let mut payload = serde_json::json!({
         "sub": claims.sub,
         "workspace_id": claims.workspace_id,
         "workspace_type": claims.workspace_type,
         "role": claims.role,
         "iss": "local-front",
     });
+    if let Some(email) = &claims.email {
+        payload["email"] = email.clone().into();
+    }
     format!("{header}.{}.", URL_SAFE_NO_PAD.encode(payload.to_string()))
 }
 

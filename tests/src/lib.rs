@@ -35,6 +35,8 @@ pub struct Claims {
     pub workspace_id: String,
     pub workspace_type: String,
     pub role: String,
+    /// The optional `email` claim.
+    pub email: Option<String>,
 }
 
 impl Claims {
@@ -44,6 +46,7 @@ impl Claims {
             workspace_id: workspace_id.into(),
             workspace_type: workspace_type.into(),
             role: role.into(),
+            email: None,
         }
     }
     pub fn admin(channel: &str) -> Self {

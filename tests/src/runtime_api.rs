@@ -274,6 +274,9 @@ pub fn http_event_json(
             claims["workspace_id"] = c.workspace_id.clone().into();
             claims["workspace_type"] = c.workspace_type.clone().into();
             claims["role"] = c.role.clone().into();
+            if let Some(email) = &c.email {
+                claims["email"] = email.clone().into();
+            }
         }
         None => {
             v["requestContext"]

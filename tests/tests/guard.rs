@@ -39,7 +39,7 @@ async fn settings_have_defaults_change_by_patch_and_refuse_everything_else() {
     let env = &m.env;
     assert_eq!(
         env.connector(CH).await["settings"],
-        json!({"guardDropPercent": 50, "psaAlerts": false})
+        json!({"guardDropPercent": 50, "psaAlerts": false, "notify": {"emails": [], "on": "always"}})
     );
     let admin = Claims::admin(CH);
     for bad in [
@@ -76,7 +76,7 @@ async fn settings_have_defaults_change_by_patch_and_refuse_everything_else() {
     // Nothing changed by any of them.
     assert_eq!(
         env.connector(CH).await["settings"],
-        json!({"guardDropPercent": 50, "psaAlerts": false})
+        json!({"guardDropPercent": 50, "psaAlerts": false, "notify": {"emails": [], "on": "always"}})
     );
     let r = patch(
         env,
@@ -108,17 +108,17 @@ async fn settings_have_defaults_change_by_patch_and_refuse_everything_else() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         r.json()["settings"],
-        json!({"guardDropPercent": 50, "psaAlerts": true})
+        json!({"guardDropPercent": 50, "psaAlerts": true, "notify": {"emails": [], "on": "always"}})
     );
     let r = patch(env, &admin, r#"{"settings": {"guardDropPercent": 30}}"#).await;
     assert_eq!(
         r.json()["settings"],
-        json!({"guardDropPercent": 30, "psaAlerts": true})
+        json!({"guardDropPercent": 30, "psaAlerts": true, "notify": {"emails": [], "on": "always"}})
     );
     let r = patch(env, &admin, r#"{"settings": {"guardDropPercent": null}}"#).await;
     assert_eq!(
         r.json()["settings"],
-        json!({"guardDropPercent": null, "psaAlerts": true})
+        json!({"guardDropPercent": null, "psaAlerts": true, "notify": {"emails": [], "on": "always"}})
     );
     // The same value again is no change, and is not audited.
     let r = patch(env, &admin, r#"{"settings": {"guardDropPercent": null}}"#).await;
@@ -574,5 +574,76 @@ async fn repeated_failures_show_in_synthesize_and_a_success_clears_them() {
             ("active".to_owned(), "error".to_owned()),
         ],
         "newest first"
+    );
+}
+
+/// `settings.notify` (contract): a new connector starts with the creator's `email` claim and
+/// `on: always`; a PATCH sets it as a whole object; at most 10 plain addresses; anything else is
+/// 400 `invalid_settings` and changes nothing.
+#[tokio::test]
+async fn notify_settings_start_with_the_creators_address_and_change_only_when_valid() {
+    let env = TestEnv::start("guard-notify").await;
+    seed(&env, &fixture(3)).await;
+    let org = env.sim.create_organization("Acme MSP");
+    let mut admin = Claims::admin(CH);
+    admin.email = Some("it@acme-msp.example".into());
+    let body = json!({"type": "gradient", "apiToken": org.partner_key}).to_string();
+    let r = env
+        .call("POST", "/v1/psa/connectors", Some(&admin), Some(&body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.json()["settings"]["notify"],
+        json!({"emails": ["it@acme-msp.example"], "on": "always"})
+    );
+    let good = json!({"settings": {"notify": {
+        "emails": ["ops@acme-msp.example", "billing@acme-msp.example", "OPS@acme-msp.example"],
+        "on": "problems"
+    }}});
+    let r = patch(&env, &admin, &good.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let want =
+        json!({"emails": ["ops@acme-msp.example", "billing@acme-msp.example"], "on": "problems"});
+    assert_eq!(r.json()["settings"]["notify"], want, "duplicates dropped");
+    let eleven: Vec<String> = (0..11).map(|i| format!("u{i}@acme-msp.example")).collect();
+    for bad in [
+        json!({"emails": eleven, "on": "always"}),
+        json!({"emails": ["not an address"], "on": "always"}),
+        json!({"emails": ["Jane <jane@acme-msp.example>"], "on": "always"}),
+        json!({"emails": ["root@[127.0.0.1]"], "on": "always"}),
+        json!({"emails": ["x@localhost"], "on": "always"}),
+        json!({"emails": [], "on": "sometimes"}),
+        json!({"emails": []}),
+        json!({"emails": [], "on": "never", "cc": []}),
+        json!({"emails": "ops@acme-msp.example", "on": "never"}),
+        json!({"emails": [7], "on": "never"}),
+    ] {
+        let r = patch(
+            &env,
+            &admin,
+            &json!({"settings": {"notify": bad}}).to_string(),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "invalid_settings"),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        env.connector(CH).await["settings"]["notify"],
+        want,
+        "nothing changed"
+    );
+    let changes: Vec<Value> = audit_actions(&env)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "connector.settings_changed")
+        .collect();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["detail"]["notify"], "on problems, 2 address(es)");
+    assert!(
+        !changes[0].to_string().contains("acme-msp.example"),
+        "the audit names no address"
     );
 }

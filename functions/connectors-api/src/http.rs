@@ -70,6 +70,10 @@ pub fn caller(req: &Request) -> Result<Caller, ApiError> {
             workspace: WorkspaceId::parse(claim("workspace_id")?).ok()?,
             workspace_type: WorkspaceType::parse(claim("workspace_type")?)?,
             role: Role::parse(claim("role")?)?,
+            // Optional; one that is no plain address is simply not used.
+            email: claim("email")
+                .filter(|e| psa_domain::connector::is_notify_address(e))
+                .map(str::to_owned),
         })
     })()
     .ok_or(ApiError::Unauthenticated)?;

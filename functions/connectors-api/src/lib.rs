@@ -310,7 +310,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
 }
 
 /// The body of `PATCH /v1/psa/connectors/{id}`: `{"settings": {"guardDropPercent"?: 1–100 or
-/// null, "psaAlerts"?: bool}}`. Anything else — another value, type or key — is 400
+/// null, "psaAlerts"?: bool, "notify"?: {"emails", "on"}}}`. Anything else — another value, type or key — is 400
 /// `invalid_settings` (malformed JSON stays `invalid_body`).
 fn settings_patch(req: &Request) -> Result<SettingsPatch, ApiError> {
     let body: serde_json::Value = json_body(req)?;
@@ -346,10 +346,47 @@ fn settings_patch(req: &Request) -> Result<SettingsPatch, ApiError> {
                         .ok_or_else(|| bad("psaAlerts must be true or false"))?,
                 );
             }
-            _ => return Err(bad("settings may hold only guardDropPercent and psaAlerts")),
+            "notify" => patch.notify = Some(notify(value)?),
+            _ => {
+                return Err(bad(
+                    "settings may hold only guardDropPercent, psaAlerts and notify",
+                ));
+            }
         }
     }
     Ok(patch)
+}
+
+/// `settings.notify` as a whole: `{"emails": [≤ 10 plain addresses], "on": "always" |
+/// "problems" | "never"}`, both keys, nothing else.
+fn notify(value: &serde_json::Value) -> Result<psa_domain::connector::NotifySettings, ApiError> {
+    use psa_domain::connector::{NotifyError, NotifyOn, NotifySettings};
+    let bad = ApiError::InvalidSettings;
+    let shape =
+        "notify must be {\"emails\": [addresses], \"on\": \"always\" | \"problems\" | \"never\"}";
+    let o = value
+        .as_object()
+        .filter(|o| o.len() == 2 && o.contains_key("emails") && o.contains_key("on"))
+        .ok_or_else(|| bad(shape))?;
+    let on = o["on"]
+        .as_str()
+        .and_then(NotifyOn::parse)
+        .ok_or_else(|| bad("notify.on must be always, problems or never"))?;
+    let emails = o["emails"]
+        .as_array()
+        .ok_or_else(|| bad("notify.emails must be an array of addresses"))?
+        .iter()
+        .map(|e| e.as_str().map(str::to_owned))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| bad("notify.emails must be an array of addresses"))?;
+    NotifySettings::new(emails, on).map_err(|e| {
+        bad(match e {
+            NotifyError::TooMany => "notify.emails may hold at most 10 addresses",
+            NotifyError::BadAddress => {
+                "notify.emails holds something that is not a plain email address"
+            }
+        })
+    })
 }
 
 /// `{"items": [...], "nextCursor"?}` (no `nextCursor` on the last page).

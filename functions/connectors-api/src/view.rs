@@ -62,7 +62,7 @@ impl From<&Connector> for ConnectorView {
             updated_at: rfc3339(c.updated_at),
             created_by: c.created_by.to_string(),
             last_sync: c.last_sync.as_ref().map(LastSyncView::from),
-            settings: c.settings,
+            settings: c.settings.clone(),
         }
     }
 }

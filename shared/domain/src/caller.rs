@@ -43,6 +43,8 @@ pub struct Caller {
     pub workspace: WorkspaceId,
     pub workspace_type: WorkspaceType,
     pub role: Role,
+    /// The optional `email` claim: a new connector's default notification address.
+    pub email: Option<String>,
 }
 
 /// What a caller may do, checked in this order.

@@ -36,13 +36,17 @@ pub mod reason {
 }
 
 /// What the MSP's admin can change about how the connector reports (contract `settings`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorSettings {
     /// Hold a run whose total drops by more than this percentage (1–100); `None` = guard off.
     pub guard_drop_percent: Option<u8>,
     /// Raise a ticket in the MSP's PSA (through Gradient) for accounts with unmapped services.
     pub psa_alerts: bool,
+    /// Who is told about finished runs, and about which (contract `settings.notify`; a
+    /// connector stored before it existed has no addresses and `always`).
+    #[serde(default)]
+    pub notify: NotifySettings,
 }
 
 impl Default for ConnectorSettings {
@@ -50,15 +54,108 @@ impl Default for ConnectorSettings {
         Self {
             guard_drop_percent: Some(50),
             psa_alerts: false,
+            notify: NotifySettings::default(),
         }
     }
 }
 
-/// A change of settings: only what it names changes (`Some(None)` turns the guard off).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Which finished runs are emailed (contract *Notifications*).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyOn {
+    /// Every scheduled and release run, and any run that needs attention.
+    #[default]
+    Always,
+    /// Only runs that need attention.
+    Problems,
+    Never,
+}
+
+impl NotifyOn {
+    pub const ALL: [NotifyOn; 3] = [Self::Always, Self::Problems, Self::Never];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::Problems => "problems",
+            Self::Never => "never",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == raw)
+    }
+}
+
+/// At most this many addresses are notified.
+pub const MAX_NOTIFY_EMAILS: usize = 10;
+
+/// The connector's notification settings: the addresses (at most [`MAX_NOTIFY_EMAILS`], each a
+/// plain address: no display name, a domain with a dot, no address literal) and which runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifySettings {
+    pub emails: Vec<String>,
+    pub on: NotifyOn,
+}
+
+/// Why a notify setting is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    #[error("notify.emails may hold at most 10 addresses")]
+    TooMany,
+    #[error("notify.emails holds an address that is not a plain email address")]
+    BadAddress,
+}
+
+/// Whether `raw` is a plain email address a notification may go to.
+pub fn is_notify_address(raw: &str) -> bool {
+    use email_address::{EmailAddress, Options};
+    let options = Options::default()
+        .with_required_tld()
+        .without_domain_literal()
+        .without_display_text();
+    raw.len() <= 254 && EmailAddress::parse_with_options(raw, options).is_ok()
+}
+
+impl NotifySettings {
+    /// Checked settings: every address plain, at most [`MAX_NOTIFY_EMAILS`], duplicates dropped
+    /// (case-insensitively), in the order given.
+    pub fn new(emails: Vec<String>, on: NotifyOn) -> Result<Self, NotifyError> {
+        if emails.len() > MAX_NOTIFY_EMAILS {
+            return Err(NotifyError::TooMany);
+        }
+        let mut kept: Vec<String> = Vec::with_capacity(emails.len());
+        for e in emails {
+            if !is_notify_address(&e) {
+                return Err(NotifyError::BadAddress);
+            }
+            if !kept.iter().any(|k| k.eq_ignore_ascii_case(&e)) {
+                kept.push(e);
+            }
+        }
+        Ok(Self { emails: kept, on })
+    }
+
+    /// A new connector's: the creator's address when the caller has a usable one.
+    pub fn for_creator(email: Option<&str>) -> Self {
+        Self {
+            emails: email
+                .filter(|e| is_notify_address(e))
+                .map(|e| vec![e.to_owned()])
+                .unwrap_or_default(),
+            on: NotifyOn::Always,
+        }
+    }
+}
+
+/// A change of settings: only what it names changes (`Some(None)` turns the guard off; `notify`
+/// as a whole object).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SettingsPatch {
     pub guard_drop_percent: Option<Option<u8>>,
     pub psa_alerts: Option<bool>,
+    pub notify: Option<NotifySettings>,
 }
 
 impl ConnectorSettings {
@@ -79,6 +176,16 @@ impl ConnectorSettings {
         {
             self.psa_alerts = a;
             changed.push(("psaAlerts", a.to_string()));
+        }
+        if let Some(n) = &patch.notify
+            && *n != self.notify
+        {
+            self.notify = n.clone();
+            // The audit says what changed, not the addresses themselves.
+            changed.push((
+                "notify",
+                format!("on {}, {} address(es)", n.on.as_str(), n.emails.len()),
+            ));
         }
         changed
     }

@@ -97,6 +97,7 @@ pub fn admin(ws: &str) -> Caller {
         workspace: WorkspaceId::parse(ws).unwrap(),
         workspace_type: WorkspaceType::Channel,
         role: Role::Admin,
+        email: Some("admin@msp.example".into()),
     }
 }
 

@@ -5,7 +5,9 @@ use super::sync::SyncPolicy;
 use super::{Core, audit, now, status_changed, update_connector};
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::caller::Caller;
-use crate::connector::{Connector, ConnectorSettings, ConnectorStatus, SettingsPatch, reason};
+use crate::connector::{
+    Connector, ConnectorSettings, ConnectorStatus, NotifySettings, SettingsPatch, reason,
+};
 use crate::ids::{ConnectorType, WorkspaceId};
 use crate::ports::{PsaError, PsaIntegration, StoreError, VaultError};
 use crate::secret::ApiToken;
@@ -166,6 +168,7 @@ pub async fn connect(
     let defaults = ConnectorSettings {
         guard_drop_percent: policy.guard_drop_percent,
         psa_alerts: false,
+        notify: NotifySettings::for_creator(caller.email.as_deref()),
     };
     let mut connector = Connector::new(
         kind,
@@ -321,7 +324,7 @@ pub async fn update_settings(
     patch: SettingsPatch,
 ) -> Result<Connector, ConnectorError> {
     let current = get(core, caller, kind).await?;
-    let mut probe = current.settings;
+    let mut probe = current.settings.clone();
     if probe.apply(&patch).is_empty() {
         return Ok(current); // nothing to change: nothing counted, nothing written
     }

@@ -137,7 +137,7 @@ async fn run_job_bounded(
         job,
         owner,
         deadline,
-        settings: connector.settings,
+        settings: connector.settings.clone(),
         organization: connector.organization_id.clone(),
     };
     let outcome = job_ctx.sync(&mut run, &token).await?;
