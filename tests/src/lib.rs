@@ -223,6 +223,17 @@ impl TestEnv {
         call_app(&self.api, method, path, claims, body).await
     }
 
+    /// `DELETE /v1/psa/connectors/gradient` as the channel's admin.
+    pub async fn delete_connector(&self, channel: &str) -> ApiResponse {
+        self.call(
+            "DELETE",
+            "/v1/psa/connectors/gradient",
+            Some(&Claims::admin(channel)),
+            None,
+        )
+        .await
+    }
+
     /// `POST /v1/psa/connectors` as the channel's admin.
     pub async fn connect(&self, channel: &str, partner_key: &str) -> ApiResponse {
         let body = serde_json::json!({"type": "gradient", "apiToken": partner_key}).to_string();

@@ -96,14 +96,7 @@ async fn an_organization_backs_one_connector() {
     assert_eq!(r.status, 200, "{}", r.body);
 
     // Delete frees the organization.
-    let r = env
-        .call(
-            "DELETE",
-            "/v1/psa/connectors/gradient",
-            Some(&Claims::admin("msp_a")),
-            None,
-        )
-        .await;
+    let r = env.delete_connector("msp_a").await;
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(env.connect("msp_b", &second_key).await.status, 201);
 }
@@ -170,9 +163,7 @@ async fn a_delete_that_fails_half_way_is_finished_by_a_retry() {
     let (env, org) = connected_with_a_vault_whose_next_delete_fails("delete-retry").await;
 
     let admin = Claims::admin("msp_a");
-    let r = env
-        .call("DELETE", "/v1/psa/connectors/gradient", Some(&admin), None)
-        .await;
+    let r = env.delete_connector("msp_a").await;
     assert_eq!((r.status, r.code().as_str()), (500, "internal"));
     // Gone for every caller at once, though its token is still there.
     assert_eq!(get_connector(&env, "msp_a").await.0, 404);
@@ -182,9 +173,7 @@ async fn a_delete_that_fails_half_way_is_finished_by_a_retry() {
     assert_eq!(list.json()["items"], serde_json::json!([]));
     assert!(env.token_secret_value("msp_a").await.is_some());
     // The retried DELETE finishes it: no token, no item, no binding.
-    let r = env
-        .call("DELETE", "/v1/psa/connectors/gradient", Some(&admin), None)
-        .await;
+    let r = env.delete_connector("msp_a").await;
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(env.token_secret_value("msp_a").await, None);
     assert!(env.token_secret_names().await.is_empty());
@@ -195,6 +184,13 @@ async fn a_delete_that_fails_half_way_is_finished_by_a_retry() {
             .any(|i| i["sk"].as_s().is_ok_and(|s| s.starts_with("CONNECTOR#"))),
         "no connector item"
     );
+    assert!(
+        !env.psa_items()
+            .await
+            .iter()
+            .any(|i| i["pk"].as_s().is_ok_and(|p| p.starts_with("ORG#"))),
+        "no organization binding"
+    );
     assert_eq!(
         env.sim
             .organization(&org.organization_id)
@@ -203,23 +199,14 @@ async fn a_delete_that_fails_half_way_is_finished_by_a_retry() {
             .as_str(),
         "inactive"
     );
-    let r = env
-        .call("DELETE", "/v1/psa/connectors/gradient", Some(&admin), None)
-        .await;
+    let r = env.delete_connector("msp_a").await;
     assert_eq!(r.status, 404);
 }
 
 #[tokio::test]
 async fn a_delete_that_fails_half_way_is_finished_by_the_next_scheduled_firing() {
     let (env, org) = connected_with_a_vault_whose_next_delete_fails("delete-firing").await;
-    let r = env
-        .call(
-            "DELETE",
-            "/v1/psa/connectors/gradient",
-            Some(&Claims::admin("msp_a")),
-            None,
-        )
-        .await;
+    let r = env.delete_connector("msp_a").await;
     assert_eq!(r.status, 500);
     assert!(env.token_secret_value("msp_a").await.is_some());
 
@@ -275,12 +262,10 @@ async fn a_retoken_that_loses_a_race_with_a_delete_leaves_no_token() {
     );
     env.api.core = env.platform.core.clone();
 
-    let admin = Claims::admin("msp_a");
     let retoken = env.retoken("msp_a", &new_key);
     let delete = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        env.call("DELETE", "/v1/psa/connectors/gradient", Some(&admin), None)
-            .await
+        env.delete_connector("msp_a").await
     };
     let (r, d) = tokio::join!(retoken, delete);
     assert_eq!(d.status, 204, "{}", d.body);
@@ -303,15 +288,12 @@ async fn a_connect_that_loses_a_race_with_a_delete_leaves_no_token() {
     env.platform.core.vault = Arc::new(vault);
     env.api.core = env.platform.core.clone();
 
-    let admin = Claims::admin("msp_a");
     let connect = env.connect("msp_a", &org.partner_key);
     let delete = async {
         // The connector item exists as soon as the token check answered; its token does not yet.
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let r = env
-                .call("DELETE", "/v1/psa/connectors/gradient", Some(&admin), None)
-                .await;
+            let r = env.delete_connector("msp_a").await;
             if r.status == 204 {
                 return r;
             }
