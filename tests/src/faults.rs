@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use psa_domain::catalogue::Catalogue;
 use psa_domain::ports::{
-    AccountWrite, AccountsCreated, Batch, CountOutcome, Health, Psa, PsaAccount, PsaAlert,
-    PsaError, PsaIntegration, PublishedServices, TokenVault, VaultError,
+    AccountWrite, AccountsCreated, AlertRef, Batch, CountOutcome, Health, Psa, PsaAccount,
+    PsaAlert, PsaError, PsaIntegration, PublishedServices, Ticket, TokenVault, VaultError,
 };
 use psa_domain::{ApiToken, ConnectorRef, ConnectorType, WorkspaceId};
 use std::collections::BTreeMap;
@@ -123,7 +123,10 @@ impl Psa for SlowVerify {
             .report_count(t, service, account, count, batch)
             .await
     }
-    async fn raise_alert(&self, t: &ApiToken, a: &PsaAlert) -> Result<(), PsaError> {
+    async fn raise_alert(&self, t: &ApiToken, a: &PsaAlert) -> Result<AlertRef, PsaError> {
         self.inner.raise_alert(t, a).await
+    }
+    async fn ticket(&self, t: &ApiToken, a: &AlertRef) -> Result<Ticket, PsaError> {
+        self.inner.ticket(t, a).await
     }
 }

@@ -449,6 +449,15 @@ async fn psa_alerts_raise_one_ticket_per_partially_mapped_account() {
         .collect();
     assert_eq!(sent.len(), 3);
     assert_eq!(sent[0]["detail"]["kind"], "unmapped_services");
+    // Each was asked at once whether it became a ticket (#11): yes, with Gradient's id.
+    for e in &sent {
+        assert_eq!(e["detail"]["ticket"], "created", "{e}");
+        assert!(
+            e["detail"]["ticketId"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("T-"))
+        );
+    }
 
     // Within the interval: no repeat.
     assert_eq!(sync_and_wait(env).await["status"], "succeeded");
@@ -645,5 +654,101 @@ async fn notify_settings_start_with_the_creators_address_and_change_only_when_va
     assert!(
         !changes[0].to_string().contains("acme-msp.example"),
         "the audit names no address"
+    );
+}
+
+/// Confirmed tickets (#11): a ticket still pending is asked again on the next run and its audit
+/// entry says what it became; a failed ticket is raised again on the next run, whatever the
+/// alert interval says.
+#[tokio::test]
+async fn psa_tickets_are_confirmed_and_a_failed_one_is_raised_again() {
+    let m = connected_msp("guard-tickets", 24).await;
+    let env = &m.env;
+    let partial = partially_unmap(&m, 1);
+    assert_eq!(sync_and_wait(env).await["status"], "succeeded");
+    let r = patch(
+        env,
+        &Claims::admin(CH),
+        r#"{"settings": {"psaAlerts": true}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let sent = |items: Vec<Value>| -> Vec<Value> {
+        items
+            .into_iter()
+            .filter(|e| e["action"] == "psa.alert_sent")
+            .collect()
+    };
+
+    // Pending at once; created when the next run asks again. One entry, updated.
+    env.sim.set_faults(Faults {
+        alert_ticket: Some(gradient_sim::AlertTicket {
+            status: "pending".into(),
+            errors: vec![],
+        }),
+        ..Default::default()
+    });
+    assert_eq!(sync_and_wait(env).await["status"], "succeeded");
+    let first = sent(audit_actions(env).await);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0]["detail"]["ticket"], "pending");
+    assert_eq!(first[0]["detail"]["accountId"], partial[0].0.as_str());
+    env.sim.clear_faults();
+    assert_eq!(sync_and_wait(env).await["status"], "succeeded");
+    let after = sent(audit_actions(env).await);
+    assert_eq!(after.len(), 1, "the same entry, not a new alert: {after:?}");
+    assert_eq!(after[0]["detail"]["ticket"], "created", "{after:?}");
+    assert!(after[0]["detail"]["ticketId"].is_string());
+    assert_eq!(env.sim.organization(&m.org).unwrap().alerts.len(), 1);
+
+    // A failed ticket: recorded with Gradient's first error, and raised again next run although
+    // the 7-day interval has not passed.
+    // A second account mapped only in part (the first call's account comes first again).
+    let more = partially_unmap(&m, 2);
+    assert_eq!(more[0], partial[0]);
+    let other = more[1].0.clone();
+    // Its counts change, so this run posts them (and meets the 404 of the unmapped pair).
+    let mut children = m.children.clone();
+    for c in children.iter_mut().filter(|c| c.id == other) {
+        c.users += 1;
+        c.devices += 1;
+    }
+    seed(env, &children).await;
+    env.sim.set_faults(Faults {
+        alert_ticket: Some(gradient_sim::AlertTicket {
+            status: "failed".into(),
+            errors: vec!["no PSA company mapped for this account".into()],
+        }),
+        ..Default::default()
+    });
+    assert_eq!(sync_and_wait(env).await["status"], "succeeded");
+    let failed: Vec<Value> = sent(audit_actions(env).await)
+        .into_iter()
+        .filter(|e| e["detail"]["accountId"] == other.as_str())
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["detail"]["ticket"], "failed");
+    assert_eq!(
+        failed[0]["detail"]["ticketError"],
+        "no PSA company mapped for this account"
+    );
+    let raised = |env: &TestEnv| {
+        env.sim
+            .organization(&m.org)
+            .unwrap()
+            .alerts
+            .iter()
+            .filter(|a| a.account_id == other)
+            .count()
+    };
+    assert_eq!(raised(env), 1);
+    env.sim.clear_faults();
+    assert_eq!(sync_and_wait(env).await["status"], "succeeded");
+    assert_eq!(raised(env), 2, "raised again the next run");
+    assert_eq!(sync_and_wait(env).await["status"], "succeeded");
+    assert_eq!(
+        raised(env),
+        2,
+        "created this time: the interval holds again"
     );
 }

@@ -11,11 +11,12 @@ pub use connectors::{
     ConnectorRepo, OrganizationBindings, TokenVault, VaultError, WorkspaceDirectory,
 };
 pub use psa::{
-    AccountWrite, AccountsCreated, AlertService, Batch, CountOutcome, Health, Psa, PsaAccount,
-    PsaAlert, PsaError, PsaIntegration, PublishedServices,
+    AccountWrite, AccountsCreated, AlertRef, AlertService, Batch, CountOutcome, Health, Psa,
+    PsaAccount, PsaAlert, PsaError, PsaIntegration, PublishedServices, Ticket,
 };
 pub use records::{
-    AcceptedBy, AlertMemory, AttemptCounter, AuditLog, KeyHealth, Rejected, Rejection,
+    AcceptedBy, AlertMemory, AttemptCounter, AuditLog, KeyHealth, PendingTicket, Rejected,
+    Rejection,
 };
 pub use schedule::{FiringClaim, ScheduleBook, ScheduleProgress, ScheduledRun};
 pub use sync::{

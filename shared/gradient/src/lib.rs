@@ -45,8 +45,8 @@ pub use error::GradientError;
 use error::cap_message;
 pub use psa::{GradientPsa, ServiceRegistry};
 pub use types::{
-    Account, AccountUpdate, AlertPriority, AlertReceipt, IntegrationStatus, NewAccount, NewAlert,
-    NewService, Organization, Sku, UnknownStatus, Vendor,
+    Account, AccountUpdate, AlertDebug, AlertPriority, AlertReceipt, IntegrationStatus, NewAccount,
+    NewAlert, NewService, Organization, Sku, UnknownStatus, Vendor,
 };
 
 use base64::Engine;
@@ -522,6 +522,32 @@ impl GradientClient {
             Retry::Only429,
             |b| alert_receipt(&path, alert, b),
         )
+        .await
+    }
+
+    /// #11: whether the alert answered with `message_id` became a ticket (a GET: retried like
+    /// every read).
+    pub async fn alert_debug(
+        &self,
+        token: &ApiToken,
+        message_id: &str,
+    ) -> Result<AlertDebug, GradientError> {
+        let path = format!("/api/vendor-api/alerting/debug/{}", segment(message_id));
+        self.call(token, Method::GET, &path, None, Retry::Transient, |b| {
+            let value: serde_json::Value = parse(&path, b)?;
+            let value = match value {
+                serde_json::Value::Object(mut o)
+                    if !o.contains_key("status")
+                        || o.get("data").is_some_and(|d| d.is_object()) =>
+                {
+                    o.remove("data").unwrap_or(serde_json::Value::Object(o))
+                }
+                v => v,
+            };
+            serde_json::from_value(value).map_err(|e| GradientError::Malformed {
+                message: format!("{path}: {e}"),
+            })
+        })
         .await
     }
 

@@ -14,8 +14,8 @@ use crate::{
 use async_trait::async_trait;
 use psa_domain::catalogue::Catalogue;
 use psa_domain::ports::{
-    AccountWrite, AccountsCreated, Batch, CountOutcome, Health, Psa, PsaAccount, PsaAlert,
-    PsaError, PsaIntegration, PublishedServices,
+    AccountWrite, AccountsCreated, AlertRef, Batch, CountOutcome, Health, Psa, PsaAccount,
+    PsaAlert, PsaError, PsaIntegration, PublishedServices, Ticket,
 };
 use psa_domain::{ApiToken, WorkspaceId};
 use std::collections::BTreeMap;
@@ -236,10 +236,34 @@ impl Psa for GradientPsa {
         }
     }
 
-    async fn raise_alert(&self, token: &ApiToken, alert: &PsaAlert) -> Result<(), PsaError> {
+    async fn raise_alert(&self, token: &ApiToken, alert: &PsaAlert) -> Result<AlertRef, PsaError> {
         let (account_id, new) = new_alert(alert);
-        self.client.alert(token, &account_id, &new).await?;
-        Ok(())
+        let receipt = self.client.alert(token, &account_id, &new).await?;
+        Ok(AlertRef(receipt.message_id))
+    }
+
+    /// #11 with the alert's `messageId`: `success` with a ticket id is a ticket, `failed` (or
+    /// `success` without one) is not, anything else is still pending.
+    async fn ticket(&self, token: &ApiToken, alert: &AlertRef) -> Result<Ticket, PsaError> {
+        if alert.0.is_empty() {
+            return Ok(Ticket::Failed {
+                error: "Gradient accepted the alert without a messageId: its ticket cannot be \
+                        confirmed"
+                    .into(),
+            });
+        }
+        let d = self.client.alert_debug(token, &alert.0).await?;
+        Ok(match d.status.as_str() {
+            "success" if !d.ticket_id.is_empty() => Ticket::Created { id: d.ticket_id },
+            "success" | "failed" => {
+                Ticket::Failed {
+                    error: d.errors.first().cloned().unwrap_or_else(|| {
+                        format!("Gradient answered {} without a ticket", d.status)
+                    }),
+                }
+            }
+            _ => Ticket::Pending,
+        })
     }
 }
 

@@ -173,6 +173,23 @@ impl NewAlert {
     pub const STATUS_NEW: u8 = 1;
 }
 
+/// Gradient's answer to #11, whether an alert became a ticket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertDebug {
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub ticket_id: String,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// `success`, `pending` or `failed`.
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub status_code: Option<u16>,
+    #[serde(default)]
+    pub errors: Vec<String>,
+}
+
 /// Gradient's answer to an accepted alert.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -9,9 +9,9 @@ use psa_domain::catalogue::Catalogue;
 use psa_domain::connector::ConnectorRef;
 use psa_domain::ids::{ConnectorType, WorkspaceId};
 use psa_domain::ports::{
-    AccountWrite, AccountsCreated, Batch, CountOutcome, Health, JobQueue, Psa, PsaAccount,
-    PsaAlert, PsaError, PsaIntegration, PublishedServices, StoreError, SyncJob, TokenVault,
-    VaultError,
+    AccountWrite, AccountsCreated, AlertRef, Batch, CountOutcome, Health, JobQueue, Psa,
+    PsaAccount, PsaAlert, PsaError, PsaIntegration, PublishedServices, StoreError, SyncJob, Ticket,
+    TokenVault, VaultError,
 };
 use psa_domain::secret::ApiToken;
 use std::collections::BTreeMap;
@@ -115,7 +115,10 @@ impl Psa for Unwired {
     ) -> Result<CountOutcome, PsaError> {
         self.psa()
     }
-    async fn raise_alert(&self, _: &ApiToken, _: &PsaAlert) -> Result<(), PsaError> {
+    async fn ticket(&self, _: &ApiToken, _: &AlertRef) -> Result<Ticket, PsaError> {
+        self.psa()
+    }
+    async fn raise_alert(&self, _: &ApiToken, _: &PsaAlert) -> Result<AlertRef, PsaError> {
         self.psa()
     }
 }

@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRe
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use psa_domain::ports::{
-    AcceptedBy, AlertMemory, AuditLog, KeyHealth, Page, PageError, PairStates, Rejected, Rejection,
-    RunReadings, StoreError, SyncRuns,
+    AcceptedBy, AlertMemory, AlertRef, AuditLog, KeyHealth, Page, PageError, PairStates,
+    PendingTicket, Rejected, Rejection, RunReadings, StoreError, SyncRuns,
 };
 use psa_domain::{
     AuditEvent, ConnectorRef, ConnectorType, Outcome, PairState, RunId, RunReading, SyncRun,
@@ -550,19 +550,62 @@ impl PairStates for DynamoSync {
 
 #[async_trait]
 impl AuditLog for DynamoSync {
-    async fn record(&self, workspace: &WorkspaceId, event: &AuditEvent) -> Result<(), StoreError> {
+    async fn record(
+        &self,
+        workspace: &WorkspaceId,
+        event: &AuditEvent,
+    ) -> Result<String, StoreError> {
         let at_ms = event.at.unix_timestamp_nanos() / 1_000_000;
+        // A random suffix keeps two events of the same millisecond apart.
+        let sk = format!(
+            "{AUDIT_PREFIX}{at_ms:015}#{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let item = AuditItem {
             pk: ws_pk(workspace),
-            // A random suffix keeps two events of the same millisecond apart.
-            sk: format!(
-                "{AUDIT_PREFIX}{at_ms:015}#{}",
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            ),
+            sk: sk.clone(),
             expires_at: event.at.unix_timestamp() + AUDIT_RETENTION_S,
             event: event.clone(),
         };
-        self.put_one(item, "record audit event").await
+        self.put_one(item, "record audit event").await?;
+        Ok(sk)
+    }
+
+    /// One `UpdateItem` setting `detail.<k>` for each entry, only on an existing entry of the
+    /// workspace's trail (a key of another list is refused, nothing is created).
+    async fn annotate(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+        detail: &[(&str, String)],
+    ) -> Result<(), StoreError> {
+        if detail.is_empty() || !key.starts_with(AUDIT_PREFIX) {
+            return Ok(());
+        }
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(ws_pk(workspace)))
+            .key("sk", s(key))
+            .condition_expression("attribute_exists(detail)")
+            .expression_attribute_names("#d", "detail");
+        let mut sets = Vec::with_capacity(detail.len());
+        for (i, (k, v)) in detail.iter().enumerate() {
+            sets.push(format!("#d.#k{i} = :v{i}"));
+            update = update
+                .expression_attribute_names(format!("#k{i}"), *k)
+                .expression_attribute_values(format!(":v{i}"), s(v.clone()));
+        }
+        match update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()), // expired or never there
+            Err(e) => Err(store_error("annotate an audit event", e)),
+        }
     }
 
     async fn audit_page(
@@ -722,6 +765,25 @@ fn alert_sk(c: &ConnectorRef, account: &str, kind: &str) -> String {
     format!("ALERT#{}#{account}#{kind}", c.key())
 }
 
+fn ticket_prefix(c: &ConnectorRef) -> String {
+    format!("TICKET#{}#", c.key())
+}
+
+/// A pending ticket is asked about for at most this long (then forgotten by its TTL).
+const TICKET_RETENTION_S: i64 = 30 * DAY_S;
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TicketItem {
+    pk: String,
+    sk: String,
+    account_id: String,
+    kind: String,
+    alert: String,
+    audit_key: String,
+    expires_at: i64,
+}
+
 #[async_trait]
 impl AlertMemory for DynamoSync {
     async fn last_alert(
@@ -763,6 +825,78 @@ impl AlertMemory for DynamoSync {
             .send()
             .await
             .map_err(|e| store_error("record an alert", e))?;
+        Ok(())
+    }
+
+    async fn forget_alert(
+        &self,
+        connector: &ConnectorRef,
+        account_id: &str,
+        kind: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(ws_pk(&connector.workspace)))
+            .key("sk", s(alert_sk(connector, account_id, kind)))
+            .send()
+            .await
+            .map_err(|e| store_error("forget an alert", e))?;
+        Ok(())
+    }
+
+    async fn remember_ticket(
+        &self,
+        connector: &ConnectorRef,
+        ticket: &PendingTicket,
+    ) -> Result<(), StoreError> {
+        let item = TicketItem {
+            pk: ws_pk(&connector.workspace),
+            sk: format!("{}{}", ticket_prefix(connector), ticket.alert.0),
+            account_id: ticket.account_id.clone(),
+            kind: ticket.kind.clone(),
+            alert: ticket.alert.0.clone(),
+            audit_key: ticket.audit_key.clone(),
+            expires_at: now_s() + TICKET_RETENTION_S,
+        };
+        self.put_one(item, "remember a pending ticket").await
+    }
+
+    async fn pending_tickets(
+        &self,
+        connector: &ConnectorRef,
+    ) -> Result<Vec<PendingTicket>, StoreError> {
+        let items: Vec<TicketItem> = self
+            .query_all(
+                ws_pk(&connector.workspace),
+                &ticket_prefix(connector),
+                "query pending tickets",
+            )
+            .await?;
+        Ok(items
+            .into_iter()
+            .map(|i| PendingTicket {
+                account_id: i.account_id,
+                kind: i.kind,
+                alert: AlertRef(i.alert),
+                audit_key: i.audit_key,
+            })
+            .collect())
+    }
+
+    async fn forget_ticket(
+        &self,
+        connector: &ConnectorRef,
+        alert: &AlertRef,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(ws_pk(&connector.workspace)))
+            .key("sk", s(format!("{}{}", ticket_prefix(connector), alert.0)))
+            .send()
+            .await
+            .map_err(|e| store_error("forget a pending ticket", e))?;
         Ok(())
     }
 }

@@ -16,6 +16,7 @@
 //! | a run's reading (40 days) | `WS#<ws>` | `READING#<type>#<inc>#<runId>#<accountId>#<serviceKey>` | `byOutcome`: `gsi2pk` `READINGS#<ws>#<type>#<inc>#<runId>#<outcome>` / `gsi2sk` `<accountId>#<serviceKey>` |
 //! | pair state: last accepted value and attempt (400 days past its last write) | `WS#<ws>` | `PAIR#<type>#<inc>#<accountId>#<serviceKey>` | – |
 //! | last PSA alert per account and kind (the alert interval + 1 day) | `WS#<ws>` | `ALERT#<type>#<inc>#<accountId>#<kind>` | – |
+//! | an alert whose PSA ticket is still pending (30 days) | `WS#<ws>` | `TICKET#<type>#<inc>#<messageId>` | – |
 //! | a PSA organization bound to the one workspace whose connector it backs | `ORG#<type>#<organizationId>` | `BINDING` | – |
 //! | attempts per workspace and window: token checks (10 min), settings changes (1 h), API requests (1 s) | `LIMIT#<ws>` | `ATTEMPTS#<verify\|settings\|api>#<window start ms>` | – |
 //! | audit event (401 days) | `WS#<ws>` | `AUDIT#<at ms>#<random>` | – |

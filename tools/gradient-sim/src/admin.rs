@@ -174,6 +174,11 @@ pub(crate) fn validate_faults(f: &Faults) -> Result<(), String> {
             return Err(format!("{name} must be an HTTP status"));
         }
     }
+    if let Some(t) = &f.alert_ticket
+        && !["success", "pending", "failed"].contains(&t.status.as_str())
+    {
+        return Err("alertTicket.status must be success, pending or failed".to_owned());
+    }
     if let Some(echo) = &f.echo_token
         && !(400..=599).contains(&echo.status)
     {

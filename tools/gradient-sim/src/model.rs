@@ -181,6 +181,18 @@ pub struct Faults {
     /// as a careless Gradient or proxy might — to test that the client never shows a piece of a
     /// secret. See [`EchoToken`] — simulator extra.
     pub echo_token: Option<EchoToken>,
+    /// What #11 (`GET /api/vendor-api/alerting/debug/{messageId}`) says of every alert from now
+    /// on: `{"status": "pending" | "failed" | "success", "errors": [...]}`; `success` with a
+    /// ticket id when absent.
+    pub alert_ticket: Option<AlertTicket>,
+}
+
+/// The `alertTicket` fault: what #11 answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AlertTicket {
+    pub status: String,
+    pub errors: Vec<String>,
 }
 
 /// The `echoToken` fault: `PUT /_sim/faults` `{"echoToken": {"shape": "large", "status": 400,

@@ -64,6 +64,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/vendor-api/service/{id}", get(service))
         .route("/api/vendor-api/service/{id}/count", post(post_count))
         .route("/api/vendor-api/alerting/{account}", post(post_alert))
+        .route(
+            "/api/vendor-api/alerting/debug/{message}",
+            axum::routing::get(alert_debug),
+        )
         .layer(middleware::from_fn_with_state(shared.clone(), gate))
         .with_state(shared)
 }
@@ -711,4 +715,43 @@ async fn post_alert(
         StatusCode::OK,
         json!({"messageId": message_id, "alertId": alert_id, "correlationID": correlation_id}),
     )
+}
+
+/// `GET /api/vendor-api/alerting/debug/{messageId}` (#11): whether the organization's alert
+/// became a ticket — `success` with a ticket id unless the `alertTicket` fault says otherwise;
+/// 404 for a message id the organization never got.
+async fn alert_debug(
+    State(shared): State<Arc<Shared>>,
+    Extension(OrgId(org_id)): Extension<OrgId>,
+    Path(message_id): Path<String>,
+) -> ApiResult {
+    let inner = shared.lock();
+    let Some((n, alert)) = inner.org(&org_id).and_then(|o| {
+        o.alerts
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.message_id == message_id)
+    }) else {
+        return Err(ApiError::new(
+            404,
+            format!("Message {message_id} not found"),
+        ));
+    };
+    let fault = inner.faults.alert_ticket.clone();
+    let body = match fault {
+        Some(t) if t.status != "success" => json!({
+            "createdAt": alert.at,
+            "status": t.status,
+            "statusCode": if t.status == "failed" { 400 } else { 202 },
+            "errors": t.errors,
+        }),
+        _ => json!({
+            "ticketId": format!("T-{}", 1000 + n),
+            "createdAt": alert.at,
+            "status": "success",
+            "statusCode": 200,
+            "errors": [],
+        }),
+    };
+    ok(StatusCode::OK, body)
 }

@@ -189,6 +189,23 @@ pub trait Psa: Send + Sync {
         count: u64,
         batch: Batch,
     ) -> Result<CountOutcome, PsaError>;
-    /// Raises an alert about an account the PSA bills.
-    async fn raise_alert(&self, token: &ApiToken, alert: &PsaAlert) -> Result<(), PsaError>;
+    /// Raises an alert about an account the PSA bills; answers the PSA's handle of it.
+    async fn raise_alert(&self, token: &ApiToken, alert: &PsaAlert) -> Result<AlertRef, PsaError>;
+    /// Whether an accepted alert became a ticket in the MSP's PSA.
+    async fn ticket(&self, token: &ApiToken, alert: &AlertRef) -> Result<Ticket, PsaError>;
+}
+
+/// The PSA's handle of an accepted alert (Gradient: its `messageId`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AlertRef(pub String);
+
+/// What became of an accepted alert in the MSP's PSA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ticket {
+    /// A ticket exists: the PSA's id of it.
+    Created { id: String },
+    /// Not yet a ticket; asked again on later runs.
+    Pending,
+    /// It will not become one: the first error (at most 200 characters).
+    Failed { error: String },
 }

@@ -11,7 +11,19 @@ use std::time::Duration;
 /// The audit trail of a workspace (kept at least 400 days, survives the connector).
 #[async_trait]
 pub trait AuditLog: Send + Sync {
-    async fn record(&self, workspace: &WorkspaceId, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Appends `event`; answers its key (for [`AuditLog::annotate`]).
+    async fn record(
+        &self,
+        workspace: &WorkspaceId,
+        event: &AuditEvent,
+    ) -> Result<String, StoreError>;
+    /// Sets `detail` entries of the event recorded under `key` (what became of an alert).
+    async fn annotate(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+        detail: &[(&str, String)],
+    ) -> Result<(), StoreError>;
     /// Newest first.
     async fn audit_page(
         &self,
@@ -65,9 +77,41 @@ pub trait KeyHealth: Send + Sync {
     ) -> Result<Vec<Rejected>, StoreError>;
 }
 
-/// When each account of a connector was last alerted about, per kind of alert.
+/// An accepted alert whose ticket was still pending: asked again on later runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingTicket {
+    pub account_id: String,
+    pub kind: String,
+    pub alert: crate::ports::AlertRef,
+    /// The key of the alert's `psa.alert_sent` audit entry.
+    pub audit_key: String,
+}
+
+/// When each account of a connector was last alerted about, per kind of alert, and the alerts
+/// whose tickets are pending.
 #[async_trait]
 pub trait AlertMemory: Send + Sync {
+    /// Forgets that `account` was alerted about (its ticket failed: the next run raises again).
+    async fn forget_alert(
+        &self,
+        connector: &ConnectorRef,
+        account_id: &str,
+        kind: &str,
+    ) -> Result<(), StoreError>;
+    async fn remember_ticket(
+        &self,
+        connector: &ConnectorRef,
+        ticket: &PendingTicket,
+    ) -> Result<(), StoreError>;
+    async fn pending_tickets(
+        &self,
+        connector: &ConnectorRef,
+    ) -> Result<Vec<PendingTicket>, StoreError>;
+    async fn forget_ticket(
+        &self,
+        connector: &ConnectorRef,
+        alert: &crate::ports::AlertRef,
+    ) -> Result<(), StoreError>;
     async fn last_alert(
         &self,
         connector: &ConnectorRef,

@@ -179,9 +179,16 @@ impl Psa for FakePsa {
             .push((service.into(), account.into(), n, batch));
         Ok(CountOutcome::Accepted)
     }
-    async fn raise_alert(&self, _: &ApiToken, alert: &PsaAlert) -> Result<(), PsaError> {
+    async fn raise_alert(&self, _: &ApiToken, alert: &PsaAlert) -> Result<AlertRef, PsaError> {
         self.call("raise_alert")?;
-        self.alerts.lock().unwrap().push(alert.clone());
-        Ok(())
+        let mut alerts = self.alerts.lock().unwrap();
+        alerts.push(alert.clone());
+        Ok(AlertRef(format!("msg-{}", alerts.len())))
+    }
+    async fn ticket(&self, _: &ApiToken, alert: &AlertRef) -> Result<Ticket, PsaError> {
+        self.call("ticket")?;
+        Ok(Ticket::Created {
+            id: format!("ticket-of-{}", alert.0),
+        })
     }
 }

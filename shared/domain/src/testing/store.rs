@@ -32,6 +32,8 @@ pub struct Memory {
     pub jobs: Mutex<Vec<SyncJob>>,
     /// Organization bindings: (type, organization) → workspace.
     pub orgs: Mutex<BTreeMap<(ConnectorType, String), WorkspaceId>>,
+    /// Pending PSA tickets per connector key.
+    pub tickets: Mutex<BTreeMap<String, Vec<PendingTicket>>>,
     /// Fault injection: this many of the next vault deletes fail.
     pub failing_deletes: Mutex<u32>,
 }
@@ -352,8 +354,25 @@ impl PairStates for Memory {
 
 #[async_trait]
 impl AuditLog for Memory {
-    async fn record(&self, ws: &WorkspaceId, event: &AuditEvent) -> Result<(), StoreError> {
-        self.audit.lock().unwrap().push((ws.clone(), event.clone()));
+    async fn record(&self, ws: &WorkspaceId, event: &AuditEvent) -> Result<String, StoreError> {
+        let mut audit = self.audit.lock().unwrap();
+        audit.push((ws.clone(), event.clone()));
+        Ok((audit.len() - 1).to_string())
+    }
+    async fn annotate(
+        &self,
+        ws: &WorkspaceId,
+        key: &str,
+        detail: &[(&str, String)],
+    ) -> Result<(), StoreError> {
+        let mut audit = self.audit.lock().unwrap();
+        if let Some((w, e)) = key.parse::<usize>().ok().and_then(|i| audit.get_mut(i))
+            && w == ws
+        {
+            for (k, v) in detail {
+                e.detail.insert((*k).to_owned(), v.clone());
+            }
+        }
         Ok(())
     }
     async fn audit_page(
@@ -447,6 +466,33 @@ impl AlertMemory for Memory {
         _: &str,
         _: Duration,
     ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn forget_alert(&self, _: &ConnectorRef, _: &str, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn remember_ticket(&self, c: &ConnectorRef, t: &PendingTicket) -> Result<(), StoreError> {
+        self.tickets
+            .lock()
+            .unwrap()
+            .entry(c.key())
+            .or_default()
+            .push(t.clone());
+        Ok(())
+    }
+    async fn pending_tickets(&self, c: &ConnectorRef) -> Result<Vec<PendingTicket>, StoreError> {
+        Ok(self
+            .tickets
+            .lock()
+            .unwrap()
+            .get(&c.key())
+            .cloned()
+            .unwrap_or_default())
+    }
+    async fn forget_ticket(&self, c: &ConnectorRef, alert: &AlertRef) -> Result<(), StoreError> {
+        if let Some(all) = self.tickets.lock().unwrap().get_mut(&c.key()) {
+            all.retain(|t| &t.alert != alert);
+        }
         Ok(())
     }
 }

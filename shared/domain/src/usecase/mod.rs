@@ -105,8 +105,21 @@ pub(crate) fn now() -> OffsetDateTime {
 /// Appends to the audit trail. The trail must not undo what it records: a failed write is logged
 /// at error level and the action stands.
 pub(crate) async fn audit(core: &Core, workspace: &WorkspaceId, event: AuditEvent) {
-    if let Err(e) = core.audit.record(workspace, &event).await {
-        tracing::error!(error = %e, action = ?event.action, "could not write the audit trail");
+    audit_keyed(core, workspace, event).await;
+}
+
+/// [`audit`], answering the entry's key when it was written.
+pub(crate) async fn audit_keyed(
+    core: &Core,
+    workspace: &WorkspaceId,
+    event: AuditEvent,
+) -> Option<String> {
+    match core.audit.record(workspace, &event).await {
+        Ok(key) => Some(key),
+        Err(e) => {
+            tracing::error!(error = %e, action = ?event.action, "could not write the audit trail");
+            None
+        }
     }
 }
 

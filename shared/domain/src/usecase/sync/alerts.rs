@@ -2,13 +2,20 @@
 //! at least one accepted count, so it is mapped to a company) but has services answered 404 in
 //! this run — revenue nobody sees otherwise. At most one per account and kind per interval; an
 //! alert that fails never changes the run.
+//!
+//! Confirmed tickets (contract *Notifications*): an accepted alert is asked at once whether it
+//! became a ticket (Gradient #11), and on later runs while it is pending. The outcome goes into
+//! the alert's `psa.alert_sent` audit entry (`ticket`: `created` with `ticketId`, `pending`, or
+//! `failed` with `ticketError`); a failed ticket is raised again on the next run, whatever the
+//! interval says.
 
 use super::SyncPolicy;
 use crate::audit::{Actor, AuditAction, AuditEvent};
-use crate::ports::{AlertService, PsaAlert, StoreError};
+use crate::connector::ConnectorRef;
+use crate::ports::{AlertRef, AlertService, PendingTicket, PsaAlert, StoreError, Ticket};
 use crate::secret::ApiToken;
 use crate::sync::{Outcome, RunReading, SyncRun};
-use crate::usecase::{Core, audit};
+use crate::usecase::{Core, audit_keyed};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The kind of the alert about unmapped services (one per account and interval).
@@ -23,6 +30,7 @@ pub(super) async fn raise(
     service_ids: &BTreeMap<String, String>,
 ) -> Result<u64, StoreError> {
     let cref = run.connector();
+    confirm_pending(core, run, token).await?;
     let readings = core.readings.all_readings(&cref, &run.run_id).await?;
     let mut unmapped: BTreeMap<&str, Vec<&RunReading>> = BTreeMap::new();
     for r in readings.iter().filter(|r| r.outcome == Outcome::Unmapped) {
@@ -52,17 +60,31 @@ pub(super) async fn raise(
         }
         let alert = unmapped_alert(core, &services, service_ids);
         match core.psa(cref.kind).raise_alert(token, &alert).await {
-            Ok(()) => {
+            Ok(handle) => {
                 sent += 1;
                 core.alerts
                     .record_alert(&cref, account, UNMAPPED_SERVICES, policy.alert_interval)
                     .await?;
-                let event =
+                let ticket = ask(core, &cref, token, &handle).await;
+                let mut event =
                     AuditEvent::new(Actor::System, AuditAction::PsaAlertSent, run.connector_id)
                         .run(&run.run_id)
                         .with("accountId", account)
                         .with("kind", UNMAPPED_SERVICES);
-                audit(core, &run.workspace_id, event).await;
+                for (k, v) in ticket_detail(&ticket) {
+                    event = event.with(k, v);
+                }
+                let key = audit_keyed(core, &run.workspace_id, event).await;
+                settled(core, &cref, account, UNMAPPED_SERVICES, &ticket).await?;
+                if let (Ticket::Pending, Some(audit_key)) = (&ticket, key) {
+                    let pending = PendingTicket {
+                        account_id: account.to_owned(),
+                        kind: UNMAPPED_SERVICES.to_owned(),
+                        alert: handle,
+                        audit_key,
+                    };
+                    core.alerts.remember_ticket(&cref, &pending).await?;
+                }
             }
             Err(e) => tracing::warn!(
                 event = "psa_alert_failed",
@@ -73,6 +95,67 @@ pub(super) async fn raise(
         }
     }
     Ok(sent)
+}
+
+/// Whether the alert became a ticket; a PSA that cannot say now leaves it pending.
+async fn ask(core: &Core, cref: &ConnectorRef, token: &ApiToken, alert: &AlertRef) -> Ticket {
+    match core.psa(cref.kind).ticket(token, alert).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not ask whether the alert became a ticket");
+            Ticket::Pending
+        }
+    }
+}
+
+/// The audit detail of a ticket's outcome.
+fn ticket_detail(ticket: &Ticket) -> Vec<(&'static str, String)> {
+    match ticket {
+        Ticket::Created { id } => vec![("ticket", "created".into()), ("ticketId", id.clone())],
+        Ticket::Pending => vec![("ticket", "pending".into())],
+        Ticket::Failed { error } => vec![
+            ("ticket", "failed".into()),
+            ("ticketError", crate::sync::bounded_reason(error)),
+        ],
+    }
+}
+
+/// A failed ticket: the alert memory forgets the account, so the next run raises it again.
+async fn settled(
+    core: &Core,
+    cref: &ConnectorRef,
+    account: &str,
+    kind: &str,
+    ticket: &Ticket,
+) -> Result<(), StoreError> {
+    if matches!(ticket, Ticket::Failed { .. }) {
+        tracing::warn!(account_id = %account, "the PSA alert did not become a ticket; raised again next run");
+        core.alerts.forget_alert(cref, account, kind).await?;
+    }
+    Ok(())
+}
+
+/// Asks again about the tickets still pending from earlier runs; each outcome goes into its
+/// alert's audit entry.
+async fn confirm_pending(core: &Core, run: &SyncRun, token: &ApiToken) -> Result<(), StoreError> {
+    let cref = run.connector();
+    for p in core.alerts.pending_tickets(&cref).await? {
+        let ticket = ask(core, &cref, token, &p.alert).await;
+        if ticket == Ticket::Pending {
+            continue;
+        }
+        let detail = ticket_detail(&ticket);
+        if let Err(e) = core
+            .audit
+            .annotate(&run.workspace_id, &p.audit_key, &detail)
+            .await
+        {
+            tracing::error!(error = %e, "could not record the ticket's outcome in the audit trail");
+        }
+        settled(core, &cref, &p.account_id, &p.kind, &ticket).await?;
+        core.alerts.forget_ticket(&cref, &p.alert).await?;
+    }
+    Ok(())
 }
 
 /// The unmapped-services alert of one account: each service with the count Coro reports, and the
