@@ -15,6 +15,8 @@ mod send;
 pub use alerts::UNMAPPED_SERVICES;
 pub use finish::full_due;
 pub use plan::{Plan, Reading, guard_figures, plan_readings};
+#[cfg(test)]
+pub(crate) use request::new_run;
 pub use request::{RequestError, release_run, request_sync};
 pub use run::run_job;
 pub use schedule::{
