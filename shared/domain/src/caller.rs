@@ -36,8 +36,9 @@ impl Role {
     }
 }
 
-/// Who is asking. The workspace always comes from here, never from a path or a body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who is asking. The workspace always comes from here, never from a path or a body. Its
+/// `Debug` (what `tracing::instrument` logs of it) leaves the email address out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Caller {
     pub user: UserId,
     pub workspace: WorkspaceId,
@@ -45,6 +46,18 @@ pub struct Caller {
     pub role: Role,
     /// The optional `email` claim: a new connector's default notification address.
     pub email: Option<String>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("user", &self.user)
+            .field("workspace", &self.workspace)
+            .field("workspace_type", &self.workspace_type)
+            .field("role", &self.role)
+            .field("email", &self.email.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 /// What a caller may do, checked in this order.
@@ -72,5 +85,24 @@ impl Caller {
             return Err(AccessError::AdminRequired);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn the_debug_of_a_caller_names_no_email_address() {
+        let c = Caller {
+            user: UserId::parse("auth0|abc").unwrap(),
+            workspace: WorkspaceId::parse("msp").unwrap(),
+            workspace_type: WorkspaceType::Channel,
+            role: Role::Admin,
+            email: Some("jane@acme.example".into()),
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("jane@acme.example"), "{shown}");
+        assert!(shown.contains("<set>") && shown.contains("auth0|abc"));
     }
 }
