@@ -413,6 +413,33 @@ async fn run() -> Step {
         return Err(Failed(format!("usage lastSync is not run 1: {u1}")));
     }
     println!("(unmapped pairs are sent again every run, until the MSP maps them)");
+    let csv = env
+        .call(
+            "GET",
+            "/v1/psa/connectors/gradient/usage?format=csv",
+            Some(&admin),
+            None,
+        )
+        .await;
+    expect("usage export", &csv, 200)?;
+    let lines: Vec<&str> = csv.body.lines().collect();
+    println!(
+        "GET …/usage?format=csv → {} ({}), {} lines, {} bytes; the first three:",
+        csv.status,
+        csv.header("content-disposition").unwrap_or_default(),
+        lines.len(),
+        csv.body.len()
+    );
+    for l in lines.iter().take(3) {
+        println!("  {l}");
+    }
+    if lines.len() != want1.len() + 1 {
+        return Err(Failed(format!(
+            "the export has {} lines, expected {} and a header",
+            lines.len() - 1,
+            want1.len()
+        )));
+    }
 
     heading("8. The subscriptions change in Coro");
     let dis = children
@@ -795,6 +822,29 @@ async fn run() -> Step {
         r.json()["tokenHint"].as_str().unwrap_or("?")
     );
     expect("re-token", &r, 200)?;
+    println!("(an organization backs one connector in the whole deployment)");
+    env.seed_workspaces(&[workspace(
+        "other_msp",
+        None,
+        "channel",
+        "Other MSP",
+        "subscription",
+        &[],
+        0,
+        0,
+    )])
+    .await;
+    let stolen = env
+        .sim
+        .add_key(&org_id)
+        .ok_or_else(|| Failed("no second key".into()))?;
+    let r = env.connect("other_msp", &stolen).await;
+    println!(
+        "another channel workspace connects with a key of Acme's organization → {} {}",
+        r.status,
+        r.code()
+    );
+    expect("organization in use", &r, 409)?;
 
     heading("13. Disconnect: DELETE /v1/psa/connectors/gradient");
     let r = env
