@@ -592,9 +592,13 @@ impl GradientClient {
         let mut key_renewed = false;
         let mut last = None;
         loop {
-            // No time left: nothing (more) is sent.
+            // No time left: nothing (more) is sent. A 401 answered to a vendor key that was
+            // renewed since says nothing about the partner token: that is a timeout too.
             if deadline::remaining().is_some_and(|left| left.is_zero()) {
-                return Err(last.unwrap_or(GradientError::Timeout));
+                return Err(match last {
+                    None | Some(GradientError::TokenRejected) => GradientError::Timeout,
+                    Some(e) => e,
+                });
             }
             attempt += 1;
             let key = self.current_key();
