@@ -534,19 +534,7 @@ impl GradientClient {
     ) -> Result<AlertDebug, GradientError> {
         let path = format!("/api/vendor-api/alerting/debug/{}", segment(message_id));
         self.call(token, Method::GET, &path, None, Retry::Transient, |b| {
-            let value: serde_json::Value = parse(&path, b)?;
-            let value = match value {
-                serde_json::Value::Object(mut o)
-                    if !o.contains_key("status")
-                        || o.get("data").is_some_and(|d| d.is_object()) =>
-                {
-                    o.remove("data").unwrap_or(serde_json::Value::Object(o))
-                }
-                v => v,
-            };
-            serde_json::from_value(value).map_err(|e| GradientError::Malformed {
-                message: format!("{path}: {e}"),
-            })
+            decode_enveloped(&path, b, None)
         })
         .await
     }
@@ -863,10 +851,22 @@ fn alert_receipt(path: &str, alert: &NewAlert, body: &[u8]) -> Result<AlertRecei
             ..AlertReceipt::default()
         });
     }
+    decode_enveloped(path, body, Some("messageId"))
+}
+
+/// A JSON answer that Gradient may wrap as `{status, message, data: {...}}`: the object under
+/// `data` when there is one (and the answer lacks its own field `own`, when given), else the
+/// answer itself.
+fn decode_enveloped<T: DeserializeOwned>(
+    path: &str,
+    body: &[u8],
+    own: Option<&str>,
+) -> Result<T, GradientError> {
     let value: serde_json::Value = parse(path, body)?;
     let value = match value {
         serde_json::Value::Object(mut o)
-            if !o.contains_key("messageId") && o.get("data").is_some_and(|d| d.is_object()) =>
+            if own.is_none_or(|f| !o.contains_key(f))
+                && o.get("data").is_some_and(|d| d.is_object()) =>
         {
             o.remove("data").unwrap_or_default()
         }
