@@ -61,6 +61,7 @@ fn run(workspace: &str, at: OffsetDateTime, suffix: &str) -> SyncRun {
         guard: None,
         release_of: None,
         calls: Default::default(),
+        tickets: Vec::new(),
     }
 }
 

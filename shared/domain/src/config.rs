@@ -39,6 +39,11 @@ pub struct Settings {
     /// `TOKEN_KMS_KEY_ID`: the KMS key that encrypts every partner-token secret; unset = the
     /// account's default key for Secrets Manager.
     pub token_kms_key_id: Option<String>,
+    /// `NOTIFY_FROM`: the SES-verified sender of the sync emails (the notifier's; a plain
+    /// address, or `Name <address>`).
+    pub notify_from: Option<String>,
+    /// `CONSOLE_URL`: the console's PSA tab, linked from the sync emails (the notifier's).
+    pub console_url: Option<String>,
 }
 
 pub const DEFAULT_GRADIENT_BASE_URL: &str = "https://app.usegradient.com";
@@ -74,6 +79,20 @@ pub fn is_safe_gradient_url(url: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `raw` is a sender SES takes: a plain address, or `Name <address>`.
+fn is_sender(raw: &str) -> bool {
+    let address = match raw.strip_suffix('>').and_then(|r| r.rsplit_once('<')) {
+        Some((name, address)) => {
+            if name.trim().is_empty() || name.chars().any(char::is_control) {
+                return false;
+            }
+            address
+        }
+        None => raw,
+    };
+    crate::connector::is_notify_address(address)
 }
 
 impl Settings {
@@ -190,7 +209,38 @@ impl Settings {
             )?
             .max(1) as u32,
             token_kms_key_id: optional("TOKEN_KMS_KEY_ID"),
+            notify_from: match optional("NOTIFY_FROM") {
+                Some(from) if !is_sender(&from) => {
+                    return Err(ConfigError::Malformed {
+                        name: "NOTIFY_FROM",
+                        why: "must be an email address, or `Name <address>`".into(),
+                    });
+                }
+                from => from,
+            },
+            console_url: match optional("CONSOLE_URL") {
+                Some(url) if !is_safe_gradient_url(&url) => {
+                    return Err(ConfigError::Malformed {
+                        name: "CONSOLE_URL",
+                        why: "must be an https:// URL (http:// only to a loopback host)".into(),
+                    });
+                }
+                url => url,
+            },
         })
+    }
+
+    /// `NOTIFY_FROM` and `CONSOLE_URL`, for the notifier.
+    pub fn require_notify(&self) -> Result<(&str, &str), ConfigError> {
+        let from = self
+            .notify_from
+            .as_deref()
+            .ok_or(ConfigError::Missing("NOTIFY_FROM"))?;
+        let url = self
+            .console_url
+            .as_deref()
+            .ok_or(ConfigError::Missing("CONSOLE_URL"))?;
+        Ok((from, url))
     }
 
     /// `SYNC_QUEUE_URL`, for the functions that need it.
@@ -220,6 +270,38 @@ mod tests {
         ("GRADIENT_VENDOR_KEY_SECRET_ID", "vk"),
         ("TOKEN_SECRET_PREFIX", "coro/psa/gradient/"),
     ];
+
+    #[test]
+    fn the_notifier_needs_a_sender_and_a_console_link() {
+        let s = Settings::from_lookup(env(FULL)).unwrap();
+        assert_eq!(s.require_notify(), Err(ConfigError::Missing("NOTIFY_FROM")));
+        let mut vars = FULL.to_vec();
+        vars.push(("NOTIFY_FROM", "Coro PSA <psa@coro.example>"));
+        let s = Settings::from_lookup(env(&vars)).unwrap();
+        assert_eq!(s.require_notify(), Err(ConfigError::Missing("CONSOLE_URL")));
+        vars.push(("CONSOLE_URL", "https://console.coro.example/psa"));
+        let s = Settings::from_lookup(env(&vars)).unwrap();
+        assert_eq!(
+            s.require_notify(),
+            Ok((
+                "Coro PSA <psa@coro.example>",
+                "https://console.coro.example/psa"
+            ))
+        );
+        for (name, bad) in [
+            ("NOTIFY_FROM", "not an address"),
+            ("NOTIFY_FROM", "<psa@coro.example>"),
+            ("CONSOLE_URL", "http://console.coro.example/psa"),
+            ("CONSOLE_URL", "javascript:alert(1)"),
+        ] {
+            let mut vars = FULL.to_vec();
+            vars.push((name, bad));
+            match Settings::from_lookup(env(&vars)) {
+                Err(ConfigError::Malformed { name: n, .. }) => assert_eq!(n, name),
+                other => panic!("{name}={bad}: {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn defaults_apply() {

@@ -179,6 +179,15 @@ impl ConnectorType {
         }
     }
 
+    /// The PSA's name as an MSP knows it (in emails).
+    pub fn display_name(self) -> &'static str {
+        match self {
+            ConnectorType::Gradient => "Gradient",
+            #[cfg(test)]
+            ConnectorType::Second => "Second",
+        }
+    }
+
     /// Parses a connector id or type from a path or body; `None` for anything we do not support.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|t| t.as_str() == raw)

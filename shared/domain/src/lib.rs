@@ -32,6 +32,6 @@ pub use ids::{ConnectorType, RunId, UserId, WorkspaceId};
 pub use secret::{ApiToken, TokenError, VendorKey};
 pub use sync::{
     Accepted, AttemptOutcome, Failure, Outcome, PairState, RunCounts, RunReading, RunStatus,
-    SyncRun, Trigger,
+    RunTicket, SyncRun, TicketState, Trigger,
 };
 pub use workspace::{Workspace, WorkspaceStatus};

@@ -4,7 +4,7 @@
 //! and the wording are tested here, fast, and never see a token.
 
 use crate::connector::{ConnectorStatus, NotifyOn};
-use crate::sync::{RunStatus, SyncRun, Trigger};
+use crate::sync::{RunStatus, RunTicket, SyncRun, TicketState, Trigger};
 use std::fmt::Write;
 
 /// At most this many unmapped (account, service) pairs are named; the rest are counted.
@@ -52,6 +52,16 @@ impl Outcome {
             Self::NeedsAttention
         } else {
             Self::Complete
+        }
+    }
+
+    /// The outcome in the email's first sentence ("The Gradient sync of X …").
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Self::Complete => "is complete",
+            Self::NeedsAttention => "needs attention",
+            Self::Held => "was held by the billing guard",
+            Self::Disconnected => "stopped: the connector is disconnected",
         }
     }
 
@@ -175,6 +185,42 @@ fn actions(input: &EmailInput<'_>) -> Vec<(String, Vec<String>)> {
     out
 }
 
+/// Why a run that did not succeed ended so (the run's own bounded reason; a held run's reason is
+/// its action instead).
+fn reason(run: &SyncRun) -> Option<&str> {
+    match run.status {
+        RunStatus::Succeeded | RunStatus::Held => None,
+        _ => run.reason.as_deref(),
+    }
+}
+
+/// What became of the PSA tickets the run raised or confirmed: one line each.
+fn tickets(input: &EmailInput<'_>) -> Vec<String> {
+    let psa = input.psa;
+    input
+        .run
+        .tickets
+        .iter()
+        .map(|t: &RunTicket| {
+            let who = t.account_name.as_deref().unwrap_or(&t.account_id);
+            let when = if t.earlier { " (raised by an earlier sync)" } else { "" };
+            match t.state {
+                TicketState::Created => format!(
+                    "{who}: ticket {} created in your PSA{when}",
+                    t.detail.as_deref().unwrap_or("")
+                ),
+                TicketState::Pending => format!(
+                    "{who}: {psa} has not made the alert a ticket yet; the next sync asks again{when}"
+                ),
+                TicketState::Failed => format!(
+                    "{who}: the alert did not become a ticket ({}); the next sync raises it again{when}",
+                    t.detail.as_deref().unwrap_or("no reason given")
+                ),
+            }
+        })
+        .collect()
+}
+
 /// The email of a finished run: the subject (the workspace's name and one word of outcome), the
 /// counts, what to do (each action with its fix) and the link to the console. Never a token or a
 /// token hint: nothing here has one.
@@ -193,15 +239,19 @@ pub fn compose(input: &EmailInput<'_>) -> Email {
         ("Accounts created", c.accounts_created),
     ];
     let actions = actions(input);
+    let tickets = tickets(input);
 
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "The {} sync of {name} is {} (run {}).\n",
+        "The {} sync of {name} {} (run {}).\n",
         input.psa,
-        outcome.as_str(),
+        outcome.phrase(),
         run.run_id
     );
+    if let Some(why) = reason(run) {
+        let _ = writeln!(text, "Why: {why}\n");
+    }
     for (label, n) in counts {
         let _ = writeln!(text, "{label}: {n}");
     }
@@ -214,6 +264,12 @@ pub fn compose(input: &EmailInput<'_>) -> Email {
             }
         }
     }
+    if !tickets.is_empty() {
+        text.push_str("\nPSA tickets about unmapped services:\n");
+        for t in &tickets {
+            let _ = writeln!(text, "- {t}");
+        }
+    }
     let _ = writeln!(
         text,
         "\nSee the run in the Coro console: {}",
@@ -223,12 +279,16 @@ pub fn compose(input: &EmailInput<'_>) -> Email {
     let mut html = String::new();
     let _ = write!(
         html,
-        "<p>The {} sync of <strong>{}</strong> is <strong>{}</strong> (run {}).</p><table>",
+        "<p>The {} sync of <strong>{}</strong> {} (run {}).</p>",
         escape_html(input.psa),
         escape_html(&name),
-        outcome.as_str(),
+        outcome.phrase(),
         escape_html(run.run_id.as_str())
     );
+    if let Some(why) = reason(run) {
+        let _ = write!(html, "<p>Why: {}</p>", escape_html(why));
+    }
+    html.push_str("<table>");
     for (label, n) in counts {
         let _ = write!(html, "<tr><td>{label}</td><td>{n}</td></tr>");
     }
@@ -245,6 +305,13 @@ pub fn compose(input: &EmailInput<'_>) -> Email {
                 html.push_str("</ul>");
             }
             html.push_str("</li>");
+        }
+        html.push_str("</ul>");
+    }
+    if !tickets.is_empty() {
+        html.push_str("<p>PSA tickets about unmapped services:</p><ul>");
+        for t in &tickets {
+            let _ = write!(html, "<li>{}</li>", escape_html(t));
         }
         html.push_str("</ul>");
     }
@@ -343,6 +410,10 @@ mod tests {
         let r = run(Trigger::Scheduled, RunStatus::Succeeded);
         let e = compose(&input(&r, &[], ConnectorStatus::Connected));
         assert_eq!(e.subject, "Acme <MSP> & Co: Gradient sync complete");
+        assert!(
+            e.text
+                .starts_with("The Gradient sync of Acme <MSP> & Co is complete (run ")
+        );
         assert!(e.text.contains("Posted: 12\nUnchanged: 30\n"), "{}", e.text);
         assert!(!e.text.contains("What to do"));
         assert!(e.text.contains("https://console.example/psa?tab=gradient"));
@@ -391,6 +462,39 @@ mod tests {
         assert!(e.subject.ends_with("sync held"));
         assert!(e.text.contains("dropped by 75%"), "{}", e.text);
         assert!(e.text.contains("release the run"));
+
+        let mut alerted = run(Trigger::Scheduled, RunStatus::Succeeded);
+        alerted.tickets = vec![
+            RunTicket {
+                account_id: "a1".into(),
+                account_name: Some("Customer <1>".into()),
+                state: TicketState::Created,
+                detail: Some("T-77".into()),
+                earlier: false,
+            },
+            RunTicket {
+                account_id: "a2".into(),
+                account_name: None,
+                state: TicketState::Failed,
+                detail: Some("no PSA company".into()),
+                earlier: true,
+            },
+        ];
+        let e = compose(&input(&alerted, &[], ConnectorStatus::Connected));
+        assert!(
+            e.text
+                .contains("- Customer <1>: ticket T-77 created in your PSA\n"),
+            "{}",
+            e.text
+        );
+        assert!(e.text.contains(
+            "- a2: the alert did not become a ticket (no PSA company); the next sync raises it \
+             again (raised by an earlier sync)"
+        ));
+        assert!(
+            e.html
+                .contains("<li>Customer &lt;1&gt;: ticket T-77 created")
+        );
 
         let rejected = run(Trigger::Scheduled, RunStatus::TokenRejected);
         let e = compose(&input(&rejected, &[], ConnectorStatus::Disconnected));

@@ -2,6 +2,7 @@
 //! implement them; every port is re-exported here, so `crate::ports::X` names any of them.
 
 mod connectors;
+mod notices;
 mod psa;
 mod records;
 mod schedule;
@@ -10,6 +11,7 @@ mod sync;
 pub use connectors::{
     ConnectorRepo, OrganizationBindings, TokenVault, VaultError, WorkspaceDirectory,
 };
+pub use notices::{MailError, Mailer, NoticeClaim, NoticeLog};
 pub use psa::{
     AccountWrite, AccountsCreated, AlertRef, AlertService, Batch, CountOutcome, Health, Psa,
     PsaAccount, PsaAlert, PsaError, PsaIntegration, PublishedServices, Ticket,

@@ -160,6 +160,40 @@ pub struct SyncRun {
     /// run's metrics. Not part of the API.
     #[serde(default, skip_serializing_if = "crate::calls::Calls::is_zero")]
     pub calls: crate::calls::Calls,
+    /// What became of the PSA tickets this run raised or confirmed (at most
+    /// [`MAX_RECORDED_TICKETS`]), for the run's email. Not part of the API.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tickets: Vec<RunTicket>,
+}
+
+/// Most ticket outcomes a run record keeps.
+pub const MAX_RECORDED_TICKETS: usize = 50;
+
+/// A PSA ticket's outcome as the run knows it: an alert this run raised, or one of an earlier
+/// run that this run found settled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTicket {
+    pub account_id: String,
+    /// The account's name, when this run raised the alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<String>,
+    pub state: TicketState,
+    /// The PSA's ticket id (`created`) or its first error (`failed`, ≤ 200 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Raised by an earlier run, settled by this one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub earlier: bool,
+}
+
+/// `created`, `pending` or `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketState {
+    Created,
+    Pending,
+    Failed,
 }
 
 /// The billing guard's comparison: over the pairs a run would report whose last accepted value

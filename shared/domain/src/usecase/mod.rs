@@ -1,6 +1,7 @@
 //! Use cases: what the functions ask the core to do.
 
 pub mod connectors;
+pub mod notice;
 pub mod provision;
 pub mod sync;
 pub mod views;

@@ -7,14 +7,14 @@
 //! became a ticket (Gradient #11), and on later runs while it is pending. The outcome goes into
 //! the alert's `psa.alert_sent` audit entry (`ticket`: `created` with `ticketId`, `pending`, or
 //! `failed` with `ticketError`); a failed ticket is raised again on the next run, whatever the
-//! interval says.
+//! interval says. Each outcome is also kept on the run ([`SyncRun::tickets`]) for its email.
 
 use super::SyncPolicy;
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::connector::ConnectorRef;
 use crate::ports::{AlertRef, AlertService, PendingTicket, PsaAlert, StoreError, Ticket};
 use crate::secret::ApiToken;
-use crate::sync::{Outcome, RunReading, SyncRun};
+use crate::sync::{MAX_RECORDED_TICKETS, Outcome, RunReading, RunTicket, SyncRun, TicketState};
 use crate::usecase::{Core, audit_keyed};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,7 +25,7 @@ pub const UNMAPPED_SERVICES: &str = "unmapped_services";
 pub(super) async fn raise(
     core: &Core,
     policy: &SyncPolicy,
-    run: &SyncRun,
+    run: &mut SyncRun,
     token: &ApiToken,
     service_ids: &BTreeMap<String, String>,
 ) -> Result<u64, StoreError> {
@@ -75,6 +75,8 @@ pub(super) async fn raise(
                     event = event.with(k, v);
                 }
                 let key = audit_keyed(core, &run.workspace_id, event).await;
+                let name = services[0].account_name.clone();
+                keep(run, run_ticket(account, Some(name), &ticket, false));
                 settled(core, &cref, account, UNMAPPED_SERVICES, &ticket).await?;
                 if let (Ticket::Pending, Some(audit_key)) = (&ticket, key) {
                     let pending = PendingTicket {
@@ -120,6 +122,32 @@ fn ticket_detail(ticket: &Ticket) -> Vec<(&'static str, String)> {
     }
 }
 
+/// The run's record of a ticket's outcome.
+fn run_ticket(account: &str, name: Option<String>, ticket: &Ticket, earlier: bool) -> RunTicket {
+    let (state, detail) = match ticket {
+        Ticket::Created { id } => (TicketState::Created, Some(id.clone())),
+        Ticket::Pending => (TicketState::Pending, None),
+        Ticket::Failed { error } => (
+            TicketState::Failed,
+            Some(crate::sync::bounded_reason(error)),
+        ),
+    };
+    RunTicket {
+        account_id: account.to_owned(),
+        account_name: name,
+        state,
+        detail,
+        earlier,
+    }
+}
+
+/// Keeps `ticket` on the run, up to [`MAX_RECORDED_TICKETS`].
+fn keep(run: &mut SyncRun, ticket: RunTicket) {
+    if run.tickets.len() < MAX_RECORDED_TICKETS {
+        run.tickets.push(ticket);
+    }
+}
+
 /// A failed ticket: the alert memory forgets the account, so the next run raises it again.
 async fn settled(
     core: &Core,
@@ -137,13 +165,18 @@ async fn settled(
 
 /// Asks again about the tickets still pending from earlier runs; each outcome goes into its
 /// alert's audit entry.
-async fn confirm_pending(core: &Core, run: &SyncRun, token: &ApiToken) -> Result<(), StoreError> {
+async fn confirm_pending(
+    core: &Core,
+    run: &mut SyncRun,
+    token: &ApiToken,
+) -> Result<(), StoreError> {
     let cref = run.connector();
     for p in core.alerts.pending_tickets(&cref).await? {
         let ticket = ask(core, &cref, token, &p.alert).await;
         if ticket == Ticket::Pending {
             continue;
         }
+        keep(run, run_ticket(&p.account_id, None, &ticket, true));
         let detail = ticket_detail(&ticket);
         if let Err(e) = core
             .audit

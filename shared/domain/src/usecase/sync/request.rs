@@ -70,6 +70,7 @@ pub(crate) fn new_run(
         guard: None,
         release_of: None,
         calls: Default::default(),
+        tickets: Vec::new(),
     }
 }
 
