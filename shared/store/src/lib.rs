@@ -19,6 +19,7 @@
 //! | an alert whose PSA ticket is still pending (30 days) | `WS#<ws>` | `TICKET#<type>#<inc>#<messageId>` | – |
 //! | a PSA organization bound to the one workspace whose connector it backs | `ORG#<type>#<organizationId>` | `BINDING` | – |
 //! | attempts per workspace and window: token checks (10 min), settings changes (1 h), API requests (1 s) | `LIMIT#<ws>` | `ATTEMPTS#<verify\|settings\|api>#<window start ms>` | – |
+//! | a run's email: `sending` (owner + lease) or `sent` (7 days) | `WS#<ws>` | `NOTICE#<type>#<inc>#<runId>` | – |
 //! | audit event (401 days) | `WS#<ws>` | `AUDIT#<at ms>#<random>` | – |
 //! | daily schedule firing: progress + lease (3 days) | `SCHEDULE#gradient` | `FIRING#<runId>` | – |
 //! | newest schedule firing | `SCHEDULE#gradient` | `LATEST` | – |
@@ -39,6 +40,7 @@ mod connectors;
 mod error;
 mod events;
 mod history;
+mod notices;
 mod queue;
 mod registry;
 mod schedule;
