@@ -15,9 +15,11 @@ use psa_domain::catalogue::Catalogue;
 use psa_domain::config::{ConfigError, Settings};
 use psa_domain::ports::Events;
 use psa_domain::telemetry::NoEvents;
+use psa_domain::usecase::notice::{NOTICE_LEASE, Notifier};
 use psa_domain::usecase::{Core, Psas};
 pub use psa_gradient::Budget;
 use psa_gradient::{GradientClient, GradientConfig, GradientPsa, LeaseTiming};
+use psa_mail::SesMailer;
 use psa_secrets::{SecretsManagerVault, VendorKeyError, load_vendor_key};
 use psa_store::{
     DynamoBudgetLeases, DynamoConnectors, DynamoServiceRegistry, DynamoSync, DynamoWorkspaces,
@@ -95,6 +97,44 @@ impl Platform {
         let w = Wiring::new("all", settings, sdk).queue()?.vault();
         Ok(w.gradient(gradient).await?.done())
     }
+}
+
+/// The notifier (`sync-notifier`): DynamoDB (the run, the connector, the names, its claims) and
+/// SES from `NOTIFY_FROM`; no queue, no vault, no PSA, no vendor key. It is not a [`Platform`]:
+/// it takes exactly the ports it uses.
+pub async fn sync_notifier() -> Result<Notifier, StartupError> {
+    let settings = Settings::from_env()?;
+    let sdk = aws_config::load_from_env().await;
+    notifier(&settings, &sdk)
+}
+
+/// [`sync_notifier`] from explicit settings (tests and tools, with the local stack).
+pub fn notifier(
+    settings: &Settings,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Notifier, StartupError> {
+    notifier_on(settings, sdk, aws_sdk_dynamodb::Client::new(sdk))
+}
+
+/// [`notifier`] on a given DynamoDB client (a test's metered one).
+pub fn notifier_on(
+    settings: &Settings,
+    sdk: &aws_config::SdkConfig,
+    dynamo: aws_sdk_dynamodb::Client,
+) -> Result<Notifier, StartupError> {
+    let (from, console_url) = settings.require_notify()?;
+    let sync = Arc::new(DynamoSync::new(dynamo.clone(), &settings.psa_table));
+    Ok(Notifier {
+        connectors: Arc::new(DynamoConnectors::new(dynamo.clone(), &settings.psa_table)),
+        directory: Arc::new(DynamoWorkspaces::new(dynamo, &settings.workspaces_table)),
+        runs: sync.clone(),
+        readings: sync.clone(),
+        notices: sync,
+        catalogue: Arc::new(Catalogue::builtin()),
+        mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(sdk), from)),
+        console_url: console_url.to_owned(),
+        lease: NOTICE_LEASE,
+    })
 }
 
 /// Builds a [`Platform`] step by step: [`Wiring::new`] wires DynamoDB (every function's) and

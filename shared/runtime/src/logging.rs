@@ -39,10 +39,12 @@ pub const OWN_CRATES: &[&str] = &[
     "psa_secrets",
     "psa_gradient",
     "psa_runtime",
+    "psa_mail",
     "connectors_api",
     "sync_on_demand",
     "sync_scheduled",
     "sync_worker",
+    "sync_notifier",
     "gradient_sim",
     "devkit",
     "psa_tests",
@@ -179,6 +181,7 @@ mod tests {
         "aws_sdk_secretsmanager::operation::get_secret_value",
         "aws_sdk_dynamodb",
         "aws_sdk_sqs",
+        "aws_sdk_sesv2",
         "aws_sdk_sts",
         "aws_config::default_provider",
         "aws_sigv4::http_request::sign",
@@ -200,6 +203,8 @@ mod tests {
         "sync_on_demand",
         "sync_scheduled",
         "sync_worker",
+        "sync_notifier",
+        "psa_mail",
     ];
 
     /// Emits one event per level for each literal target (an event's target must be a constant);
@@ -238,6 +243,7 @@ mod tests {
             "aws_sdk_secretsmanager::operation::get_secret_value",
             "aws_sdk_dynamodb",
             "aws_sdk_sqs",
+            "aws_sdk_sesv2",
             "aws_sdk_sts",
             "aws_config::default_provider",
             "aws_sigv4::http_request::sign",
@@ -256,6 +262,8 @@ mod tests {
             "sync_on_demand",
             "sync_scheduled",
             "sync_worker",
+            "sync_notifier",
+            "psa_mail",
         );
     }
 
