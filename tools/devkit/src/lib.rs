@@ -330,11 +330,12 @@ pub struct LocalAws {
     pub sdk: aws_config::SdkConfig,
 }
 
-const ENDPOINT_VARS: [(&str, &str); 4] = [
+const ENDPOINT_VARS: [(&str, &str); 5] = [
     ("AWS_ENDPOINT_URL_DYNAMODB", "DynamoDB Local"),
     ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "moto (Secrets Manager)"),
     ("AWS_ENDPOINT_URL_SQS", "moto (SQS)"),
     ("AWS_ENDPOINT_URL_EVENTBRIDGE", "moto (EventBridge)"),
+    ("AWS_ENDPOINT_URL_SESV2", "moto (SES v2)"),
 ];
 
 fn stack_hint() -> &'static str {
