@@ -7,6 +7,8 @@ pub mod faults;
 pub mod fixture;
 pub mod front;
 pub mod logs;
+pub mod mail;
+pub mod meter;
 pub mod population;
 pub mod runtime_api;
 
@@ -22,6 +24,8 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+
+pub use mail::{CONSOLE_URL, NOTIFY_FROM};
 
 pub use gradient_sim;
 
@@ -192,6 +196,8 @@ impl TestEnv {
             // Tests drive one workspace hard; `limits.rs` sets the contract's default.
             api_workspace_rps: 1_000,
             token_kms_key_id: None,
+            notify_from: Some(NOTIFY_FROM.into()),
+            console_url: Some(CONSOLE_URL.into()),
         };
         let mut platform = Platform::build(settings, &local.sdk, gradient)
             .await

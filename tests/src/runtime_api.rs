@@ -381,6 +381,12 @@ pub fn contract_env(settings: &Settings) -> Vec<(String, String)> {
     if let Some(bus) = &settings.event_bus_name {
         env.push(("EVENT_BUS_NAME", bus.clone()));
     }
+    if let Some(from) = &settings.notify_from {
+        env.push(("NOTIFY_FROM", from.clone()));
+    }
+    if let Some(url) = &settings.console_url {
+        env.push(("CONSOLE_URL", url.clone()));
+    }
     env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 

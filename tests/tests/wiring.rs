@@ -1,6 +1,7 @@
 //! Each function is wired with only what it uses (psa-runtime `Platform::<function>`), checked on
 //! the real binaries: with the vendor key secret missing, the scheduler and the on-demand function
-//! start and serve (they never read it), while the API and the worker stop at init naming it.
+//! start and serve (they never read it), while the API and the worker stop at init naming it. The
+//! notifier needs no vendor key either, only its sender and console link.
 
 use psa_tests::fixture::{CH, connected_msp};
 use psa_tests::runtime_api::{FunctionProcess, HttpAnswer, contract_env, http_event_json};
@@ -119,4 +120,70 @@ async fn the_api_binary_answers_routes_it_does_not_serve_with_404_and_refuses_cl
             "no call went out"
         );
     }
+}
+
+/// The real notifier binary, without the vendor key, takes a real `PSA Sync Finished` event (as
+/// the bus's rule delivers it) and sends the email through SES once; without `NOTIFY_FROM` it
+/// stops at init naming it.
+#[tokio::test]
+async fn the_notifier_binary_emails_a_finished_run_once() {
+    let mut msp = connected_msp("wiring-notify", 6).await;
+    let probe = msp.env.enable_events().await;
+    let env = &msp.env;
+    let _ = env.notifier().await; // verifies the sender in SES
+    let inbox = format!("wiring-{}@msp.example", env.prefix.replace('_', "-"));
+    let body = serde_json::json!({"settings": {"notify": {"emails": [inbox], "on": "always"}}});
+    let r = env
+        .call(
+            "PATCH",
+            "/v1/psa/connectors/gradient",
+            Some(&Claims::admin(CH)),
+            Some(&body.to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    psa_tests::fixture::sync_and_wait(env).await; // unmapped services: it needs attention
+    let event = probe
+        .drain(env, 1)
+        .await
+        .into_iter()
+        .find(|e| e["detail-type"] == "PSA Sync Finished")
+        .expect("the run's event");
+
+    let vars = without_vendor_key(env);
+    let dump = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("wiring-notify");
+    let mut notifier = FunctionProcess::spawn("sync-notifier", &vars, &dump).await;
+    notifier.init_time().await;
+    let first = notifier.invoke(&event).await.json();
+    assert_eq!(
+        first,
+        serde_json::json!({"notice": "sent", "recipients": 1})
+    );
+    let again = notifier.invoke(&event).await.json();
+    assert_eq!(again, serde_json::json!({"notice": "already_sent"}));
+    let out = notifier.stop();
+    let mail = env.emails_to(&inbox).await;
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert!(mail[0].subject.ends_with("Gradient sync needs attention"));
+    assert!(
+        !out.stdout.contains(&inbox) && !out.stderr.contains(&inbox),
+        "addresses are not logged"
+    );
+
+    let no_sender: Vec<(String, String)> = vars
+        .into_iter()
+        .filter(|(k, _)| k != "NOTIFY_FROM")
+        .collect();
+    let p = FunctionProcess::spawn("sync-notifier", &no_sender, &dump).await;
+    let mut named = false;
+    for _ in 0..300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if p.captured().contains("NOTIFY_FROM") {
+            named = true;
+            break;
+        }
+    }
+    let out = p.stop();
+    assert!(named, "{}{}", out.stdout, out.stderr);
+    assert!(out.status.is_some_and(|s| !s.success()));
 }

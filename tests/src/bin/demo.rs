@@ -6,8 +6,9 @@
 //! what Gradient then holds; a subscription change and a second sync that posts only what changed;
 //! mapping the new account; the token lifecycle; disconnect. Along the way, the views an MSP
 //! looks at: a run's readings (with the unmapped ones), the usage reconciliation before and after
-//! the change, and at the end the audit trail. Exits non-zero as soon as a step answers an
-//! unexpected status or count.
+//! the change, and at the end the audit trail and the email the MSP's admin received about the
+//! first sync (sent by the real notifier through moto's SES). Exits non-zero as soon as a step
+//! answers an unexpected status or count.
 
 use gradient_sim::Pair;
 use psa_domain::Catalogue;
@@ -210,9 +211,15 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The admin who connects (the `email` claim): the default recipient of the sync emails.
+const ADMIN_EMAIL: &str = "it-admin@acme-msp.example";
+
 async fn run() -> Step {
-    let env = TestEnv::start("demo").await;
-    let admin = Claims::admin(CHANNEL);
+    let mut env = TestEnv::start("demo").await;
+    let events = env.enable_events().await;
+    let notifier = env.notifier().await;
+    let mut admin = Claims::admin(CHANNEL);
+    admin.email = Some(ADMIN_EMAIL.into());
     let catalogue = Catalogue::builtin();
 
     heading("1. Coro side: channel \"Acme MSP\", subchannel \"Acme West\", 50 child workspaces");
@@ -235,7 +242,10 @@ async fn run() -> Step {
     heading("2. Connect: POST /v1/psa/connectors with the MSP's Gradient API token");
     let org = env.sim.create_organization("Acme MSP");
     let org_id = org.organization_id.clone();
-    let r = env.connect(CHANNEL, &org.partner_key).await;
+    let body = serde_json::json!({"type": "gradient", "apiToken": org.partner_key}).to_string();
+    let r = env
+        .call("POST", "/v1/psa/connectors", Some(&admin), Some(&body))
+        .await;
     expect("connect", &r, 201)?;
     let o = env.sim.organization(&org_id).expect("org");
     let vendor_services = env.sim.state().vendor.services;
@@ -329,6 +339,7 @@ async fn run() -> Step {
 
     heading("5. The run's readings: GET …/syncs/{runId}/readings (one per account × service)");
     let run1_id = run1["runId"].as_str().unwrap_or_default().to_string();
+    let email = notify(&env, &events, &notifier, &run1_id).await?;
     readings_view(
         &env,
         &run1,
@@ -941,7 +952,102 @@ async fn run() -> Step {
     {
         return Err(Failed("a token appears in the audit trail".into()));
     }
+
+    heading("15. The email the MSP's admin received when the first sync was complete (SES)");
+    println!(
+        "From: {}\nTo: {}\nSubject: {}\n",
+        email.source,
+        email.to.join(", "),
+        email.subject
+    );
+    let text = html_text(&email.html);
+    println!("{text}");
+    if [org.partner_key.as_str(), new_key.as_str()]
+        .iter()
+        .any(|k| email.html.contains(k))
+    {
+        return Err(Failed("a token appears in the email".into()));
+    }
     Ok(())
+}
+
+/// The run's `PSA Sync Finished` event, as the bus's rule delivers it, handed to the real
+/// notifier; answers the one email SES accepted for it.
+async fn notify(
+    env: &TestEnv,
+    events: &psa_tests::events::EventProbe,
+    notifier: &psa_domain::usecase::notice::Notifier,
+    run_id: &str,
+) -> Step<psa_tests::mail::SentEmail> {
+    let event = events
+        .drain(env, 1)
+        .await
+        .into_iter()
+        .find(|e| e["detail-type"] == "PSA Sync Finished" && e["detail"]["runId"] == run_id)
+        .ok_or_else(|| Failed(format!("no PSA Sync Finished event for {run_id}")))?;
+    let event = serde_json::from_value(event).map_err(|e| Failed(e.to_string()))?;
+    let handled = sync_notifier::handle(notifier, event, "demo")
+        .await
+        .map_err(|e| Failed(format!("the notifier failed: {e}")))?;
+    println!(
+        "The run's event went to the notifier: {}",
+        serde_json::json!(handled)
+    );
+    let mut mail = env.emails_to(ADMIN_EMAIL).await;
+    if mail.len() != 1 {
+        return Err(Failed(format!(
+            "{} emails to {ADMIN_EMAIL}, expected 1",
+            mail.len()
+        )));
+    }
+    Ok(mail.remove(0))
+}
+
+/// The HTML part as an admin's mail client shows it, roughly: one line per paragraph, row and
+/// list item, entities decoded.
+fn html_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut tag = String::new();
+    let mut in_tag = false;
+    let mut link = String::new();
+    for c in html.chars() {
+        match (in_tag, c) {
+            (false, '<') => {
+                in_tag = true;
+                tag.clear();
+            }
+            (true, '>') => {
+                in_tag = false;
+                match tag.split_whitespace().next().unwrap_or("") {
+                    "/p" | "/tr" | "table" | "/li" | "ul" => out.push('\n'),
+                    "li" => out.push_str("  - "),
+                    "/td" => out.push_str("  "),
+                    "a" => {
+                        link = tag
+                            .split('"')
+                            .nth(1)
+                            .unwrap_or_default()
+                            .replace("&amp;", "&");
+                    }
+                    "/a" => out.push_str(&format!(": {link}")),
+                    _ => {}
+                }
+            }
+            (true, c) => tag.push(c),
+            (false, c) => out.push(c),
+        }
+    }
+    let out = out
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    out.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Every item of a paged route (`limit` per page), following `nextCursor` until it is absent.
