@@ -415,6 +415,107 @@ async fn readings_are_ordered_filtered_and_paged() {
     assert!(matches!(err, PageError::InvalidCursor));
 }
 
+/// A quiet night: most readings `unchanged`. They are packed (a run of 1,003 readings, 960 of
+/// them unchanged, costs a few dozen write units), and every listing still shows each reading
+/// once, in order, with the same page sizes and filters, for a constant number of requests.
+#[tokio::test]
+async fn unchanged_readings_are_packed_and_listed_as_if_they_were_items() {
+    let env = TestEnv::start("readings-packed").await;
+    let meter = psa_tests::meter::Meter::default();
+    let s = DynamoSync::new(meter.client(&env.local.sdk), env.tables.psa.clone());
+    let w = ws("ch_packed");
+    let r = run_id("p");
+    let readings: Vec<RunReading> = (0..1003)
+        .map(|i| {
+            let outcome = match i % 47 {
+                0 => Outcome::Unmapped,
+                1 => Outcome::Posted,
+                _ if i % 97 == 5 => Outcome::Failed,
+                _ => Outcome::Unchanged,
+            };
+            let mut r = reading(i, outcome);
+            r.previous = Some(r.value);
+            r
+        })
+        .collect();
+    let unchanged = readings
+        .iter()
+        .filter(|x| x.outcome == Outcome::Unchanged)
+        .count();
+    let before = meter.bill();
+    // Decided readings in one call (as a job records them), the rest in two more.
+    let (decided, sent): (Vec<RunReading>, Vec<RunReading>) = readings
+        .iter()
+        .cloned()
+        .partition(|x| x.outcome == Outcome::Unchanged);
+    s.put_readings(&w, &r, &decided).await.unwrap();
+    s.put_readings(&w, &r, &sent[..20]).await.unwrap();
+    s.put_readings(&w, &r, &sent[20..]).await.unwrap();
+    let write = meter.bill().since(&before);
+    eprintln!(
+        "recording {} readings ({unchanged} unchanged): {write}",
+        readings.len()
+    );
+    // An item costs 2 units (the table and `byOutcome`); 948 packed readings cost 12.
+    let items = (readings.len() - unchanged) as f64;
+    assert!(
+        write.write_units <= 2.0 * items + 0.02 * unchanged as f64,
+        "{write}"
+    );
+    let mut sorted = readings.clone();
+    sorted.sort_by(|a, b| (&a.account_id, &a.service).cmp(&(&b.account_id, &b.service)));
+    assert_eq!(s.all_readings(&w, &r).await.unwrap(), sorted);
+
+    // A later job's unchanged readings (the run has chunks): items, merged in order.
+    let late = {
+        let mut x = reading(5000, Outcome::Unchanged);
+        x.previous = Some(x.value);
+        x
+    };
+    s.put_readings(&w, &r, std::slice::from_ref(&late))
+        .await
+        .unwrap();
+    sorted.push(late);
+    sorted.sort_by(|a, b| (&a.account_id, &a.service).cmp(&(&b.account_id, &b.service)));
+    assert_eq!(s.all_readings(&w, &r).await.unwrap(), sorted);
+
+    for (filter, limit) in [
+        (None, 37),
+        (None, 100),
+        (Some(Outcome::Unchanged), 61),
+        (Some(Outcome::Posted), 5),
+        (Some(Outcome::Unmapped), 3),
+    ] {
+        let want: Vec<&RunReading> = sorted
+            .iter()
+            .filter(|x| filter.is_none_or(|o| x.outcome == o))
+            .collect();
+        let mut got = Vec::new();
+        let mut cursor = None;
+        let mut most = 0;
+        loop {
+            let at = meter.bill();
+            let page = s
+                .readings_page(&w, &r, filter, limit, cursor.as_deref())
+                .await
+                .unwrap();
+            most = most.max(meter.bill().since(&at).total_requests());
+            assert!(page.items.len() <= limit as usize);
+            got.extend(page.items);
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(
+            got.iter().collect::<Vec<_>>(),
+            want,
+            "{filter:?} by {limit}"
+        );
+        assert!(most <= 3, "{filter:?}: at most 3 requests a page, {most}");
+    }
+}
+
 fn pair(i: usize) -> PairState {
     PairState {
         account_id: format!("acct_{}", i / 4),

@@ -595,8 +595,12 @@ async fn a_filtered_readings_page_costs_its_size_not_the_runs() {
             .await
             .is_err()
     );
+    // Unfiltered: one Query of reading items and one of packed `unchanged` readings (two around
+    // a cursor).
     let (p, requests) = page(None, 100, None).await;
-    assert_eq!((p.items.len(), requests), (100, 1));
+    assert_eq!((p.items.len(), requests), (100, 2));
+    let (p, requests) = page(None, 100, p.next).await;
+    assert_eq!((p.items.len(), requests), (100, 3));
 }
 
 /// The deadline arithmetic on the real worker handler: counts answered in 15 s, the production

@@ -1,5 +1,5 @@
 //! What runs leave behind in the project's table: run records (listed newest `queuedAt` first
-//! through the `byStatus` index), each run's readings, the pair states of a connector
+//! through the `byStatus` index), the pair states of a connector
 //! incarnation, the workspace's audit trail, and the deployment-wide record of PSA rejections.
 //!
 //! Every per-connector key carries `<type>#<incarnation>`, so a connector deleted and created
@@ -14,21 +14,18 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use psa_domain::ports::{
     AcceptedBy, AlertMemory, AlertRef, AuditLog, KeyHealth, Page, PageError, PairStates,
-    PendingTicket, Rejected, Rejection, RunReadings, StoreError, SyncRuns,
+    PendingTicket, Rejected, Rejection, StoreError, SyncRuns,
 };
-use psa_domain::{
-    AuditEvent, ConnectorRef, ConnectorType, Outcome, PairState, RunId, RunReading, SyncRun,
-    WorkspaceId,
-};
+use psa_domain::{AuditEvent, ConnectorRef, ConnectorType, PairState, RunId, SyncRun, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-const DAY_S: i64 = 24 * 3600;
+pub(crate) const DAY_S: i64 = 24 * 3600;
 /// A run record expires 90 days after it finished (or was queued).
 const RUN_RETENTION_S: i64 = 90 * DAY_S;
 /// A run's readings are kept 40 days (the contract asks for at least 35).
-const READING_RETENTION_S: i64 = 40 * DAY_S;
+pub(crate) const READING_RETENTION_S: i64 = 40 * DAY_S;
 /// A pair state lives 400 days past its last write; a full resend (at most yearly) renews it.
 const PAIR_RETENTION_S: i64 = 400 * DAY_S;
 /// Audit entries are kept 401 days (the contract asks for at least 400).
@@ -42,7 +39,7 @@ fn vendor_pk(psa: ConnectorType) -> String {
 }
 const HEALTH_SK: &str = "KEYHEALTH";
 
-fn now_s() -> i64 {
+pub(crate) fn now_s() -> i64 {
     (now_ms() / 1000) as i64
 }
 
@@ -54,10 +51,6 @@ fn runs_index_pk(c: &ConnectorRef) -> String {
     format!("RUNS#{}#{}", c.workspace, c.key())
 }
 
-fn readings_prefix(c: &ConnectorRef, run: &RunId) -> String {
-    format!("READING#{}#{run}#", c.key())
-}
-
 fn pairs_prefix(c: &ConnectorRef) -> String {
     format!("PAIR#{}#", c.key())
 }
@@ -65,7 +58,7 @@ fn pairs_prefix(c: &ConnectorRef) -> String {
 const AUDIT_PREFIX: &str = "AUDIT#";
 
 /// The opaque cursor of a page: URL-safe base64 of the JSON of the last item's key.
-fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
+pub(crate) fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
     let plain: BTreeMap<&str, &str> = key
         .iter()
         .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
@@ -75,7 +68,7 @@ fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
 
 /// The exclusive start key a cursor stands for, if it is one this store handed out for this list:
 /// exactly the attributes `names`, `pk` equal to `pk`, `sk` starting with `sk_prefix`.
-fn decode_cursor(
+pub(crate) fn decode_cursor(
     cursor: &str,
     names: &[&str],
     pk: &str,
@@ -127,29 +120,6 @@ impl RunItem {
     }
 }
 
-/// The `byOutcome` index's partition of a run's readings with one outcome; its sort key is the
-/// reading's `<account>#<service>`, so a filtered page is ordered as the unfiltered one.
-fn outcome_index_pk(c: &ConnectorRef, run: &RunId, outcome: Outcome) -> String {
-    format!(
-        "READINGS#{}#{}#{run}#{}",
-        c.workspace,
-        c.key(),
-        outcome.as_str()
-    )
-}
-
-#[derive(Serialize, Deserialize)]
-struct ReadingItem {
-    pk: String,
-    sk: String,
-    gsi2pk: String,
-    gsi2sk: String,
-    #[serde(rename = "expiresAt")]
-    expires_at: i64,
-    #[serde(flatten)]
-    reading: RunReading,
-}
-
 #[derive(Serialize, Deserialize)]
 struct PairItem {
     pk: String,
@@ -194,7 +164,7 @@ impl DynamoSync {
 
     /// Writes `items` in batches; an item whose sort key repeats replaces the earlier one (DynamoDB
     /// refuses two writes of one key in a batch).
-    async fn put_keyed<T: Serialize>(
+    pub(crate) async fn put_keyed<T: Serialize>(
         &self,
         items: impl Iterator<Item = T>,
         sk: impl Fn(&T) -> &String,
@@ -214,7 +184,7 @@ impl DynamoSync {
     }
 
     /// Every item of `pk` whose `sk` starts with `prefix`, in key order (strongly consistent).
-    async fn query_all<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn query_all<T: serde::de::DeserializeOwned>(
         &self,
         pk: String,
         prefix: &str,
@@ -251,7 +221,7 @@ impl DynamoSync {
     /// is filtered after the query, so a page costs its size (one request of `limit + 1` items,
     /// more only when DynamoDB's 1 MB cap cuts a response).
     #[allow(clippy::too_many_arguments)]
-    async fn page<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn page<T: serde::de::DeserializeOwned>(
         &self,
         index: Option<&str>,
         pk: (&str, String),
@@ -392,103 +362,6 @@ impl SyncRuns for DynamoSync {
             .await?;
         Ok(Page {
             items: page.items.into_iter().map(|i| i.run).collect(),
-            next: page.next,
-        })
-    }
-}
-
-#[async_trait]
-impl RunReadings for DynamoSync {
-    async fn put_readings(
-        &self,
-        connector: &ConnectorRef,
-        run: &RunId,
-        readings: &[RunReading],
-    ) -> Result<(), StoreError> {
-        let prefix = readings_prefix(connector, run);
-        let items = readings.iter().map(|r| ReadingItem {
-            pk: ws_pk(&connector.workspace),
-            sk: format!("{prefix}{}#{}", r.account_id, r.service),
-            gsi2pk: outcome_index_pk(connector, run, r.outcome),
-            gsi2sk: format!("{}#{}", r.account_id, r.service),
-            expires_at: now_s() + READING_RETENTION_S,
-            reading: r.clone(),
-        });
-        self.put_keyed(items, |i| &i.sk, "record readings").await
-    }
-
-    async fn all_readings(
-        &self,
-        connector: &ConnectorRef,
-        run: &RunId,
-    ) -> Result<Vec<RunReading>, StoreError> {
-        let items: Vec<ReadingItem> = self
-            .query_all(
-                ws_pk(&connector.workspace),
-                &readings_prefix(connector, run),
-                "query readings",
-            )
-            .await?;
-        Ok(items.into_iter().map(|i| i.reading).collect())
-    }
-
-    async fn readings_page(
-        &self,
-        connector: &ConnectorRef,
-        run: &RunId,
-        outcome: Option<Outcome>,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<Page<RunReading>, PageError> {
-        // One query of `limit + 1` items either way: unfiltered on the table, filtered on the
-        // `byOutcome` index (no item is read only to be dropped).
-        let pk = ws_pk(&connector.workspace);
-        let prefix = readings_prefix(connector, run);
-        let page: Page<ReadingItem> = match outcome {
-            None => {
-                const NAMES: [&str; 2] = ["pk", "sk"];
-                let start = cursor
-                    .map(|c| decode_cursor(c, &NAMES, &pk, &prefix))
-                    .transpose()?;
-                self.page(
-                    None,
-                    ("pk", pk),
-                    Some(("sk", prefix)),
-                    &NAMES,
-                    limit,
-                    start,
-                    true,
-                    "list readings",
-                )
-                .await?
-            }
-            Some(o) => {
-                const NAMES: [&str; 4] = ["pk", "sk", "gsi2pk", "gsi2sk"];
-                let index_pk = outcome_index_pk(connector, run, o);
-                let start = cursor
-                    .map(|c| {
-                        let key = decode_cursor(c, &NAMES, &pk, &prefix)?;
-                        if key.get("gsi2pk").and_then(|v| v.as_s().ok()) != Some(&index_pk) {
-                            return Err(PageError::InvalidCursor);
-                        }
-                        Ok(key)
-                    })
-                    .transpose()?;
-                self.page(
-                    Some("byOutcome"),
-                    ("gsi2pk", index_pk),
-                    None,
-                    &NAMES,
-                    limit,
-                    start,
-                    true,
-                    "list readings by outcome",
-                )
-                .await?
-            }
-        };
-        Ok(Page {
-            items: page.items.into_iter().map(|i| i.reading).collect(),
             next: page.next,
         })
     }

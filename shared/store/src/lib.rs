@@ -13,7 +13,8 @@
 //! | run slot + worker lease | `WS#<ws>` | `SLOT#<type>#<inc>` | – |
 //! | on-demand cool-down | `WS#<ws>` | `COOLDOWN#<type>` | – |
 //! | sync run (90 days) | `WS#<ws>` | `RUN#<type>#<inc>#<runId>` | `RUNS#<ws>#<type>#<inc>` / `<queuedAt ms>#<runId>` |
-//! | a run's reading (40 days) | `WS#<ws>` | `READING#<type>#<inc>#<runId>#<accountId>#<serviceKey>` | `byOutcome`: `gsi2pk` `READINGS#<ws>#<type>#<inc>#<runId>#<outcome>` / `gsi2sk` `<accountId>#<serviceKey>` |
+//! | a run's reading, any outcome but `unchanged` (40 days) | `WS#<ws>` | `READING#<type>#<inc>#<runId>#<accountId>#<serviceKey>` | `byOutcome`: `gsi2pk` `READINGS#<ws>#<type>#<inc>#<runId>#<outcome>` / `gsi2sk` `<accountId>#<serviceKey>` |
+//! | a run's `unchanged` readings, 250 to an item, deflated JSON (40 days) | `WS#<ws>` | `RCHUNK#<type>#<inc>#<runId>#<first accountId>#<first serviceKey>` | – |
 //! | pair state: last accepted value and attempt (400 days past its last write) | `WS#<ws>` | `PAIR#<type>#<inc>#<accountId>#<serviceKey>` | – |
 //! | last PSA alert per account and kind (the alert interval + 1 day) | `WS#<ws>` | `ALERT#<type>#<inc>#<accountId>#<kind>` | – |
 //! | an alert whose PSA ticket is still pending (30 days) | `WS#<ws>` | `TICKET#<type>#<inc>#<messageId>` | – |
@@ -42,6 +43,7 @@ mod events;
 mod history;
 mod notices;
 mod queue;
+mod readings;
 mod registry;
 mod schedule;
 mod sync;
