@@ -157,6 +157,8 @@ pub struct TestEnv {
     pub sim: SimHandle,
     pub platform: Platform,
     pub api: connectors_api::App,
+    /// What the platform's DynamoDB calls consumed (the API, the worker, budget leases).
+    pub meter: meter::Meter,
 }
 
 impl TestEnv {
@@ -199,9 +201,12 @@ impl TestEnv {
             notify_from: Some(NOTIFY_FROM.into()),
             console_url: Some(CONSOLE_URL.into()),
         };
-        let mut platform = Platform::build(settings, &local.sdk, gradient)
-            .await
-            .expect("platform builds");
+        // Every DynamoDB call of the platform is billed: `env.meter.bill()` (`psa_tests::meter`).
+        let meter = meter::Meter::default();
+        let mut platform =
+            Platform::build_on(settings, &local.sdk, gradient, meter.client(&local.sdk))
+                .await
+                .expect("platform builds");
         // EMF records go to the test process's capture (as the log lines do), not its stdout.
         platform.core.metrics =
             std::sync::Arc::new(psa_runtime::emf::EmfMetrics::to(logs::record_metric));
@@ -215,6 +220,7 @@ impl TestEnv {
             sim,
             platform,
             api,
+            meter,
         }
     }
 

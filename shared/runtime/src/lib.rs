@@ -94,7 +94,19 @@ impl Platform {
         sdk: &aws_config::SdkConfig,
         gradient: GradientConfig,
     ) -> Result<Self, StartupError> {
-        let w = Wiring::new("all", settings, sdk).queue()?.vault();
+        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        Self::build_on(settings, sdk, gradient, dynamo).await
+    }
+
+    /// [`Platform::build`] with every DynamoDB adapter (budget leases included) on `dynamo` (a
+    /// test's or the bench's metered client).
+    pub async fn build_on(
+        settings: Settings,
+        sdk: &aws_config::SdkConfig,
+        gradient: GradientConfig,
+        dynamo: aws_sdk_dynamodb::Client,
+    ) -> Result<Self, StartupError> {
+        let w = Wiring::on("all", settings, sdk, dynamo).queue()?.vault();
         Ok(w.gradient(gradient).await?.done())
     }
 }
@@ -163,7 +175,16 @@ impl Wiring {
 
     /// DynamoDB adapters for `function` (its name is in the error of an unwired port).
     pub fn new(function: &'static str, settings: Settings, sdk: &aws_config::SdkConfig) -> Self {
-        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        Self::on(function, settings, sdk, aws_sdk_dynamodb::Client::new(sdk))
+    }
+
+    /// [`Wiring::new`] on a given DynamoDB client.
+    pub fn on(
+        function: &'static str,
+        settings: Settings,
+        sdk: &aws_config::SdkConfig,
+        dynamo: aws_sdk_dynamodb::Client,
+    ) -> Self {
         let connectors = Arc::new(DynamoConnectors::new(dynamo.clone(), &settings.psa_table));
         let sync_store = Arc::new(DynamoSync::new(dynamo.clone(), &settings.psa_table));
         let unwired = Arc::new(Unwired(function));

@@ -22,6 +22,7 @@
 use futures::future::join_all;
 use gradient_sim::{Faults, RequestsReport, SimConfig};
 use psa_gradient::GradientConfig;
+use psa_tests::meter::{Bill, Meter};
 use psa_tests::{TestEnv, test_gradient_config, workspace};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -192,6 +193,8 @@ async fn verify(env: &TestEnv, msp: &Msp) -> Result<String, String> {
 /// What one measured sync did.
 struct Measured {
     secs: f64,
+    /// What the worker's DynamoDB calls consumed during the run.
+    bill: Bill,
     status: String,
     readings: u64,
     posted: u64,
@@ -266,9 +269,10 @@ async fn wait_finished(env: &TestEnv, channel: &str, run_id: &str) -> (serde_jso
 async fn timed_sync(
     env: &TestEnv,
     channel: &str,
-    worker: &sync_worker::Worker,
+    worker: &BenchWorker,
 ) -> Result<Measured, String> {
     env.sim.clear_requests();
+    let billed = worker.meter.bill();
     let t0 = Instant::now();
     let r = env.sync_now(channel).await;
     if r.status != 202 {
@@ -276,13 +280,14 @@ async fn timed_sync(
     }
     let run_id = r.json()["runId"].as_str().unwrap_or_default().to_owned();
     let (_, (run, done)) = tokio::join!(
-        env.drain_with(worker, 60, 30),
+        env.drain_with(&worker.worker, 60, 30),
         wait_finished(env, channel, &run_id)
     );
     let report = env.sim.requests();
     let c = &run["counts"];
     Ok(Measured {
         secs: done.duration_since(t0).as_secs_f64(),
+        bill: worker.meter.bill().since(&billed),
         status: run["status"].as_str().unwrap_or_default().to_owned(),
         readings: c["readings"].as_u64().unwrap_or_default(),
         posted: c["posted"].as_u64().unwrap_or_default(),
@@ -343,13 +348,54 @@ async fn guard_cost(env: &TestEnv, channel: &str) -> Result<String, String> {
     ))
 }
 
-fn bench_worker(env: &TestEnv, in_flight: Option<usize>) -> sync_worker::Worker {
-    let mut w = env.worker();
+/// A worker as its own process has it (own platform, budget lease and clients), whose DynamoDB
+/// calls `meter` bills.
+struct BenchWorker {
+    worker: sync_worker::Worker,
+    meter: Meter,
+    platform: psa_runtime::Platform,
+}
+
+async fn bench_worker(env: &TestEnv, in_flight: Option<usize>) -> Result<BenchWorker, String> {
+    let meter = Meter::default();
+    let platform = psa_runtime::Platform::build_on(
+        env.platform.settings.clone(),
+        &env.local.sdk,
+        gradient_config(),
+        meter.client(&env.local.sdk),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut w = sync_worker::Worker::new(&platform);
+    w.policy = env.worker().policy;
     w.policy.lease_ttl = Duration::from_secs(120);
     if let Some(n) = in_flight {
         w.policy.in_flight = n;
     }
-    w
+    w.core.metrics = std::sync::Arc::new(psa_domain::telemetry::NoMetrics);
+    Ok(BenchWorker {
+        worker: w,
+        meter,
+        platform,
+    })
+}
+
+/// Lambda's bill for a run: the worker's memory (the template's 256 MB) times its wall time.
+const WORKER_GB: f64 = 0.25;
+
+fn cost_line(label: &str, m: &Measured) {
+    let r = m.readings.max(1) as f64;
+    println!(
+        "  {label:<16} readings {:>5}  DynamoDB {:>7.1} WCU ({:.3}/reading) {:>6.1} RCU ({:.3}/reading) in {:>4} requests  Gradient calls {:>5}  Lambda {:.2} GB-s",
+        m.readings,
+        m.bill.write_units,
+        m.bill.write_units / r,
+        m.bill.read_units,
+        m.bill.read_units / r,
+        m.bill.total_requests(),
+        m.vendor_calls(),
+        m.secs * WORKER_GB,
+    );
 }
 
 fn line(label: &str, m: &Measured) {
@@ -563,16 +609,22 @@ async fn bench() -> Result<bool, String> {
     let seq_env = start_env("bench-seq", gradient_sim::DEFAULT_MAX_RPS).await;
     let seq_msp = connected_msp(&seq_env, CH, N).await?;
 
-    let par_worker = bench_worker(&par_env, None);
-    let in_flight = par_worker.policy.in_flight;
+    let par_worker = bench_worker(&par_env, None).await?;
+    let in_flight = par_worker.worker.policy.in_flight;
     par_env.sim.set_faults(latency.clone());
-    let lease_renewals = || par_env.platform.budget.as_ref().map_or(0, |b| b.renewals());
+    let lease_renewals = || {
+        par_worker
+            .platform
+            .budget
+            .as_ref()
+            .map_or(0, |b| b.renewals())
+    };
     let renewals0 = lease_renewals();
     let par = timed_sync(&par_env, CH, &par_worker).await?;
     let renewals = lease_renewals() - renewals0;
     let par_ok = verify(&par_env, &msp).await;
 
-    let seq_worker = bench_worker(&seq_env, Some(1));
+    let seq_worker = bench_worker(&seq_env, Some(1)).await?;
     seq_env.sim.set_faults(latency.clone());
     let seq = timed_sync(&seq_env, CH, &seq_worker).await?;
     let seq_ok = verify(&seq_env, &seq_msp).await;
@@ -624,7 +676,11 @@ async fn bench() -> Result<bool, String> {
     println!("  {}", guard_cost(&par_env, CH).await?);
     println!();
 
-    // ---- 3: re-sync with 5 % of the readings changed ---------------------------------------
+    // ---- 3: a quiet night (nothing changed), then 5 % of the readings changed -------------
+    let quiet = timed_sync(&par_env, CH, &par_worker).await?;
+    let quiet_ok = verify(&par_env, &msp).await;
+    ok &= quiet.status == "succeeded" && quiet_ok.is_ok() && quiet.unchanged == quiet.readings;
+
     // 10 children get one more device (6 device readings each) and 10 one more user (4 each).
     let mut changed = Msp {
         channel: msp.channel.clone(),
@@ -656,6 +712,21 @@ async fn bench() -> Result<bool, String> {
         re_ok.clone().unwrap_or_else(|e| format!("WRONG {e}")),
     );
     ok &= re.status == "succeeded" && re_ok.is_ok();
+    println!();
+    println!(
+        "cost per run, as DynamoDB Local bills it (ReturnConsumedCapacity TOTAL on every call of the worker, budget leases included; the API's request not counted)"
+    );
+    cost_line("full (first)", &par);
+    cost_line("nothing changed", &quiet);
+    cost_line(&format!("{n_changed} changed"), &re);
+    let items = items_by_kind(&par_env).await;
+    let runs = 3.0;
+    let per_night = |kind: &str| items.get(kind).copied().unwrap_or_default() as f64 / runs;
+    println!(
+        "  items after these {runs} runs: {items:?}; a night keeps ~{:.0} reading items and ~{:.0} packed chunks for 40 days (the full run keeps one item per posted reading)",
+        per_night("READING"),
+        per_night("RCHUNK"),
+    );
     drop(par_env);
     println!();
 
@@ -666,7 +737,7 @@ async fn bench() -> Result<bool, String> {
     // ---- 5: adaptive rate: Gradient allows less than our budget ----------------------------
     let low_env = start_env("bench-low", SIM_LIMIT_LOW).await;
     let low_msp = connected_msp(&low_env, CH, N).await?;
-    let low_worker = bench_worker(&low_env, None);
+    let low_worker = bench_worker(&low_env, None).await?;
     low_env.sim.set_faults(latency);
     let low = timed_sync(&low_env, CH, &low_worker).await?;
     let low_ok = verify(&low_env, &low_msp).await;
