@@ -5,7 +5,7 @@
 
 use psa_tests::fixture::CH;
 use psa_tests::meter::Bill;
-use psa_tests::{TestEnv, workspace};
+use psa_tests::{Claims, TestEnv, workspace};
 use serde_json::Value;
 
 /// Every child has these ten services (four in users, six in devices).
@@ -88,9 +88,86 @@ async fn a_night_costs_what_changed() {
         nothing.write_units <= 0.1 * readings,
         "a quiet night: {nothing}"
     );
-    // A changed reading: its pair state (1) and its reading item (2, with `byOutcome`).
+    // A changed reading: its pair state (1) and its posted reading (1, no index entry).
     assert!(
-        five.write_units <= 3.0 * 30.0 + 0.1 * readings,
+        five.write_units <= 2.0 * 30.0 + 0.1 * readings,
         "5 % changed: {five}"
     );
+    assert!(full.write_units <= 2.2 * readings, "a full run: {full}");
+}
+
+/// What one request of a view costs (the API's DynamoDB calls).
+async fn billed_get(env: &TestEnv, path: &str) -> (psa_tests::ApiResponse, Bill) {
+    let before = env.meter.bill();
+    let r = env.call("GET", path, Some(&Claims::admin(CH)), None).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    (r, env.meter.bill().since(&before))
+}
+
+/// Pages cost their size; walking every page of the usage costs one tree-and-pairs read per
+/// page, and the CSV export reads it once.
+#[tokio::test]
+async fn pages_cost_their_size_and_the_export_reads_once() {
+    let env = TestEnv::start("cost-pages").await;
+    seed(&env, 0).await;
+    let org = env.sim.create_organization("Acme MSP");
+    assert_eq!(env.connect(CH, &org.partner_key).await.status, 201);
+    assert!(env.sim.map_all(&org.organization_id, &[]));
+    psa_tests::fixture::sync_and_wait(&env).await;
+    let run = psa_tests::fixture::sync_and_wait(&env).await; // a quiet night: packed readings
+    let run_id = run["runId"].as_str().unwrap();
+    let readings = format!("/v1/psa/connectors/gradient/syncs/{run_id}/readings");
+
+    let mut worst = Bill::default();
+    for path in [
+        format!("{readings}?limit=100"),
+        format!("{readings}?limit=100&outcome=unchanged"),
+        format!("{readings}?limit=100&outcome=failed"),
+    ] {
+        let (r, bill) = billed_get(&env, &path).await;
+        eprintln!("{path}: {bill}");
+        let (r2, bill2) = match r.json()["nextCursor"].as_str() {
+            Some(c) => billed_get(&env, &format!("{path}&cursor={c}")).await,
+            None => (r, bill.clone()),
+        };
+        let _ = r2;
+        for b in [&bill, &bill2] {
+            // Claims, the rate, the connector, the run, then the page itself.
+            assert!(b.total_requests() <= 8, "{path}: {b}");
+            assert!(b.read_units <= 12.0, "{path}: {b}");
+            if b.read_units > worst.read_units {
+                worst = b.clone();
+            }
+        }
+    }
+    eprintln!("worst readings page of 100: {worst}");
+
+    let (first, page) = billed_get(&env, "/v1/psa/connectors/gradient/usage?limit=20").await;
+    let mut pages = 1;
+    let mut walk = page.clone();
+    let mut cursor = first.json()["nextCursor"].as_str().map(str::to_owned);
+    while let Some(c) = cursor {
+        let (r, b) = billed_get(
+            &env,
+            &format!("/v1/psa/connectors/gradient/usage?limit=20&cursor={c}"),
+        )
+        .await;
+        walk = Bill {
+            requests: walk.requests.clone(),
+            read_units: walk.read_units + b.read_units,
+            write_units: walk.write_units + b.write_units,
+        };
+        pages += 1;
+        cursor = r.json()["nextCursor"].as_str().map(str::to_owned);
+    }
+    let (_, csv) = billed_get(&env, "/v1/psa/connectors/gradient/usage?format=csv").await;
+    eprintln!(
+        "usage page of 20: {page}; all {pages} pages: {:.1} RCU; the CSV export: {csv}",
+        walk.read_units
+    );
+    assert!(
+        csv.read_units <= page.read_units + 1.0,
+        "the export reads once: {csv} vs {page}"
+    );
+    assert!(walk.read_units >= (pages as f64 - 1.0) * page.read_units * 0.9);
 }

@@ -1,23 +1,29 @@
 //! The readings of each run, written so that a night costs what changed.
 //!
-//! A reading whose outcome is `unchanged` (Coro's count equals what the PSA already holds — on a
-//! quiet night almost every reading) is not an item of its own: the `unchanged` readings a job
-//! records are packed, in reading order, [`CHUNK`] to an item (`RCHUNK#<type>#<inc>#<runId>#<first
-//! account>#<first service>`, the readings as deflated JSON), so 2,000 of them cost a few dozen
-//! write units instead of 2,000. Every other outcome stays one item per reading (`READING#…`,
-//! with the `byOutcome` index), as it is rare or is a change.
+//! Three kinds of record, chosen by the reading's outcome:
+//! - `unchanged` (Coro's count equals what the PSA already holds — on a quiet night almost every
+//!   reading): packed, in reading order, [`CHUNK`] to an item (`RCHUNK#<type>#<inc>#<runId>#<first
+//!   account>#<first service>`, the readings as deflated JSON), so 2,000 of them cost a few dozen
+//!   write units instead of 2,000;
+//! - `posted`: one item each under `RPOSTED#…`, without an index entry (a change: its pair state
+//!   is written anyway; the index entry would double its cost);
+//! - every other outcome (rare, or a problem to list): one item each under `READING#…` with the
+//!   `byOutcome` index entry.
 //!
-//! Pages merge the two in reading order and still cost their size: an unfiltered page (or one of
-//! `outcome=unchanged`) is one Query of `limit + 1` reading items plus at most two small Queries
-//! of chunks around the cursor; other filters are one Query on `byOutcome`. The cursor is the key
-//! of the page's last reading whichever kind held it. A job that records `unchanged` readings
-//! when the run already has chunks (a rare continuation) writes them as items, so a run's chunks
-//! never overlap.
+//! Pages merge the kinds in reading order and still cost their size: each kind a page may hold is
+//! one Query of `limit + 1` (chunks: at most two small Queries around the cursor), so a page is at
+//! most four requests whatever the run's size; `outcome=failed`, `unmapped`, `held`,
+//! `skipped_disabled` one Query on `byOutcome`. The cursor is the key of the page's last reading
+//! whichever kind held it. A job that records `unchanged` readings when the run already has
+//! chunks (a rare continuation) writes them as items, so a run's chunks never overlap. Each
+//! record carries when it was written (`recordedAt`, µs): a reading recorded again wins over its earlier
+//! record in every listing that holds both. Runs written before this layout (every reading under
+//! `READING#…`) list the same way: `posted` pages also read the index.
 
 use crate::connectors::ws_pk;
 use crate::error::{serde_error, store_error};
 use crate::history::{READING_RETENTION_S, decode_cursor, encode_cursor, now_s};
-use crate::sync::{DynamoSync, s};
+use crate::sync::{DynamoSync, now_ms, s};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use psa_domain::ports::{Page, PageError, RunReadings, StoreError};
@@ -35,6 +41,10 @@ pub(crate) fn readings_prefix(c: &ConnectorRef, run: &RunId) -> String {
 
 fn chunks_prefix(c: &ConnectorRef, run: &RunId) -> String {
     format!("RCHUNK#{}#{run}#", c.key())
+}
+
+fn posted_prefix(c: &ConnectorRef, run: &RunId) -> String {
+    format!("RPOSTED#{}#{run}#", c.key())
 }
 
 /// A reading's place in the run: `<account>#<service>` (the order of every listing).
@@ -57,10 +67,16 @@ fn outcome_index_pk(c: &ConnectorRef, run: &RunId, outcome: Outcome) -> String {
 struct ReadingItem {
     pk: String,
     sk: String,
-    gsi2pk: String,
-    gsi2sk: String,
+    /// The `byOutcome` entry (absent for `posted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi2sk: Option<String>,
     #[serde(rename = "expiresAt")]
     expires_at: i64,
+    /// When it was recorded (epoch µs, see [`recorded_at`]; 0 for records older than this field).
+    #[serde(rename = "recordedAt", default)]
+    at: u64,
     #[serde(flatten)]
     reading: RunReading,
 }
@@ -72,6 +88,8 @@ struct ChunkItem {
     sk: String,
     #[serde(rename = "expiresAt")]
     expires_at: i64,
+    #[serde(rename = "recordedAt", default)]
+    at: u64,
     /// How many readings it holds.
     n: usize,
     /// The key of its last reading.
@@ -189,6 +207,7 @@ impl RunReadings for DynamoSync {
         }
         let pk = ws_pk(&connector.workspace);
         let expires_at = now_s() + READING_RETENTION_S;
+        let at = recorded_at();
         if !unchanged.is_empty() {
             let mut by_key: BTreeMap<String, RunReading> = BTreeMap::new();
             for r in unchanged {
@@ -202,6 +221,7 @@ impl RunReadings for DynamoSync {
                     pk: pk.clone(),
                     sk: format!("{prefix}{}", key_of(&part[0])),
                     expires_at,
+                    at,
                     n: part.len(),
                     last: key_of(&part[part.len() - 1]),
                     data: pack(part)?,
@@ -210,14 +230,25 @@ impl RunReadings for DynamoSync {
             self.put_keyed(items.into_iter(), |i| &i.sk, "record packed readings")
                 .await?;
         }
-        let prefix = readings_prefix(connector, run);
-        let items = single.into_iter().map(|r| ReadingItem {
-            pk: pk.clone(),
-            sk: format!("{prefix}{}", key_of(r)),
-            gsi2pk: outcome_index_pk(connector, run, r.outcome),
-            gsi2sk: key_of(r),
-            expires_at,
-            reading: r.clone(),
+        let (items_prefix, posted) = (
+            readings_prefix(connector, run),
+            posted_prefix(connector, run),
+        );
+        let items = single.into_iter().map(|r| {
+            let is_posted = r.outcome == Outcome::Posted;
+            ReadingItem {
+                pk: pk.clone(),
+                sk: format!(
+                    "{}{}",
+                    if is_posted { &posted } else { &items_prefix },
+                    key_of(r)
+                ),
+                gsi2pk: (!is_posted).then(|| outcome_index_pk(connector, run, r.outcome)),
+                gsi2sk: (!is_posted).then(|| key_of(r)),
+                expires_at,
+                at,
+                reading: r.clone(),
+            }
         });
         self.put_keyed(items, |i| &i.sk, "record readings").await
     }
@@ -235,20 +266,27 @@ impl RunReadings for DynamoSync {
                 "query packed readings",
             )
             .await?;
-        let items: Vec<ReadingItem> = self
-            .query_all(pk, &readings_prefix(connector, run), "query readings")
+        let mut items: Vec<ReadingItem> = self
+            .query_all(
+                pk.clone(),
+                &readings_prefix(connector, run),
+                "query readings",
+            )
             .await?;
-        let mut all: BTreeMap<String, RunReading> = BTreeMap::new();
+        items.extend(
+            self.query_all::<ReadingItem>(pk, &posted_prefix(connector, run), "query readings")
+                .await?,
+        );
+        let mut all = Merged::default();
         for chunk in &chunks {
             for r in unpack(chunk)? {
-                all.insert(key_of(&r), r);
+                all.add(r, chunk.at);
             }
         }
-        // A reading recorded again as an item replaces its packed record.
         for i in items {
-            all.insert(key_of(&i.reading), i.reading);
+            all.add(i.reading, i.at);
         }
-        Ok(all.into_values().collect())
+        Ok(all.0.into_values().map(|(r, _)| r).collect())
     }
 
     async fn readings_page(
@@ -262,11 +300,11 @@ impl RunReadings for DynamoSync {
         let pk = ws_pk(&connector.workspace);
         let prefix = readings_prefix(connector, run);
         let limit = limit.clamp(1, 1000);
-        // Items: one Query of `limit + 1` (on the table, or on `byOutcome` for a filter).
         const TABLE: [&str; 2] = ["pk", "sk"];
         const INDEX: [&str; 4] = ["pk", "sk", "gsi2pk", "gsi2sk"];
         let index_pk = outcome.map(|o| outcome_index_pk(connector, run, o));
-        let start = match (cursor, &index_pk) {
+        // The cursor is the key of the last reading shown, in the shape of this list's cursors.
+        let after: Option<String> = match (cursor, &index_pk) {
             (None, _) => None,
             (Some(c), None) => Some(decode_cursor(c, &TABLE, &pk, &prefix)?),
             (Some(c), Some(ipk)) => {
@@ -276,69 +314,116 @@ impl RunReadings for DynamoSync {
                 }
                 Some(key)
             }
-        };
-        let after: Option<String> = start.as_ref().and_then(|k| {
+        }
+        .map(|k| {
             k.get("sk")
                 .and_then(|v| v.as_s().ok())
                 .and_then(|sk| sk.strip_prefix(&prefix))
                 .map(str::to_owned)
-        });
-        let items: Page<ReadingItem> = match &index_pk {
-            None => {
-                self.page(
+                .ok_or(PageError::InvalidCursor)
+        })
+        .transpose()?;
+        let table_start = |p: &str| {
+            after.as_ref().map(|k| {
+                HashMap::from([
+                    ("pk".to_owned(), s(pk.clone())),
+                    ("sk".to_owned(), s(format!("{p}{k}"))),
+                ])
+            })
+        };
+        let mut merged = Merged::default();
+        let mut more = false;
+        // Items of one prefix of the table, from the cursor on.
+        let table_stream = |p: String| {
+            let start = table_start(&p);
+            let pk = pk.clone();
+            async move {
+                self.page::<ReadingItem>(
                     None,
-                    ("pk", pk.clone()),
-                    Some(("sk", prefix.clone())),
+                    ("pk", pk),
+                    Some(("sk", p)),
                     &TABLE,
                     limit,
                     start,
                     true,
                     "list readings",
                 )
-                .await?
-            }
-            Some(ipk) => {
-                self.page(
-                    Some("byOutcome"),
-                    ("gsi2pk", ipk.clone()),
-                    None,
-                    &INDEX,
-                    limit,
-                    start,
-                    true,
-                    "list readings by outcome",
-                )
-                .await?
+                .await
             }
         };
-        let mut merged: BTreeMap<String, RunReading> = BTreeMap::new();
-        let mut more = items.next.is_some();
-        // Packed readings, when the page may hold unchanged ones.
-        if matches!(outcome, None | Some(Outcome::Unchanged)) {
+        let packed = matches!(outcome, None | Some(Outcome::Unchanged));
+        match outcome {
+            None => {
+                for p in [prefix.clone(), posted_prefix(connector, run)] {
+                    let page = table_stream(p).await?;
+                    more |= page.next.is_some();
+                    for i in page.items {
+                        merged.add(i.reading, i.at);
+                    }
+                }
+            }
+            Some(o) => {
+                if o == Outcome::Posted {
+                    let page = table_stream(posted_prefix(connector, run)).await?;
+                    more |= page.next.is_some();
+                    for i in page.items {
+                        merged.add(i.reading, i.at);
+                    }
+                }
+                // The index: every outcome's items (for `posted`, runs recorded before `RPOSTED`).
+                let ipk = index_pk.clone().unwrap_or_default();
+                let start = after.as_ref().map(|k| {
+                    HashMap::from([
+                        ("pk".to_owned(), s(pk.clone())),
+                        ("sk".to_owned(), s(format!("{prefix}{k}"))),
+                        ("gsi2pk".to_owned(), s(ipk.clone())),
+                        ("gsi2sk".to_owned(), s(k.clone())),
+                    ])
+                });
+                let page: Page<ReadingItem> = self
+                    .page(
+                        Some("byOutcome"),
+                        ("gsi2pk", ipk),
+                        None,
+                        &INDEX,
+                        limit,
+                        start,
+                        true,
+                        "list readings by outcome",
+                    )
+                    .await?;
+                more |= page.next.is_some();
+                for i in page.items {
+                    merged.add(i.reading, i.at);
+                }
+            }
+        }
+        if packed {
             let want = limit as usize + 1;
             let (chunks, more_chunks) = self
                 .chunks_from(connector, run, after.as_deref(), want.div_ceil(CHUNK) + 1)
                 .await?;
-            let mut packed = 0;
+            let mut count = 0;
             for chunk in &chunks {
                 if after.as_deref().is_some_and(|a| chunk.last.as_str() <= a) {
                     continue;
                 }
                 for r in unpack(chunk)? {
-                    let key = key_of(&r);
-                    if after.as_deref().is_none_or(|a| key.as_str() > a) {
-                        merged.insert(key, r);
-                        packed += 1;
+                    if after.as_deref().is_none_or(|a| key_of(&r).as_str() > a) {
+                        merged.add(r, chunk.at);
+                        count += 1;
                     }
                 }
             }
-            more |= more_chunks && packed <= limit as usize;
+            more |= more_chunks && count <= limit as usize;
         }
-        for i in items.items {
-            merged.insert(key_of(&i.reading), i.reading);
-        }
+        let merged = merged.0;
         more |= merged.len() > limit as usize;
-        let page: Vec<(String, RunReading)> = merged.into_iter().take(limit as usize).collect();
+        let page: Vec<(String, RunReading)> = merged
+            .into_iter()
+            .take(limit as usize)
+            .map(|(k, (r, _))| (k, r))
+            .collect();
         let next = match (more, page.last()) {
             (true, Some((key, _))) => {
                 let mut k: HashMap<String, AttributeValue> = HashMap::new();
@@ -356,5 +441,46 @@ impl RunReadings for DynamoSync {
             items: page.into_iter().map(|(_, r)| r).collect(),
             next,
         })
+    }
+}
+
+/// When a record is written: epoch microseconds, strictly increasing within the process (two
+/// records of one reading written in the same microsecond still tell which came last).
+fn recorded_at() -> u64 {
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let now = now_ms().saturating_mul(1000)
+        + u64::from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_micros() % 1000),
+        );
+    let mut prev = LAST.load(std::sync::atomic::Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange_weak(
+            prev,
+            next,
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+        ) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
+}
+
+/// Readings by key; of two records of one reading, the one recorded last.
+#[derive(Default)]
+struct Merged(BTreeMap<String, (RunReading, u64)>);
+
+impl Merged {
+    fn add(&mut self, r: RunReading, at: u64) {
+        let key = key_of(&r);
+        match self.0.get(&key) {
+            Some((_, earlier)) if *earlier > at => {}
+            _ => {
+                self.0.insert(key, (r, at));
+            }
+        }
     }
 }
