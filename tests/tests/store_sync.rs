@@ -458,7 +458,10 @@ async fn unchanged_readings_are_packed_and_listed_as_if_they_were_items() {
     );
     // A posted reading costs 1 unit, another item 2 (the table and `byOutcome`); 948 packed
     // readings cost 12.
-    let posted = readings.iter().filter(|x| x.outcome == Outcome::Posted).count() as f64;
+    let posted = readings
+        .iter()
+        .filter(|x| x.outcome == Outcome::Posted)
+        .count() as f64;
     let items = (readings.len() - unchanged) as f64 - posted;
     assert!(
         write.write_units <= posted + 2.0 * items + 0.02 * unchanged as f64,
