@@ -20,6 +20,23 @@ pub const USER_UNIT: &[&str] = &[
     "INBOUND_GATEWAY",
     "EMAIL_ENCRYPTION",
 ];
+/// Services counted in protected users (a benchmark MSP's child has these four ...).
+pub const USER_SERVICES: [&str; 4] = [
+    "CLOUD_SECURITY",
+    "EMAIL_SECURITY",
+    "USER_DATA_GOVERNANCE",
+    "SECURITY_AWARENESS_TRAINING",
+];
+/// ... and these six, counted in protected devices.
+pub const DEVICE_SERVICES: [&str; 6] = [
+    "ENDPOINT_SECURITY",
+    "EDR",
+    "ENDPOINT_DATA_GOVERNANCE",
+    "MOBILE_DEVICE_MANAGEMENT",
+    "NETWORK",
+    "ZTNA",
+];
+
 pub const ALL: &[&str] = &[
     "CLOUD_SECURITY",
     "EMAIL_SECURITY",

@@ -3,27 +3,21 @@
 //! for `ReturnConsumedCapacity: TOTAL` and adds it up. A run in which nothing changed costs at
 //! most 0.1 write units per reading, all writes included.
 
-use psa_tests::fixture::CH;
+use psa_tests::fixture::{CH, DEVICE_SERVICES, USER_SERVICES};
 use psa_tests::meter::Bill;
 use psa_tests::{Claims, TestEnv, workspace};
 use serde_json::Value;
 
-/// Every child has these ten services (four in users, six in devices).
-const SERVICES: [&str; 10] = [
-    "CLOUD_SECURITY",
-    "EMAIL_SECURITY",
-    "USER_DATA_GOVERNANCE",
-    "SECURITY_AWARENESS_TRAINING",
-    "ENDPOINT_SECURITY",
-    "EDR",
-    "ENDPOINT_DATA_GOVERNANCE",
-    "MOBILE_DEVICE_MANAGEMENT",
-    "NETWORK",
-    "ZTNA",
-];
 const CHILDREN: usize = 60;
+const SERVICES: usize = USER_SERVICES.len() + DEVICE_SERVICES.len();
 
+/// Every child has the benchmark's ten services (four in users, six in devices).
 async fn seed(env: &TestEnv, bump: usize) {
+    let services: Vec<&str> = USER_SERVICES
+        .iter()
+        .chain(&DEVICE_SERVICES)
+        .copied()
+        .collect();
     let mut items = vec![workspace(
         CH,
         None,
@@ -42,7 +36,7 @@ async fn seed(env: &TestEnv, bump: usize) {
             "child",
             &format!("Customer {i}"),
             "subscription",
-            &SERVICES,
+            &services,
             5 + (i as u64 % 7) + changed,
             3 + (i as u64 % 5) + changed,
         ));
@@ -63,7 +57,7 @@ async fn a_night_costs_what_changed() {
     let org = env.sim.create_organization("Acme MSP");
     assert_eq!(env.connect(CH, &org.partner_key).await.status, 201);
     assert!(env.sim.map_all(&org.organization_id, &[]));
-    let readings = (CHILDREN * SERVICES.len()) as f64;
+    let readings = (CHILDREN * SERVICES) as f64;
 
     let (first, full) = billed_sync(&env).await;
     assert_eq!(first["counts"]["posted"], readings as u64, "{first}");

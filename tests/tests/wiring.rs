@@ -18,6 +18,18 @@ fn without_vendor_key(env: &TestEnv) -> Vec<(String, String)> {
     vars
 }
 
+/// Whether the process's output mentions `needle` within 30 s (a start-up failure naming a
+/// variable or a secret).
+async fn says(p: &FunctionProcess, needle: &str) -> bool {
+    for _ in 0..300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if p.captured().contains(needle) {
+            return true;
+        }
+    }
+    false
+}
+
 #[tokio::test]
 async fn only_the_functions_that_call_gradient_read_the_vendor_key() {
     let msp = connected_msp("wiring", 3).await;
@@ -53,15 +65,7 @@ async fn only_the_functions_that_call_gradient_read_the_vendor_key() {
     // The API and the worker need the key: their init fails and says which secret.
     for function in ["connectors-api", "sync-worker"] {
         let p = FunctionProcess::spawn(function, &vars, &dump).await;
-        let mut failed = false;
-        for _ in 0..300 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let out = p.captured();
-            if out.contains("no-such-vendor-key-secret") {
-                failed = true;
-                break;
-            }
-        }
+        let failed = says(&p, "no-such-vendor-key-secret").await;
         let out = p.stop();
         assert!(
             failed,
@@ -105,14 +109,7 @@ async fn the_api_binary_answers_routes_it_does_not_serve_with_404_and_refuses_cl
     }
     for function in ["connectors-api", "sync-worker"] {
         let p = FunctionProcess::spawn(function, &clear, &dump).await;
-        let mut named = false;
-        for _ in 0..300 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            if p.captured().contains("GRADIENT_BASE_URL") {
-                named = true;
-                break;
-            }
-        }
+        let named = says(&p, "GRADIENT_BASE_URL").await;
         let out = p.stop();
         assert!(named, "{function}: {}{}", out.stdout, out.stderr);
         assert!(
@@ -175,14 +172,7 @@ async fn the_notifier_binary_emails_a_finished_run_once() {
         .filter(|(k, _)| k != "NOTIFY_FROM")
         .collect();
     let p = FunctionProcess::spawn("sync-notifier", &no_sender, &dump).await;
-    let mut named = false;
-    for _ in 0..300 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if p.captured().contains("NOTIFY_FROM") {
-            named = true;
-            break;
-        }
-    }
+    let named = says(&p, "NOTIFY_FROM").await;
     let out = p.stop();
     assert!(named, "{}{}", out.stdout, out.stderr);
     assert!(out.status.is_some_and(|s| !s.success()));

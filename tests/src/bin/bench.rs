@@ -22,6 +22,7 @@
 use futures::future::join_all;
 use gradient_sim::{Faults, RequestsReport, SimConfig};
 use psa_gradient::GradientConfig;
+use psa_tests::fixture::{DEVICE_SERVICES, USER_SERVICES};
 use psa_tests::meter::{Bill, Meter};
 use psa_tests::{TestEnv, test_gradient_config, workspace};
 use std::collections::BTreeMap;
@@ -36,22 +37,6 @@ const BUDGET: u32 = 80;
 const LATENCY_MS: u64 = 50;
 /// What the simulator allows in the adaptive-rate case (less than our budget).
 const SIM_LIMIT_LOW: u32 = 50;
-/// Counted in protected users.
-const USER_SERVICES: [&str; 4] = [
-    "CLOUD_SECURITY",
-    "EMAIL_SECURITY",
-    "USER_DATA_GOVERNANCE",
-    "SECURITY_AWARENESS_TRAINING",
-];
-/// Counted in protected devices.
-const DEVICE_SERVICES: [&str; 6] = [
-    "ENDPOINT_SECURITY",
-    "EDR",
-    "ENDPOINT_DATA_GOVERNANCE",
-    "MOBILE_DEVICE_MANAGEMENT",
-    "NETWORK",
-    "ZTNA",
-];
 const SERVICES_PER_CHILD: usize = USER_SERVICES.len() + DEVICE_SERVICES.len();
 
 /// One child workspace of a benchmark MSP.
