@@ -1010,6 +1010,7 @@ fn html_text(html: &str) -> String {
     let mut tag = String::new();
     let mut in_tag = false;
     let mut link = String::new();
+    let mut depth = 0usize;
     for c in html.chars() {
         match (in_tag, c) {
             (false, '<') => {
@@ -1019,8 +1020,13 @@ fn html_text(html: &str) -> String {
             (true, '>') => {
                 in_tag = false;
                 match tag.split_whitespace().next().unwrap_or("") {
-                    "/p" | "/tr" | "table" | "/li" | "ul" => out.push('\n'),
-                    "li" => out.push_str("  - "),
+                    "/p" | "/tr" | "table" | "/li" => out.push('\n'),
+                    "ul" => {
+                        depth += 1;
+                        out.push('\n');
+                    }
+                    "/ul" => depth = depth.saturating_sub(1),
+                    "li" => out.push_str(&format!("{}- ", "  ".repeat(depth))),
                     "/td" => out.push_str("  "),
                     "a" => {
                         link = tag
