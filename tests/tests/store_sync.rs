@@ -2,8 +2,8 @@
 //! against DynamoDB Local and moto.
 
 use psa_domain::ports::{
-    AcceptedBy, AuditLog, JobQueue, KeyHealth, Lease, PageError, PairStates, Rejected, Rejection,
-    RunReadings, RunSlots, SlotClaim, SyncJob, SyncRuns,
+    AcceptedBy, AuditLog, JobQueue, KeyHealth, Lease, NoticeClaim, NoticeLog, PageError,
+    PairStates, Rejected, Rejection, RunReadings, RunSlots, SlotClaim, SyncJob, SyncRuns,
 };
 use psa_domain::{
     Accepted, Actor, AttemptOutcome, AuditAction, AuditEvent, ConnectorRef, ConnectorType, Failure,
@@ -97,6 +97,51 @@ async fn run_slot_is_held_by_one_run_at_a_time() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(s.claim_slot(&o, &b, MIN).await.unwrap(), SlotClaim::Claimed);
+}
+
+/// The claim on a run's email: one holder at a time, taken over once a dead holder's lease has
+/// ended, final once sent; a late release by a former holder frees nothing.
+#[tokio::test]
+async fn a_runs_email_is_claimed_once_and_a_dead_senders_claim_is_taken_over() {
+    let env = TestEnv::start("notices").await;
+    let s = store(&env);
+    let (w, r) = (ws("ch_notice"), run_id("n"));
+    let short = Duration::from_millis(300);
+    assert_eq!(
+        s.claim_notice(&w, &r, "a", short).await.unwrap(),
+        NoticeClaim::Claimed
+    );
+    assert_eq!(
+        s.claim_notice(&w, &r, "b", MIN).await.unwrap(),
+        NoticeClaim::Sending
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        s.claim_notice(&w, &r, "b", MIN).await.unwrap(),
+        NoticeClaim::Claimed,
+        "a's lease ended: a died mid-send"
+    );
+    s.release_notice(&w, &r, "a").await.unwrap();
+    assert_eq!(
+        s.claim_notice(&w, &r, "c", MIN).await.unwrap(),
+        NoticeClaim::Sending,
+        "a's late release did not free b's claim"
+    );
+    s.notice_sent(&w, &r, "b").await.unwrap();
+    assert_eq!(
+        s.claim_notice(&w, &r, "c", MIN).await.unwrap(),
+        NoticeClaim::Sent
+    );
+    s.release_notice(&w, &r, "c").await.unwrap();
+    assert_eq!(
+        s.claim_notice(&w, &r, "d", MIN).await.unwrap(),
+        NoticeClaim::Sent
+    );
+    assert_eq!(
+        s.claim_notice(&w, &run_id("m"), "a", MIN).await.unwrap(),
+        NoticeClaim::Claimed,
+        "another run's email is its own"
+    );
 }
 
 #[tokio::test]

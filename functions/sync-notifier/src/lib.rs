@@ -74,6 +74,15 @@ pub async fn handle(
             );
             Ok(Handled::Notice(notice))
         }
+        Err(e @ NoticeError::BeingSent) => {
+            tracing::warn!(
+                event = "notice_busy",
+                workspace_id = %finished.workspace,
+                run_id = %finished.run,
+                "another delivery holds the run's email; this one is retried"
+            );
+            Err(e)
+        }
         Err(e) => {
             tracing::error!(
                 event = "notice_failed",

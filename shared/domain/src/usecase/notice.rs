@@ -22,8 +22,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a claim on a run's email holds before another delivery may take it over: well
-/// beyond one send (SES answers in well under a second), well within the event's retries.
-pub const NOTICE_LEASE: Duration = Duration::from_secs(120);
+/// beyond one send (SES answers in well under a second) and the notifier's time limit (30 s),
+/// and shorter than Lambda's wait before its second retry (~2 minutes), so a notifier killed
+/// mid-send leaves an email that a retry still sends.
+pub const NOTICE_LEASE: Duration = Duration::from_secs(60);
 
 /// The ports and settings of the notifier, and nothing else.
 #[derive(Clone)]
@@ -61,8 +63,6 @@ pub enum Notice {
     NoRecipients,
     /// An earlier delivery of the event sent it.
     AlreadySent,
-    /// Another delivery is sending it now.
-    BeingSent,
     /// The connector is gone (or being deleted): nobody to tell.
     NoConnector,
     /// The connector has no such finished run (an older incarnation's, or not finished).
@@ -71,6 +71,11 @@ pub enum Notice {
 
 #[derive(Debug, thiserror::Error)]
 pub enum NoticeError {
+    /// Another delivery holds the claim and has not said it sent the email: this delivery fails,
+    /// so the event is retried and finds the email sent — or the claim free, if that delivery
+    /// died.
+    #[error("another delivery is sending the run's email")]
+    BeingSent,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -116,7 +121,7 @@ pub async fn notify(
     {
         NoticeClaim::Claimed => {}
         NoticeClaim::Sent => return Ok(Notice::AlreadySent),
-        NoticeClaim::Sending => return Ok(Notice::BeingSent),
+        NoticeClaim::Sending => return Err(NoticeError::BeingSent),
     }
     let sent = async {
         let name = n
