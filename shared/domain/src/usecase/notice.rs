@@ -167,7 +167,11 @@ pub async fn notify(
     .await;
     match sent {
         Ok(()) => {
-            n.notices.notice_sent(&cref, &run.run_id, owner).await?;
+            // The email is out: a failure to mark it must not make the event retry (a second
+            // email); the claim then stays until its lease ends.
+            if let Err(e) = n.notices.notice_sent(&cref, &run.run_id, owner).await {
+                tracing::error!(error = %e, "the run's email was sent but could not be marked sent");
+            }
             Ok(Notice::Sent {
                 recipients: settings.emails.len(),
             })
