@@ -23,7 +23,7 @@
 use crate::connectors::ws_pk;
 use crate::error::{serde_error, store_error};
 use crate::history::{READING_RETENTION_S, decode_cursor, encode_cursor, now_s};
-use crate::sync::{DynamoSync, now_ms, s};
+use crate::sync::{DynamoSync, s};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use psa_domain::ports::{Page, PageError, RunReadings, StoreError};
@@ -355,20 +355,12 @@ impl RunReadings for DynamoSync {
         match outcome {
             None => {
                 for p in [prefix.clone(), posted_prefix(connector, run)] {
-                    let page = table_stream(p).await?;
-                    more |= page.next.is_some();
-                    for i in page.items {
-                        merged.add(i.reading, i.at);
-                    }
+                    more |= merged.page(table_stream(p).await?);
                 }
             }
             Some(o) => {
                 if o == Outcome::Posted {
-                    let page = table_stream(posted_prefix(connector, run)).await?;
-                    more |= page.next.is_some();
-                    for i in page.items {
-                        merged.add(i.reading, i.at);
-                    }
+                    more |= merged.page(table_stream(posted_prefix(connector, run)).await?);
                 }
                 // The index: every outcome's items (for `posted`, runs recorded before `RPOSTED`).
                 let ipk = index_pk.clone().unwrap_or_default();
@@ -392,10 +384,7 @@ impl RunReadings for DynamoSync {
                         "list readings by outcome",
                     )
                     .await?;
-                more |= page.next.is_some();
-                for i in page.items {
-                    merged.add(i.reading, i.at);
-                }
+                more |= merged.page(page);
             }
         }
         if packed {
@@ -447,26 +436,17 @@ impl RunReadings for DynamoSync {
 /// When a record is written: epoch microseconds, strictly increasing within the process (two
 /// records of one reading written in the same microsecond still tell which came last).
 fn recorded_at() -> u64 {
-    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let now = now_ms().saturating_mul(1000)
-        + u64::from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_micros() % 1000),
-        );
-    let mut prev = LAST.load(std::sync::atomic::Ordering::Relaxed);
-    loop {
-        let next = now.max(prev + 1);
-        match LAST.compare_exchange_weak(
-            prev,
-            next,
-            std::sync::atomic::Ordering::Relaxed,
-            std::sync::atomic::Ordering::Relaxed,
-        ) {
-            Ok(_) => return next,
-            Err(p) => prev = p,
-        }
-    }
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let prev = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |prev| {
+            Some(now.max(prev + 1))
+        })
+        .unwrap_or_default();
+    now.max(prev + 1)
 }
 
 /// Readings by key; of two records of one reading, the one recorded last.
@@ -474,6 +454,14 @@ fn recorded_at() -> u64 {
 struct Merged(BTreeMap<String, (RunReading, u64)>);
 
 impl Merged {
+    /// Adds a page of reading items; answers whether more follow it.
+    fn page(&mut self, page: Page<ReadingItem>) -> bool {
+        for i in page.items {
+            self.add(i.reading, i.at);
+        }
+        page.next.is_some()
+    }
+
     fn add(&mut self, r: RunReading, at: u64) {
         let key = key_of(&r);
         match self.0.get(&key) {
