@@ -19,6 +19,16 @@
 //! * a crashed (or frozen) process's shares count until its lease's expiry plus the skew margin,
 //!   then they are free again.
 //!
+//! * a process that is done gives its shares back at once, without waiting: it writes them as
+//!   **cooling** ([`Cooling`]): steps that say how many of them still count, and for how long,
+//!   while the requests it sent are still in Gradient's window (computed from those requests:
+//!   as they leave the window, the shares free up step by step). The others count the steps
+//!   from the moment they first *saw* the entry (by their own monotonic clock: the write
+//!   happened before they read it, so no clock comparison is involved), or until its expiry
+//!   plus `skew`, whichever comes first. So a process that has answered holds nothing it could
+//!   still use, and its shares are free again as soon as Gradient's window has forgotten its
+//!   requests.
+//!
 //! Clocks: each process writes its expiry by its own clock; the others treat it as live until
 //! that time **plus** `skew` by theirs. With `skew` at least the largest clock difference, no
 //! process ever takes a share whose holder still thinks it has it.
@@ -33,6 +43,78 @@ pub struct Holder {
     pub shares: u32,
     /// Expiry of the lease, epoch milliseconds by the holder's clock.
     pub until_ms: i64,
+    /// Given back, but still counted while requests sent under the shares may be in Gradient's
+    /// window (`None`: held by a live process).
+    pub cooling: Option<Cooling>,
+}
+
+/// A holder's shares given back while its last requests may still be in Gradient's window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cooling {
+    /// By time after the write, ascending: until `ms` after it, `shares` still count (then the
+    /// next step's; none after the last).
+    pub steps: Vec<CoolingStep>,
+    /// The record version the entry was written as (with the owner, names this give-back, so a
+    /// reader knows when it first saw it).
+    pub version: u64,
+}
+
+/// One step of a [`Cooling`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoolingStep {
+    pub ms: u32,
+    pub shares: u32,
+}
+
+impl Cooling {
+    /// Shares that still count `elapsed_ms` after the write.
+    pub fn counted(&self, elapsed_ms: u64) -> u32 {
+        self.steps
+            .iter()
+            .find(|s| elapsed_ms < u64::from(s.ms))
+            .map_or(0, |s| s.shares)
+    }
+
+    /// When (ms after the write) the count next drops, if it still will after `elapsed_ms`.
+    pub fn next_drop(&self, elapsed_ms: u64) -> Option<u32> {
+        self.steps
+            .iter()
+            .find(|s| elapsed_ms < u64::from(s.ms))
+            .map(|s| s.ms)
+    }
+}
+
+/// The cooling steps of a give-back: `leaving_ms` says, for each request sent in the last window,
+/// in how many ms it leaves Gradient's window; a share carries `per_share` requests a window.
+/// At most `levels` steps, each counting at least the shares the requests still in the window
+/// need (`ceil(in window / per_share)`), so the sum over all processes stays within the budget
+/// at every moment.
+pub fn cooling_steps(leaving_ms: &[u32], per_share: f64, levels: u32) -> Vec<CoolingStep> {
+    let mut leaving: Vec<u32> = leaving_ms.iter().copied().filter(|&ms| ms > 0).collect();
+    leaving.sort_unstable();
+    let k = leaving.len();
+    if k == 0 || per_share <= 0.0 {
+        return Vec::new();
+    }
+    let need = |n: usize| (n as f64 / per_share - 1e-9).ceil().max(0.0) as u32;
+    let top = need(k);
+    let levels = levels.clamp(1, top);
+    let mut steps = Vec::new();
+    for j in 0..levels {
+        let shares = (u64::from(top) * u64::from(levels - j)).div_ceil(u64::from(levels)) as u32;
+        let next = (u64::from(top) * u64::from(levels - j - 1)).div_ceil(u64::from(levels)) as u32;
+        // `shares` count until no more than `next` shares' worth of requests is in the window.
+        let fits = ((f64::from(next) * per_share) + 1e-9).floor() as usize;
+        if fits >= k {
+            continue;
+        }
+        let until = leaving[k - fits - 1];
+        if steps.last().is_some_and(|s: &CoolingStep| s.ms >= until) {
+            continue;
+        }
+        steps.push(CoolingStep { ms: until, shares });
+    }
+    steps
 }
 
 /// The lease record: its holders and a version for optimistic concurrency.
@@ -65,6 +147,7 @@ impl LeaseRecord {
                 owner: me.to_owned(),
                 shares,
                 until_ms,
+                cooling: None,
             });
         }
         holders.sort_by(|a, b| a.owner.cmp(&b.owner));
@@ -73,12 +156,58 @@ impl LeaseRecord {
             version: self.version,
         }
     }
+
+    /// The record with `me`'s shares given back, cooling by `steps` (see [`Cooling`]); expired
+    /// holders left out. A give-back with nothing left to cool removes `me`.
+    pub fn cooling(&self, me: &str, steps: Vec<CoolingStep>, now_ms: i64, skew_ms: i64) -> Self {
+        let mut next = self.with(me, None, now_ms, skew_ms);
+        if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
+            next.holders.push(Holder {
+                owner: me.to_owned(),
+                shares: first.shares,
+                until_ms: now_ms + i64::from(last.ms),
+                cooling: Some(Cooling {
+                    steps,
+                    version: self.version + 1,
+                }),
+            });
+            next.holders.sort_by(|a, b| a.owner.cmp(&b.owner));
+        }
+        next
+    }
+
+    /// The record with each cooling entry counting what `counted` says it still counts (left
+    /// out at 0). Live holders are kept as they are.
+    pub fn cooling_counted(&self, mut counted: impl FnMut(&Holder, &Cooling) -> u32) -> Self {
+        Self {
+            holders: self
+                .holders
+                .iter()
+                .filter_map(|h| match &h.cooling {
+                    None => Some(h.clone()),
+                    Some(c) => {
+                        let shares = counted(h, c).min(h.shares);
+                        (shares > 0).then(|| Holder {
+                            shares,
+                            ..h.clone()
+                        })
+                    }
+                })
+                .collect(),
+            version: self.version,
+        }
+    }
 }
 
 /// `me`'s fair part of the `total` shares: `total / n` over the `n` live holders (`me`
-/// included), the remainder going to the first holders by name.
+/// included; cooling give-backs are not holders here), the remainder going to the first holders
+/// by name.
 pub fn fair_part(total: u32, record: &LeaseRecord, me: &str, now_ms: i64, skew_ms: i64) -> u32 {
-    let others: Vec<&Holder> = record.live_others(me, now_ms, skew_ms).collect();
+    // A cooling give-back holds shares for a moment but wants none: it does not split the whole.
+    let others: Vec<&Holder> = record
+        .live_others(me, now_ms, skew_ms)
+        .filter(|h| h.cooling.is_none())
+        .collect();
     let n = others.len() as u32 + 1;
     let rank = others.iter().filter(|h| h.owner.as_str() < me).count() as u32;
     total / n + u32::from(rank < total % n)
@@ -125,6 +254,7 @@ mod tests {
                     owner: o.into(),
                     shares: s,
                     until_ms: u,
+                    cooling: None,
                 })
                 .collect(),
             version: 3,
@@ -170,6 +300,7 @@ mod tests {
                     owner: o.clone(),
                     shares: *s,
                     until_ms: *u,
+                    cooling: None,
                 })
                 .collect(),
             version: 1,
@@ -212,5 +343,92 @@ mod tests {
         }
         let shares: Vec<u32> = record.holders.iter().map(|h| h.shares).collect();
         assert_eq!(shares, vec![5, 5, 5, 5]);
+    }
+
+    #[test]
+    fn cooling_steps_cover_every_request_still_in_the_window() {
+        // 80 requests evenly over the last second, 4 a share: 20 shares, freed in 4 steps.
+        let leaving: Vec<u32> = (1..=80).map(|i| i * 12).collect();
+        let steps = cooling_steps(&leaving, 4.0, 4);
+        assert_eq!(
+            steps.iter().map(|s| (s.ms, s.shares)).collect::<Vec<_>>(),
+            vec![(240, 20), (480, 15), (720, 10), (960, 5)]
+        );
+        // at every moment, the shares counted carry at least the requests still in the window
+        let c = Cooling { steps, version: 1 };
+        for e in 0..1_000u64 {
+            let in_window = leaving.iter().filter(|&&l| u64::from(l) > e).count();
+            assert!(
+                f64::from(c.counted(e)) * 4.0 >= in_window as f64,
+                "at {e} ms: {} shares for {in_window} requests",
+                c.counted(e)
+            );
+        }
+        assert_eq!(c.counted(960), 0);
+        assert_eq!(c.next_drop(500), Some(720));
+        assert_eq!(c.next_drop(960), None);
+        // a few requests: one step; none: nothing to cool
+        let few = cooling_steps(&[300, 100, 200], 4.0, 4);
+        assert_eq!(few, vec![CoolingStep { ms: 300, shares: 1 }]);
+        assert!(cooling_steps(&[], 4.0, 4).is_empty());
+        // a fractional share (50 req/s over 20 shares) still covers every request
+        let leaving: Vec<u32> = (1..=50).map(|i| i * 20).collect();
+        let c = Cooling {
+            steps: cooling_steps(&leaving, 2.5, 4),
+            version: 1,
+        };
+        for e in 0..1_000u64 {
+            let in_window = leaving.iter().filter(|&&l| u64::from(l) > e).count();
+            assert!(
+                f64::from(c.counted(e)) * 2.5 >= in_window as f64,
+                "at {e} ms"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cooling_give_back_counts_until_it_has_cooled_and_then_frees_everything() {
+        let live = rec(&[("a", 20, 5_000)]);
+        let steps = vec![
+            CoolingStep {
+                ms: 400,
+                shares: 20,
+            },
+            CoolingStep {
+                ms: 800,
+                shares: 10,
+            },
+        ];
+        let given = live.cooling("a", steps.clone(), 1_000, 2_000);
+        assert_eq!(
+            given.holders,
+            vec![Holder {
+                owner: "a".into(),
+                shares: 20,
+                until_ms: 1_800,
+                cooling: Some(Cooling { steps, version: 4 }),
+            }]
+        );
+        // while it cools, a newcomer gets what its steps no longer count...
+        assert_eq!(allocate(20, &given, "b", 1_100, 2_000), 0);
+        let half = given.cooling_counted(|_, c| c.counted(500));
+        assert_eq!(half.holders[0].shares, 10);
+        assert_eq!(allocate(20, &half, "b", 1_100, 2_000), 10);
+        // a give-back wants nothing: the newcomer's fair part is the whole
+        assert_eq!(fair_part(20, &half, "b", 1_100, 2_000), 20);
+        // ... once cooled (by the reader's own sight of it), everything
+        let cooled = given.cooling_counted(|_, c| c.counted(800));
+        assert!(cooled.holders.is_empty());
+        assert_eq!(allocate(20, &cooled, "b", 1_100, 2_000), 20);
+        // or by its expiry plus the skew margin, for a reader that never saw it cool
+        assert_eq!(allocate(20, &given, "b", 3_801, 2_000), 20);
+        // a live holder is kept as it is
+        assert_eq!(live.cooling_counted(|_, _| 0).holders, live.holders);
+        // nothing sent in the window: the give-back removes the holder at once
+        assert!(
+            live.cooling("a", Vec::new(), 1_000, 2_000)
+                .holders
+                .is_empty()
+        );
     }
 }

@@ -17,15 +17,21 @@
 //!   meets 429s slows down on its own, as TCP senders do.
 //! * **Shared budget.** With [`Budget::leased`], the process holds `shares` of the deployment's
 //!   `total` shares and sends at `max_rps × shares / total`. Before the first request it takes a
-//!   lease; a background task renews it every `renew_every` while the process is busy and gives it
-//!   back once idle; [`Budget::release`] gives it back at the end of a job (the worker calls it
-//!   before Lambda may freeze the process). A request never goes out under an expired lease, and
-//!   a share is given back (to the record) only a whole [`WINDOW`] after this process stopped
-//!   using it, so the requests it sent under it have left Gradient's window before another
-//!   process may use it.
+//!   lease ([`Budget::prepare`] takes it ahead, beside a job's other set-up); a background task
+//!   reads the record every `watch_every` while the process is busy and writes it when the
+//!   process's part changes or every `renew_every`. [`Budget::release`] gives the shares back
+//!   at once, at the end of a job or an API request, before Lambda may freeze the process: it
+//!   writes them as *cooling* for the rest of the window of the last request sent, so they are
+//!   free to the others exactly when Gradient's window has forgotten that request, and the
+//!   process itself waits for nothing. A request never goes out under an expired lease, and a
+//!   share a busy process gives up is written back only a whole [`WINDOW`] after it stopped
+//!   using it.
 
-use psa_domain::budget::{BudgetLeases, LeaseError, allocate, fair_part};
+use psa_domain::budget::{
+    BudgetLeases, LeaseError, LeaseRecord, allocate, cooling_steps, fair_part,
+};
 use rand::Rng;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -42,6 +48,9 @@ pub const INCREASE: f64 = 0.02;
 pub const CUT_SPACING: Duration = Duration::from_millis(1000);
 /// The factor never goes below this.
 pub const MIN_FACTOR: f64 = 0.05;
+/// A give-back frees its shares in at most this many steps (each a read and a write for a
+/// process waiting for them).
+const COOLING_STEPS: u32 = 4;
 /// Shortest wait of a full window (avoids spinning on a slot that frees in microseconds).
 const MIN_WAIT: Duration = Duration::from_millis(1);
 
@@ -50,19 +59,25 @@ const MIN_WAIT: Duration = Duration::from_millis(1);
 pub struct LeaseTiming {
     /// A lease is written to last this long.
     pub ttl: Duration,
-    /// A busy process renews this often (one short of its fair part: four times as often).
+    /// A busy process writes its lease again this often (it stays valid for `ttl`).
     pub renew_every: Duration,
+    /// A busy process reads the record this often and writes it only when its part changes:
+    /// a newcomer waits at most this long before a holder starts giving back, and a share
+    /// given back is taken up at most this long after it has cooled.
+    pub watch_every: Duration,
     /// The largest clock difference between processes that is still safe.
     pub skew: Duration,
 }
 
 impl Default for LeaseTiming {
-    /// 6 s leases renewed every 2 s, safe for clocks up to 2 s apart: a busy process costs one
-    /// read and one write every 2 s; a crashed one's shares are free again after at most 8 s.
+    /// 6 s leases written every 2 s, the record read every 0.5 s, safe for clocks up to 2 s
+    /// apart: a busy process costs two strongly consistent reads a second and a write every 2 s
+    /// (more only while shares move); a crashed one's shares are free again after at most 8 s.
     fn default() -> Self {
         Self {
             ttl: Duration::from_secs(6),
             renew_every: Duration::from_secs(2),
+            watch_every: Duration::from_millis(500),
             skew: Duration::from_secs(2),
         }
     }
@@ -88,6 +103,9 @@ struct Lease {
     /// Serialises renewals.
     renewing: tokio::sync::Mutex<()>,
     state: Mutex<LeaseState>,
+    /// When this process first saw each of the others' cooling give-backs (by owner and the
+    /// version it was written as): the shares are free `ms` after that.
+    seen: Mutex<HashMap<(String, u64), Instant>>,
 }
 
 struct LeaseState {
@@ -96,12 +114,24 @@ struct LeaseState {
     /// Since when the pacer uses fewer shares than the record says: they are given back once a
     /// whole window has passed.
     shrunk_since: Option<Instant>,
-    /// Holds less than its fair part (others have not given theirs back yet): renews sooner.
-    short: bool,
-    /// The lease may be used until then (by this process's clock).
+    /// The lease may be used until then (by this process's clock); `None`: not in the record.
     valid_until: Option<Instant>,
+    /// When the first of the others' cooling give-backs has cooled (worth a look at the record).
+    wake_at: Option<Instant>,
     last_use: Instant,
     renewer: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Why the lease record is read (and perhaps written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Renewal {
+    /// A request is about to go and no lease is in force: take one (always written).
+    Ensure,
+    /// A look while busy: written only if this process's part changes or the lease is due.
+    Watch,
+    /// Done or idle: give every share back; they count as the requests sent in the last window
+    /// need, until those leave it (see [`psa_domain::budget::Cooling`]).
+    GiveBack,
 }
 
 /// A process's request budget towards Gradient (see the module doc).
@@ -111,6 +141,7 @@ pub struct Budget {
     lease: Option<Lease>,
     throttled: AtomicU64,
     renewals: AtomicU64,
+    reads: AtomicU64,
 }
 
 impl std::fmt::Debug for Budget {
@@ -158,11 +189,12 @@ impl Budget {
             state: Mutex::new(LeaseState {
                 shares: 0,
                 shrunk_since: None,
-                short: true,
                 valid_until: None,
+                wake_at: None,
                 last_use: Instant::now(),
                 renewer: None,
             }),
+            seen: Mutex::new(HashMap::new()),
         };
         Arc::new(Self::new(max_rps, 0.0, Some(lease)))
     }
@@ -182,6 +214,7 @@ impl Budget {
             lease,
             throttled: AtomicU64::new(0),
             renewals: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
         }
     }
 
@@ -197,7 +230,7 @@ impl Budget {
     }
 
     /// Shares of the deployment's budget this process holds under a lease in force (0 once its
-    /// lease has expired; `None` without a lease).
+    /// lease has expired or was given back; `None` without a lease).
     pub fn shares(&self) -> Option<u32> {
         self.lease.as_ref().map(|l| {
             let s = lock(&l.state);
@@ -211,9 +244,14 @@ impl Budget {
         self.throttled.load(Ordering::Relaxed)
     }
 
-    /// Lease renewals written (each is one read and one write of the lease record).
+    /// Writes of the lease record (each after a read of it).
     pub fn renewals(&self) -> u64 {
         self.renewals.load(Ordering::Relaxed)
+    }
+
+    /// Reads of the lease record (strongly consistent), with or without a write after them.
+    pub fn lease_reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
     }
 
     /// Waits until this process may send one request.
@@ -229,15 +267,23 @@ impl Budget {
         }
     }
 
+    /// Takes the lease now if none is in force (e.g. at the start of a job, beside its other
+    /// set-up), so the first request need not wait for it.
+    pub async fn prepare(self: &Arc<Self>) {
+        if self.lease.is_some() {
+            self.ensure_lease().await;
+        }
+    }
+
     /// Takes the next slot if it is due; otherwise how long to wait before trying again.
     fn try_take(&self) -> Option<Duration> {
         if self.shares() == Some(0) {
-            return Some(Duration::from_millis(50)); // no share in force: a renewal is due
+            return Some(Duration::from_millis(20)); // no share in force: waiting for one
         }
         let mut p = lock(&self.pace);
         let rate = p.share_rps * p.factor;
         if rate <= 0.0 {
-            return Some(Duration::from_millis(50)); // giving shares back: nothing to send on
+            return Some(Duration::from_millis(20)); // giving shares back: nothing to send on
         }
         // At least one request a window while any share is held: a rate cut below one never
         // stalls the process (only an answered request lets the rate grow back).
@@ -273,10 +319,16 @@ impl Budget {
         None
     }
 
-    /// When the last request was let through (`None` if none in the last window).
-    fn last_sent(&self) -> Option<Instant> {
+    /// For each request sent in the last window, in how many ms it leaves it (rounded up).
+    fn leaving_ms(&self) -> Vec<u32> {
         let p = lock(&self.pace);
-        p.sent.back().copied().filter(|t| t.elapsed() < WINDOW)
+        let now = Instant::now();
+        p.sent
+            .iter()
+            .map(|t| (*t + WINDOW).saturating_duration_since(now))
+            .filter(|d| !d.is_zero())
+            .map(|d| u32::try_from(d.as_micros().div_ceil(1000)).unwrap_or(u32::MAX))
+            .collect()
     }
 
     /// Gradient answered: a 429 cuts the rate, a success lets it grow back.
@@ -325,71 +377,128 @@ impl Budget {
                 .is_some_and(|t| t > Instant::now() + Duration::from_millis(100))
         };
         if !valid {
-            self.renew(true).await;
+            self.renew(Renewal::Ensure).await;
         }
     }
 
-    /// Gives this process's shares back (e.g. at the end of a job, before the process may be
-    /// frozen); the next request takes a new lease.
+    /// Gives this process's shares back at once (at the end of a job or a request, before the
+    /// process may be frozen): the pacer stops, and the record says the shares are free once
+    /// what was sent under them has left Gradient's window. No waiting. The next request takes
+    /// a new lease.
     pub async fn release(&self) {
         let Some(lease) = &self.lease else { return };
-        // Stop sending, then wait until what was sent has left the window before giving back.
-        let held = lock(&lease.state).shares;
-        if held == 0 {
+        let in_record = {
+            let s = lock(&lease.state);
+            s.shares > 0 || s.valid_until.is_some()
+        };
+        if !in_record {
             return;
         }
         self.set_share(0, lease.total);
-        if let Some(t) = self.last_sent() {
-            tokio::time::sleep_until((t + WINDOW).into()).await;
-        }
-        self.renew(false).await;
+        self.renew(Renewal::GiveBack).await;
     }
 
-    /// Reads the lease record, works out this process's shares (none when `busy` is false) and
-    /// writes them. Shrinks the pacer before the write, grows it after.
-    async fn renew(&self, busy: bool) {
+    /// The record as this process may count it: each of the others' cooling give-backs counts
+    /// the shares its steps say, from the moment this process first saw it (`read_at`, a moment
+    /// after the read returned). Also answers when the next of those counts drops.
+    fn view(
+        &self,
+        lease: &Lease,
+        record: &LeaseRecord,
+        read_at: Instant,
+    ) -> (LeaseRecord, Option<Instant>) {
+        let mut seen = lock(&lease.seen);
+        let cooling: Vec<(String, u64)> = record
+            .holders
+            .iter()
+            .filter(|h| h.owner != lease.owner)
+            .filter_map(|h| h.cooling.as_ref().map(|c| (h.owner.clone(), c.version)))
+            .collect();
+        seen.retain(|k, _| cooling.contains(k));
+        for key in cooling {
+            seen.entry(key).or_insert(read_at);
+        }
+        let mut wake: Option<Instant> = None;
+        let view = record.cooling_counted(|h, c| {
+            if h.owner == lease.owner {
+                return 0; // its own give-back: the pacer's window already holds those requests
+            }
+            let first = seen[&(h.owner.clone(), c.version)];
+            let elapsed = read_at.duration_since(first).as_millis() as u64;
+            if let Some(ms) = c.next_drop(elapsed) {
+                let at = first + Duration::from_millis(ms.into());
+                wake = Some(wake.map_or(at, |w| w.min(at)));
+            }
+            c.counted(elapsed)
+        });
+        (view, wake)
+    }
+
+    /// Reads the lease record, works out this process's shares and writes them if needed (see
+    /// [`Renewal`]). Shrinks the pacer before a write, grows it after.
+    async fn renew(&self, how: Renewal) {
         let Some(lease) = &self.lease else { return };
         let _one = lease.renewing.lock().await;
-        if busy
+        let timing = lease.timing;
+        if how == Renewal::Ensure
             && lock(&lease.state)
                 .valid_until
-                .is_some_and(|t| t > Instant::now() + lease.timing.renew_every / 2)
+                .is_some_and(|t| t > Instant::now() + timing.renew_every / 2)
         {
             return; // renewed by a concurrent caller meanwhile
         }
-        let skew = lease.timing.skew.as_millis() as i64;
+        let busy = how != Renewal::GiveBack;
+        let skew = timing.skew.as_millis() as i64;
         for attempt in 0..6u32 {
             let started = Instant::now();
+            self.reads.fetch_add(1, Ordering::Relaxed);
             let record = match lease.store.read().await {
                 Ok(r) => r,
                 Err(e) => {
-                    self.lease_unavailable(lease, &e);
+                    self.lease_unavailable(lease, how, &e);
                     return;
                 }
             };
+            let (view, wake_at) = self.view(lease, &record, Instant::now());
             let now_ms = epoch_ms();
-            let mine = if busy {
-                allocate(lease.total, &record, &lease.owner, now_ms, skew)
-            } else {
-                0
-            };
-            let fair = fair_part(lease.total, &record, &lease.owner, now_ms, skew);
-            let (held, shrunk_since) = {
+            let fair = fair_part(lease.total, &view, &lease.owner, now_ms, skew);
+            let (held, shrunk_since, valid_until) = {
                 let s = lock(&lease.state);
-                (s.shares, s.shrunk_since)
+                (s.shares, s.shrunk_since, s.valid_until)
             };
-            // Fewer shares: the pacer slows at once; the record keeps the old number until a
-            // whole window has passed since (what was sent under them must leave the window).
-            let (written, shrunk_since) = if mine < held {
-                self.set_share(mine, lease.total);
-                let since = shrunk_since.unwrap_or(started);
-                let drained = !busy || since.elapsed() >= WINDOW;
-                (if drained { mine } else { held }, Some(since))
-            } else {
-                (mine, None)
+            let (new, mine, written, since) = match how {
+                Renewal::GiveBack => {
+                    let per_share = f64::from(self.max_rps) / f64::from(lease.total);
+                    let steps = cooling_steps(&self.leaving_ms(), per_share, COOLING_STEPS);
+                    let new = view.cooling(&lease.owner, steps, now_ms, skew);
+                    (new, 0, 0, None)
+                }
+                Renewal::Ensure | Renewal::Watch => {
+                    let mine = allocate(lease.total, &view, &lease.owner, now_ms, skew);
+                    // Fewer shares: the pacer slows at once; the record keeps the old number
+                    // until a whole window has passed since (what was sent under them must
+                    // leave the window first).
+                    let since = (mine < held).then(|| shrunk_since.unwrap_or(started));
+                    if since.is_some() {
+                        self.set_share(mine, lease.total);
+                    }
+                    let drained = since.is_none_or(|t| t.elapsed() >= WINDOW);
+                    let written = if drained { mine } else { held };
+                    let due = valid_until.is_none_or(|t| {
+                        t < started + timing.ttl.saturating_sub(timing.renew_every)
+                    });
+                    if how == Renewal::Watch && written == held && !due {
+                        // Nothing to write: the record already says what this process holds.
+                        let mut s = lock(&lease.state);
+                        s.shrunk_since = since;
+                        s.wake_at = wake_at;
+                        return;
+                    }
+                    let until = now_ms + timing.ttl.as_millis() as i64;
+                    let new = view.with(&lease.owner, Some((written, until)), now_ms, skew);
+                    (new, mine, written, since)
+                }
             };
-            let until = busy.then(|| (written, now_ms + lease.timing.ttl.as_millis() as i64));
-            let new = record.with(&lease.owner, until, now_ms, skew);
             match lease.store.write(&new).await {
                 Ok(()) => {
                     self.renewals.fetch_add(1, Ordering::Relaxed);
@@ -400,14 +509,15 @@ impl Budget {
                         tracing::debug!(
                             shares = written,
                             total = lease.total,
+                            fair,
                             holders = new.holders.len(),
                             "Gradient budget share changed"
                         );
                     }
                     s.shares = written;
-                    s.shrunk_since = shrunk_since.filter(|_| written > mine);
-                    s.short = busy && mine < fair;
-                    s.valid_until = busy.then(|| started + lease.timing.ttl);
+                    s.shrunk_since = since.filter(|_| written > mine);
+                    s.valid_until = busy.then(|| started + timing.ttl);
+                    s.wake_at = wake_at;
                     return;
                 }
                 Err(LeaseError::Conflict) => {
@@ -415,7 +525,7 @@ impl Budget {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
                 Err(e) => {
-                    self.lease_unavailable(lease, &e);
+                    self.lease_unavailable(lease, how, &e);
                     return;
                 }
             }
@@ -423,7 +533,7 @@ impl Budget {
         // Lost every race: what is held stays valid only as long as the lease last written says;
         // past it, send nothing until a renewal succeeds.
         let mut s = lock(&lease.state);
-        if s.valid_until.is_none_or(|t| t <= Instant::now()) {
+        if !busy || s.valid_until.is_none_or(|t| t <= Instant::now()) {
             s.shares = 0;
             s.valid_until = None;
             drop(s);
@@ -432,8 +542,17 @@ impl Budget {
     }
 
     /// The lease record cannot be read or written: send at one share (a safe floor — at most
-    /// `total` processes exist) and try again soon.
-    fn lease_unavailable(&self, lease: &Lease, e: &LeaseError) {
+    /// `total` processes exist) and try again soon. A give-back holds nothing either way (the
+    /// record keeps the old lease until it expires, which only makes the others wait).
+    fn lease_unavailable(&self, lease: &Lease, how: Renewal, e: &LeaseError) {
+        if how == Renewal::GiveBack {
+            tracing::warn!(error = %e, "the Gradient budget lease cannot be given back: it expires");
+            self.set_share(0, lease.total);
+            let mut s = lock(&lease.state);
+            s.shares = 0;
+            s.valid_until = None;
+            return;
+        }
         tracing::warn!(error = %e, "the Gradient budget lease cannot be renewed: sending at one share");
         self.set_share(1, lease.total);
         let mut s = lock(&lease.state);
@@ -442,43 +561,50 @@ impl Budget {
     }
 }
 
-/// Renews the lease while the process is busy; gives it back once idle for a renewal period.
+/// Watches the record while the process is busy; gives the shares back once idle for a renewal
+/// period (a process that ends its work calls [`Budget::release`] itself, sooner).
 async fn renewer(budget: std::sync::Weak<Budget>) {
     loop {
         let Some(b) = budget.upgrade() else { return };
         let Some(lease) = &b.lease else { return };
-        let (every, idle, short, give_back_at) = {
+        let now = Instant::now();
+        let (idle, give_back_at, wake_at) = {
             let s = lock(&lease.state);
             (
-                lease.timing.renew_every,
                 s.last_use.elapsed() > lease.timing.renew_every,
-                s.short,
                 s.shrunk_since.map(|t| t + WINDOW),
+                s.wake_at,
             )
         };
         if idle {
-            b.renew(false).await;
+            b.release().await;
             return;
         }
-        // Shares to give back: as soon as their window has passed. Short of a fair part: four
-        // times as often (others are giving theirs back). Jittered, so processes that started
-        // together do not renew together.
-        let pause = match give_back_at {
-            Some(t) => t.saturating_duration_since(Instant::now()) + Duration::from_millis(5),
-            None => {
-                let base = if short { every / 4 } else { every };
-                base.mul_f64(rand::rng().random_range(0.8..1.0))
-            }
-        };
+        // A look every `watch_every`, jittered so processes that started together do not read
+        // together; sooner when shares are to be given back (their window has passed) or
+        // another's give-back has cooled.
+        let mut pause = lease
+            .timing
+            .watch_every
+            .mul_f64(rand::rng().random_range(0.8..1.0));
+        for t in [give_back_at, wake_at].into_iter().flatten() {
+            pause = pause.min(t.saturating_duration_since(now) + Duration::from_millis(2));
+        }
         drop(b);
         tokio::time::sleep(pause).await;
         let Some(b) = budget.upgrade() else { return };
         let Some(lease) = &b.lease else { return };
-        let still_busy = lock(&lease.state).last_use.elapsed() <= lease.timing.renew_every;
-        if still_busy {
-            // Force a renewal: the previous lease is still valid but due.
-            lock(&lease.state).valid_until = None;
-            b.renew(true).await;
+        let (busy, in_record) = {
+            let s = lock(&lease.state);
+            (
+                s.last_use.elapsed() <= lease.timing.renew_every,
+                s.valid_until.is_some(),
+            )
+        };
+        if busy && in_record {
+            b.renew(Renewal::Watch).await;
+        } else if !in_record {
+            return; // given back: the next request starts a renewer again
         }
     }
 }
@@ -487,7 +613,6 @@ async fn renewer(budget: std::sync::Weak<Budget>) {
 mod tests {
     use super::*;
     use async_trait::async_trait;
-    use psa_domain::budget::LeaseRecord;
 
     /// A lease record in memory (unit tests of the pacing logic only; the DynamoDB store has its
     /// own integration test).
@@ -565,6 +690,7 @@ mod tests {
         let timing = LeaseTiming {
             ttl: Duration::from_millis(600),
             renew_every: Duration::from_millis(200),
+            watch_every: Duration::from_millis(50),
             skew: Duration::from_millis(100),
         };
         let a = Budget::leased(80, store.clone(), "a", 20, timing);
@@ -591,11 +717,92 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(700)).await;
         assert_eq!(b.shares(), Some(0));
         keep_a_busy.abort();
+        let released = Instant::now();
+        let last_sent = lock(&a.pace).sent.back().copied().expect("a sent");
+        a.release().await;
+        assert!(
+            last_sent.elapsed() < WINDOW,
+            "the release waited for the window to pass"
+        );
+        let record = store.read().await.unwrap();
+        let given = record.holders.iter().find(|h| h.owner == "a").unwrap();
+        assert!(given.cooling.is_some(), "{given:?}");
+        assert_eq!(a.shares(), Some(0));
+        assert_eq!(a.rate(), 0.0);
+        // a's shares still count while its last requests are in the window: b, busy again,
+        // gets at once only what those requests leave free, and the rest as they leave.
+        let keep_b_busy = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                loop {
+                    b.acquire().await;
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let in_window = lock(&a.pace)
+            .sent
+            .iter()
+            .filter(|t| t.elapsed() < WINDOW)
+            .count() as u32;
+        assert!(in_window > 0);
+        assert!(
+            b.shares().unwrap() <= 20 - in_window.div_ceil(4),
+            "b holds {:?} while {in_window} of a's requests are in the window",
+            b.shares()
+        );
+        while b.shares() != Some(20) {
+            assert!(
+                released.elapsed() < Duration::from_secs(2),
+                "{:?}",
+                b.shares()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            last_sent.elapsed() >= WINDOW,
+            "a's shares were taken {:?} after its last request, before its window ended",
+            last_sent.elapsed()
+        );
+        keep_b_busy.abort();
+    }
+
+    /// A lease store whose writes fail from a moment on (DynamoDB unreachable).
+    struct Breaks {
+        inner: MemLeases,
+        broken: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl BudgetLeases for Breaks {
+        async fn read(&self) -> Result<LeaseRecord, LeaseError> {
+            self.inner.read().await
+        }
+        async fn write(&self, record: &LeaseRecord) -> Result<(), LeaseError> {
+            if self.broken.load(Ordering::SeqCst) {
+                return Err(LeaseError::Store("unreachable".into()));
+            }
+            self.inner.write(record).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_give_back_that_cannot_be_written_still_holds_nothing() {
+        let store = Arc::new(Breaks {
+            inner: MemLeases::default(),
+            broken: false.into(),
+        });
+        let timing = LeaseTiming::default();
+        let a = Budget::leased(80, store.clone(), "a", 20, timing);
+        a.acquire().await;
+        assert_eq!(a.shares(), Some(20));
+        store.broken.store(true, Ordering::SeqCst);
         a.release().await;
         assert_eq!(a.shares(), Some(0));
         assert_eq!(a.rate(), 0.0);
-        lock(&b.lease.as_ref().unwrap().state).valid_until = None;
-        b.acquire().await;
-        assert_eq!(b.shares(), Some(20));
+        // the record still names "a" as a live holder: the others wait for its expiry
+        let record = store.read().await.unwrap();
+        assert_eq!(record.holders[0].shares, 20);
+        assert!(record.holders[0].cooling.is_none());
     }
 }

@@ -5,7 +5,7 @@ use crate::error::{is_condition_failed, serde_error, store_error};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use psa_domain::budget::{BudgetLeases, Holder, LeaseError, LeaseRecord};
+use psa_domain::budget::{BudgetLeases, Cooling, CoolingStep, Holder, LeaseError, LeaseRecord};
 use serde::{Deserialize, Serialize};
 
 const SK: &str = "BUDGET";
@@ -16,6 +16,21 @@ struct HolderItem {
     shares: u32,
     #[serde(rename = "untilMs")]
     until_ms: i64,
+    /// A cooling give-back: its steps and the version it was written as.
+    #[serde(rename = "coolSteps", default, skip_serializing_if = "Option::is_none")]
+    cool_steps: Option<Vec<StepItem>>,
+    #[serde(
+        rename = "coolVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    cool_version: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StepItem {
+    ms: u32,
+    shares: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -76,6 +91,19 @@ impl BudgetLeases for DynamoBudgetLeases {
                     owner: h.owner,
                     shares: h.shares,
                     until_ms: h.until_ms,
+                    cooling: h
+                        .cool_steps
+                        .zip(h.cool_version)
+                        .map(|(steps, version)| Cooling {
+                            steps: steps
+                                .into_iter()
+                                .map(|s| CoolingStep {
+                                    ms: s.ms,
+                                    shares: s.shares,
+                                })
+                                .collect(),
+                            version,
+                        }),
                 })
                 .collect(),
         })
@@ -93,6 +121,16 @@ impl BudgetLeases for DynamoBudgetLeases {
                     owner: h.owner.clone(),
                     shares: h.shares,
                     until_ms: h.until_ms,
+                    cool_steps: h.cooling.as_ref().map(|c| {
+                        c.steps
+                            .iter()
+                            .map(|s| StepItem {
+                                ms: s.ms,
+                                shares: s.shares,
+                            })
+                            .collect()
+                    }),
+                    cool_version: h.cooling.as_ref().map(|c| c.version),
                 })
                 .collect(),
         };
