@@ -15,6 +15,7 @@ fn timing() -> LeaseTiming {
     LeaseTiming {
         ttl: Duration::from_millis(1_200),
         renew_every: Duration::from_millis(300),
+        watch_every: Duration::from_millis(100),
         skew: Duration::from_millis(300),
     }
 }
@@ -96,12 +97,24 @@ async fn processes_share_the_budget_fairly_and_never_exceed_it() {
     for t in tasks {
         t.abort();
     }
-    // Released shares go back: the record ends empty.
+    // Released shares go back at once: no process holds a share any more, and the record keeps
+    // them only as give-backs cooling for the rest of their window...
     for b in &budgets {
         b.release().await;
+        assert_eq!(b.shares(), Some(0));
     }
-    let (shares, sum) = held(&store).await;
-    assert_eq!((shares.len(), sum), (0, 0), "{shares:?}");
+    let record = store.read().await.expect("the lease record reads");
+    assert!(
+        record.holders.iter().all(|h| h.cooling.is_some()),
+        "{:?}",
+        record.holders
+    );
+    // ... so a newcomer holds the whole budget once they have cooled.
+    let late = vec![Budget::leased(80, store.clone(), "late", TOTAL, timing())];
+    let t = busy(&late[0]);
+    let all = until_settled(&store, &late, 10, |s| s == [TOTAL]).await;
+    assert!(all, "{:?}", late[0].shares());
+    t.abort();
 }
 
 #[tokio::test]
@@ -166,4 +179,39 @@ async fn concurrent_writers_never_lose_an_update() {
     for t in tasks {
         t.abort();
     }
+}
+
+#[tokio::test]
+async fn the_api_gives_its_shares_back_when_it_answers() {
+    let env = TestEnv::start("budget-api").await;
+    let store = leases(&env).await;
+    let children = psa_tests::fixture::fixture(3);
+    psa_tests::fixture::seed(&env, &children).await;
+    let org = env.sim.create_organization("Acme MSP");
+    // A connect calls Gradient (verify, services, accounts): the API process leases shares...
+    let resp = env.connect(psa_tests::fixture::CH, &org.partner_key).await;
+    assert_eq!(resp.status, 201, "{}", resp.body);
+    assert!(
+        env.sim.requests().stats.total > 0,
+        "the connect called Gradient"
+    );
+    // ... and holds none once it has answered (Lambda may freeze it then): the record keeps
+    // them only as a give-back cooling for the rest of the window of its last request.
+    let api = env.platform.budget.as_ref().expect("a leased budget");
+    assert_eq!(api.shares(), Some(0));
+    assert_eq!(api.rate(), 0.0);
+    let record = store.read().await.expect("the lease record reads");
+    assert!(!record.holders.is_empty(), "the connect took a lease");
+    assert!(
+        record.holders.iter().all(|h| h.cooling.is_some()),
+        "a live holder is left after the answer: {:?}",
+        record.holders
+    );
+    // A worker arriving now gets the whole budget once that give-back has cooled, not after
+    // the API's lease would have expired.
+    let worker = vec![Budget::leased(80, store.clone(), "worker", TOTAL, timing())];
+    let t = busy(&worker[0]);
+    let all = until_settled(&store, &worker, 10, |s| s == [TOTAL]).await;
+    assert!(all, "{:?}", worker[0].shares());
+    t.abort();
 }

@@ -30,6 +30,9 @@ pub struct App {
     /// Whether this process has the sync queue: `POST …/sync` and `…/release` are served only
     /// where it is wired (the on-demand function); elsewhere they are 404, never a 500.
     pub serves_sync: bool,
+    /// This process's lease of the deployment's Gradient budget, given back after every
+    /// request that took one (Lambda may freeze the process once it has answered).
+    pub budget: Option<std::sync::Arc<psa_runtime::Budget>>,
 }
 
 impl App {
@@ -41,6 +44,7 @@ impl App {
                 platform.settings.api_workspace_rps,
             )),
             serves_sync: platform.sqs.is_some(),
+            budget: platform.budget.clone(),
         }
     }
 }
@@ -120,7 +124,16 @@ fn note_run(run: &psa_domain::RunId) {
 /// Entry point for one request: never panics on input, never answers 5xx for bad input.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let span = request_span(&req);
-    handle_in_span(app, req).instrument(span).await
+    async {
+        let response = handle_in_span(app, req).await;
+        if let Some(budget) = &app.budget {
+            // A no-op unless this request called Gradient; then one read and one write.
+            budget.release().await;
+        }
+        response
+    }
+    .instrument(span)
+    .await
 }
 
 async fn handle_in_span(app: &App, req: Request) -> Response<Body> {

@@ -58,6 +58,14 @@ async fn handle_batch(
     deadline: Instant,
 ) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
+    // Take the budget lease beside the job's set-up (claim, token, workspaces), so the first
+    // vendor call does not wait for it; awaited before the release below, which then gives
+    // back whatever it took.
+    let prepared = worker
+        .budget
+        .clone()
+        .filter(|_| !event.records.is_empty())
+        .map(|b| tokio::spawn(async move { b.prepare().await }.in_current_span()));
     for record in &event.records {
         let id = record.message_id.clone().unwrap_or_default();
         let job: SyncJob = match record.body.as_deref().map(serde_json::from_str) {
@@ -94,6 +102,9 @@ async fn handle_batch(
                 response.add_failure(id);
             }
         }
+    }
+    if let Some(prepared) = prepared {
+        let _ = prepared.await;
     }
     if let Some(budget) = &worker.budget {
         budget.release().await;
