@@ -3,17 +3,20 @@
 //!
 //! Every simulator adds 50 ms to each vendor call. `GRADIENT_MAX_RPS` is the deployment's budget
 //! (80 requests a second); every worker process leases its part of it on DynamoDB (see
-//! `psa_domain::budget`). The floor of a sync is its vendor calls ÷ the budget. Measured one after
-//! the other in this one process:
+//! `psa_domain::budget`). The floor of a sync is its vendor calls ÷ the budget. A run's time is
+//! the worker's: from the SQS event handed over to its answer (set-up and tail included), as an
+//! MSP waits for it. Measured one after the other in this one process:
 //!
 //! 1. one connector alone: a full sync of 2,000 readings (200 children × 10 enabled services)
-//!    with the worker's default window of counts in flight, against the floor;
+//!    by the real `sync-worker` binary (release build, its own process fed by the Lambda Runtime
+//!    API emulator), with the worker's default window of counts in flight, against the floor.
+//!    Just before it, a second worker process ran a small MSP's job and then sits idle beside it;
 //! 2. the same full sync in an identical second environment with one request in flight (the
-//!    sequential pattern of existing integrations), and the ratio of the two;
-//! 3. a re-sync in the first environment after 5 % of the readings changed;
-//! 4. 4 and then 10 connectors syncing at once, each on its own worker "process" (its own
-//!    platform: SDK clients, Gradient client and budget lease, as a separate Lambda process
-//!    has; only DynamoDB, SQS and the simulator are shared);
+//!    sequential pattern of existing integrations; an in-process worker, metered), and the ratio;
+//! 3. a quiet re-sync and one after 5 % of the readings changed (in-process, metered: the cost
+//!    per run as DynamoDB bills it);
+//! 4. 4 and then 10 connectors syncing at once, each job handed to its own `sync-worker`
+//!    process (only DynamoDB, SQS and the simulator are shared);
 //! 5. adaptive rate: one connector, 2,000 readings, against a simulator that allows only 50
 //!    requests a second while our budget says 80.
 //!
@@ -24,6 +27,9 @@ use gradient_sim::{Faults, RequestsReport, SimConfig};
 use psa_gradient::GradientConfig;
 use psa_tests::fixture::{DEVICE_SERVICES, USER_SERVICES};
 use psa_tests::meter::{Bill, Meter};
+use psa_tests::runtime_api::{
+    FunctionProcess, Outcome, contract_env, function_binary, sqs_event_json,
+};
 use psa_tests::{TestEnv, test_gradient_config, workspace};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -178,8 +184,11 @@ async fn verify(env: &TestEnv, msp: &Msp) -> Result<String, String> {
 /// What one measured sync did.
 struct Measured {
     secs: f64,
-    /// What the worker's DynamoDB calls consumed during the run.
-    bill: Bill,
+    /// From the first event handed over to the first vendor call, and from the last vendor call
+    /// to the worker's last answer (seconds).
+    setup_tail: (f64, f64),
+    /// What the worker's DynamoDB calls consumed during the run (an in-process worker only).
+    bill: Option<Bill>,
     status: String,
     readings: u64,
     posted: u64,
@@ -238,17 +247,66 @@ fn rejected(report: &RequestsReport) -> u64 {
         .unwrap_or_default()
 }
 
-/// "Sync now", then each SQS event of the run handed to the worker's handler, as Lambda would.
-/// `secs` is the worker's wall: from each event handed over to the handler's answer (set-up and
-/// the tail of the run included; the API request and the queue are not), summed over the run's
-/// jobs (one, unless it was continued).
+/// Who runs the jobs of a measured sync.
+enum Runner<'a> {
+    /// A worker platform of its own in this process, its DynamoDB calls metered.
+    InProcess(&'a BenchWorker),
+    /// The real `sync-worker` binary (release build) as its own process, fed by the Lambda
+    /// Runtime API emulator: measured from outside, as Lambda would run it.
+    Binary(&'a mut FunctionProcess),
+}
+
+/// Hands one SQS batch to `runner` as Lambda would; answers the ids of the failed messages.
+async fn hand_over(
+    runner: &mut Runner<'_>,
+    batch: &[aws_sdk_sqs::types::Message],
+) -> Result<Vec<String>, String> {
+    match runner {
+        Runner::InProcess(w) => {
+            let resp = sync_worker::handle(
+                &w.worker,
+                psa_tests::sqs_event(batch),
+                "bench",
+                Instant::now() + Duration::from_secs(300),
+            )
+            .await;
+            Ok(resp
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect())
+        }
+        Runner::Binary(p) => {
+            let answer = p.invoke(&sqs_event_json(batch)).await;
+            let Outcome::Response(body) = &answer else {
+                return Err(format!("the worker binary reported an error: {answer:?}"));
+            };
+            let v: serde_json::Value =
+                serde_json::from_str(body).map_err(|e| format!("worker answer {body}: {e}"))?;
+            Ok(v["batchItemFailures"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|f| f["itemIdentifier"].as_str().unwrap_or_default().to_owned())
+                .collect())
+        }
+    }
+}
+
+/// "Sync now", then each SQS event of the run handed to the worker, as Lambda would. `secs` is
+/// the worker's wall: from each event handed over to the worker's answer (set-up and the tail of
+/// the run included; the API request and the queue are not), summed over the run's jobs (one,
+/// unless it was continued).
 async fn timed_sync(
     env: &TestEnv,
     channel: &str,
-    worker: &BenchWorker,
+    mut runner: Runner<'_>,
 ) -> Result<Measured, String> {
     env.sim.clear_requests();
-    let billed = worker.meter.bill();
+    let meter = match &runner {
+        Runner::InProcess(w) => Some((w.meter.clone(), w.meter.bill())),
+        Runner::Binary(_) => None,
+    };
     let r = env.sync_now(channel).await;
     if r.status != 202 {
         return Err(format!("sync now {channel}: {} {}", r.status, r.body));
@@ -256,6 +314,7 @@ async fn timed_sync(
     let run_id = r.json()["runId"].as_str().unwrap_or_default().to_owned();
     let mut secs = 0.0;
     let mut idle = 0;
+    let (mut first_handed, mut last_answer) = (None, None);
     loop {
         let batch = env.receive(60).await;
         if batch.is_empty() {
@@ -271,16 +330,12 @@ async fn timed_sync(
             continue;
         }
         let t = Instant::now();
-        let resp = sync_worker::handle(
-            &worker.worker,
-            psa_tests::sqs_event(&batch),
-            "bench",
-            Instant::now() + Duration::from_secs(300),
-        )
-        .await;
+        first_handed.get_or_insert(t);
+        let failed = hand_over(&mut runner, &batch).await?;
         secs += t.elapsed().as_secs_f64();
-        if !resp.batch_item_failures.is_empty() {
-            return Err(format!("the worker failed a job: {resp:?}"));
+        last_answer = Some(Instant::now());
+        if !failed.is_empty() {
+            return Err(format!("the worker failed a job: {failed:?}"));
         }
         for m in &batch {
             env.local
@@ -296,15 +351,46 @@ async fn timed_sync(
     let run = env.run(channel, &run_id).await;
     let report = env.sim.requests();
     let c = &run["counts"];
+    let origin = env.sim.clock_origin();
+    let at = |us: Option<u64>| us.map(|us| origin + Duration::from_micros(us));
+    let first_call = at(report.requests.iter().map(|r| r.at_us).min());
+    let last_call = at(report.requests.iter().map(|r| r.at_us).max());
+    let setup_tail = match (first_handed, first_call, last_call, last_answer) {
+        (Some(h), Some(f), Some(l), Some(a)) => (
+            f.saturating_duration_since(h).as_secs_f64(),
+            a.saturating_duration_since(l).as_secs_f64(),
+        ),
+        _ => (0.0, 0.0),
+    };
     Ok(Measured {
         secs,
-        bill: worker.meter.bill().since(&billed),
+        setup_tail,
+        bill: meter.map(|(m, before)| m.bill().since(&before)),
         status: run["status"].as_str().unwrap_or_default().to_owned(),
         readings: c["readings"].as_u64().unwrap_or_default(),
         posted: c["posted"].as_u64().unwrap_or_default(),
         unchanged: c["unchanged"].as_u64().unwrap_or_default(),
         report,
     })
+}
+
+/// The real `sync-worker` binary beside this bench (`target/release/sync-worker`, built by
+/// `make bench`) as its own process against `env`, started and past its init.
+async fn worker_process(env: &TestEnv, n: usize) -> FunctionProcess {
+    let mut vars = contract_env(&env.platform.settings);
+    let log = std::env::var("BENCH_WORKER_LOG").unwrap_or_else(|_| "warn".into());
+    vars.push(("RUST_LOG".into(), log));
+    let dump = std::env::temp_dir().join(format!("psa-bench-worker-{n}"));
+    let mut p = FunctionProcess::spawn_program(
+        "sync-worker",
+        &function_binary("sync-worker"),
+        &[],
+        &vars,
+        &dump,
+    )
+    .await;
+    p.init_time().await;
+    p
 }
 
 /// Items of the project's table by the first part of their sort key (`READING`, `PAIR`, ...).
@@ -396,14 +482,18 @@ const WORKER_GB: f64 = 0.25;
 
 fn cost_line(label: &str, m: &Measured) {
     let r = m.readings.max(1) as f64;
+    let Some(bill) = &m.bill else {
+        println!("  {label:<16} (not metered: run by the worker binary)");
+        return;
+    };
     println!(
         "  {label:<16} readings {:>5}  DynamoDB {:>7.1} WCU ({:.3}/reading) {:>6.1} RCU ({:.3}/reading) in {:>4} requests  Gradient calls {:>5}  Lambda {:.2} GB-s",
         m.readings,
-        m.bill.write_units,
-        m.bill.write_units / r,
-        m.bill.read_units,
-        m.bill.read_units / r,
-        m.bill.total_requests(),
+        bill.write_units,
+        bill.write_units / r,
+        bill.read_units,
+        bill.read_units / r,
+        bill.total_requests(),
         m.vendor_calls(),
         m.secs * WORKER_GB,
     );
@@ -426,38 +516,32 @@ fn line(label: &str, m: &Measured) {
     );
 }
 
-/// Budget lease traffic of a worker over `secs`: renewals (each one read and one write).
-fn lease_line(renewals: u64, secs: f64) -> String {
-    format!(
-        "budget lease: {renewals} renewals = {} DynamoDB requests in {secs:.1} s ({:.2} per second of sync)",
-        2 * renewals,
-        2.0 * renewals as f64 / secs
-    )
-}
-
-/// `MSPS.len()` connectors syncing at once, each on its own worker process; prints each run's
-/// time and the window statistics.
+/// `msps` connectors syncing at once, each job handed to its own `sync-worker` process (the
+/// real binary, measured from outside); prints each run's time and the window statistics. The
+/// wall runs from the moment the jobs are handed over to the last worker's answer.
 async fn concurrent(label: &str, msps: usize, children_each: usize) -> Result<bool, String> {
     let env = start_env(label, gradient_sim::DEFAULT_MAX_RPS).await;
     let mut all = Vec::new();
     for i in 0..msps {
         all.push(connected_msp(&env, &format!("bench_{i:02}"), children_each).await?);
     }
-    // One platform per worker, as a separate Lambda process: its own clients and budget lease.
     let mut workers = Vec::new();
-    for _ in 0..msps {
-        let p = psa_runtime::Platform::build(
-            env.platform.settings.clone(),
-            &env.local.sdk,
-            gradient_config(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let mut w = sync_worker::Worker::new(&p);
-        w.policy.lease_ttl = Duration::from_secs(120);
-        // The run records are printed by the bench itself, not as EMF lines.
-        w.core.metrics = std::sync::Arc::new(psa_domain::telemetry::NoMetrics);
-        workers.push(w);
+    for i in 0..msps {
+        workers.push(worker_process(&env, i).await);
+    }
+    for m in &all {
+        let r = env.sync_now(&m.channel).await;
+        if r.status != 202 {
+            return Err(format!("sync now {}: {} {}", m.channel, r.status, r.body));
+        }
+    }
+    let mut messages = Vec::new();
+    let waited = Instant::now();
+    while messages.len() < msps {
+        messages.extend(env.receive(600).await);
+        if waited.elapsed() > Duration::from_secs(30) {
+            return Err(format!("only {} of {msps} jobs queued", messages.len()));
+        }
     }
     env.sim.set_faults(Faults {
         latency_ms: LATENCY_MS,
@@ -465,69 +549,49 @@ async fn concurrent(label: &str, msps: usize, children_each: usize) -> Result<bo
     });
     env.sim.clear_requests();
     let t0 = Instant::now();
-    for m in &all {
-        let r = env.sync_now(&m.channel).await;
-        if r.status != 202 {
-            return Err(format!("sync now {}: {} {}", m.channel, r.status, r.body));
-        }
-    }
-    let mut jobs = Vec::new();
-    while jobs.len() < msps {
-        jobs = env.queued_jobs().await;
-        if t0.elapsed() > Duration::from_secs(30) {
-            return Err(format!("only {} of {msps} jobs queued", jobs.len()));
-        }
-    }
-    let tasks = jobs
-        .into_iter()
-        .zip(workers)
-        .enumerate()
-        .map(|(i, (job, w))| {
-            tokio::spawn(async move {
-                let deadline = Instant::now() + Duration::from_secs(600);
-                let out = psa_domain::usecase::sync::run_job(
-                    &w.core,
-                    &w.policy,
-                    &job,
-                    &format!("bench-worker-{i}"),
-                    deadline,
-                )
-                .await;
-                let done = Instant::now();
-                let mut renewals = 0;
-                if let Some(b) = &w.budget {
-                    b.release().await;
-                    renewals = b.renewals();
-                }
-                (job, out, done, renewals)
-            })
-        });
+    let tasks = messages.into_iter().zip(workers).map(|(m, mut w)| {
+        tokio::spawn(async move {
+            let answer = w.invoke(&sqs_event_json(std::slice::from_ref(&m))).await;
+            let done = Instant::now();
+            let job: psa_domain::ports::SyncJob =
+                serde_json::from_str(m.body().unwrap_or_default()).expect("job body");
+            (job, answer, done, w)
+        })
+    });
     let results = join_all(tasks).await;
     let total = t0.elapsed().as_secs_f64();
     let report = env.sim.requests();
     let calls = report.stats.total;
     let floor = calls as f64 / f64::from(BUDGET);
     println!(
-        "{msps} connectors x {} readings syncing at once, one worker process each (own platform and budget lease)",
+        "{msps} connectors x {} readings syncing at once, one sync-worker process each (the real binary)",
         children_each * SERVICES_PER_CHILD
     );
     let mut ok = true;
     let mut times = Vec::new();
-    let mut renewals = 0;
+    let mut processes = Vec::new();
     for r in results {
-        let (job, out, done, n) = r.map_err(|e| format!("worker task: {e}"))?;
-        renewals += n;
+        let (job, answer, done, w) = r.map_err(|e| format!("worker task: {e}"))?;
+        processes.push(w);
         let ch = job.workspace_id.as_str().to_owned();
         let run = env.run(&ch, job.run_id.as_str()).await;
         let status = run["status"].as_str().unwrap_or_default().to_owned();
         let secs = done.duration_since(t0).as_secs_f64();
         times.push(secs);
+        let failed =
+            !matches!(&answer, Outcome::Response(b) if b.contains("\"batchItemFailures\":[]"));
         println!(
-            "  {ch:<9} {secs:>6.1} s  status {status:<9} posted {:>5}  outcome {out:?}",
+            "  {ch:<9} {secs:>6.1} s  status {status:<9} posted {:>5}{}",
             run["counts"]["posted"].as_u64().unwrap_or_default(),
+            if failed {
+                format!("  answer {answer:?}")
+            } else {
+                String::new()
+            }
         );
-        ok &= status == "succeeded";
+        ok &= status == "succeeded" && !failed;
     }
+    drop(processes);
     for m in &all {
         match verify(&env, m).await {
             Ok(_) => {}
@@ -555,7 +619,6 @@ async fn concurrent(label: &str, msps: usize, children_each: usize) -> Result<bo
         slowest / fastest,
         if ok { "yes" } else { "NO" },
     );
-    println!("  {}", lease_line(renewals, total));
     if let Some(w) = densest_window(&report) {
         println!("  {w}");
     }
@@ -607,7 +670,9 @@ async fn bench() -> Result<bool, String> {
         "sync benchmark: simulator latency {LATENCY_MS} ms per vendor call, deployment budget {BUDGET} req/s (floor = vendor calls / budget)"
     );
     println!();
-    // BENCH_ONLY=concurrent runs only the several-connectors phase (for quick checks).
+    // BENCH_ONLY=concurrent runs only the several-connectors phase, BENCH_ONLY=lone only the
+    // lone full sync (for quick checks).
+    let only_lone = std::env::var("BENCH_ONLY").as_deref() == Ok("lone");
     if std::env::var("BENCH_ONLY").as_deref() == Ok("concurrent") {
         ok &= concurrent("bench-4", 4, 50).await?;
         ok &= concurrent("bench-10", 10, 30).await?;
@@ -615,30 +680,57 @@ async fn bench() -> Result<bool, String> {
     }
 
     // ---- 1 + 2: one connector alone, full sync, window vs sequential -----------------------
+    // The full sync runs on the real worker binary, measured from outside. Just before it,
+    // another worker process runs a small MSP's job and then sits idle beside it: the lone
+    // connector must still get the whole budget (a worker that has answered holds no share).
     let par_env = start_env("bench-par", gradient_sim::DEFAULT_MAX_RPS).await;
     let msp = connected_msp(&par_env, CH, N).await?;
+    let small = connected_msp(&par_env, "bench_idle", 20).await?;
+    let alone_msp = connected_msp(&par_env, "bench_alone", N).await?;
     let seq_env = start_env("bench-seq", gradient_sim::DEFAULT_MAX_RPS).await;
     let seq_msp = connected_msp(&seq_env, CH, N).await?;
 
-    let par_worker = bench_worker(&par_env, None).await?;
-    let in_flight = par_worker.worker.policy.in_flight;
+    let in_flight = par_env.platform.settings.sync.in_flight;
+    let mut idle_process = worker_process(&par_env, 0).await;
+    let mut main_process = worker_process(&par_env, 1).await;
     par_env.sim.set_faults(latency.clone());
-    let lease_renewals = || {
-        par_worker
-            .platform
-            .budget
-            .as_ref()
-            .map_or(0, |b| b.renewals())
-    };
-    let renewals0 = lease_renewals();
-    let par = timed_sync(&par_env, CH, &par_worker).await?;
-    let renewals = lease_renewals() - renewals0;
+    // Alone: no other process has called Gradient for seconds (the connects were before).
+    let alone = timed_sync(
+        &par_env,
+        &alone_msp.channel,
+        Runner::Binary(&mut main_process),
+    )
+    .await?;
+    let alone_ok = verify(&par_env, &alone_msp).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let first = timed_sync(&par_env, &small.channel, Runner::Binary(&mut idle_process)).await?;
+    let first_ok = verify(&par_env, &small).await;
+    let par = timed_sync(&par_env, CH, Runner::Binary(&mut main_process)).await?;
     let par_ok = verify(&par_env, &msp).await;
+    drop((idle_process, main_process));
+    if only_lone {
+        for (label, m) in [("alone", &alone), ("beside idle", &par)] {
+            let (span, span_rps) = m.calls_span();
+            line(label, m);
+            println!(
+                "  {span:.1} s between the first and the last call ({span_rps:.1} req/s), set-up {:.2} s, tail {:.2} s",
+                m.setup_tail.0, m.setup_tail.1
+            );
+        }
+        return Ok(par_ok.is_ok() && first_ok.is_ok() && alone_ok.is_ok());
+    }
 
+    // The sequential peer: an in-process worker with one request in flight, metered (a full
+    // resend costs the same whatever the window, so its bill is the full run's).
     let seq_worker = bench_worker(&seq_env, Some(1)).await?;
     seq_env.sim.set_faults(latency.clone());
-    let seq = timed_sync(&seq_env, CH, &seq_worker).await?;
+    let seq = timed_sync(&seq_env, CH, Runner::InProcess(&seq_worker)).await?;
     let seq_ok = verify(&seq_env, &seq_msp).await;
+    let seq_lease = seq_worker
+        .platform
+        .budget
+        .as_ref()
+        .map_or((0, 0), |b| (b.lease_reads(), b.renewals()));
     seq_env.sim.clear_faults();
     drop(seq_env);
 
@@ -646,40 +738,69 @@ async fn bench() -> Result<bool, String> {
     println!(
         "one connector alone: full sync of {readings} readings ({N} children x {SERVICES_PER_CHILD} services), first run after connect = full resend"
     );
-    line(&format!("window({in_flight})"), &par);
+    line(&format!("window({in_flight})"), &alone);
     line("sequential", &seq);
+    line("beside idle", &par);
     println!(
-        "full sync {readings} readings  window: {:.1} s = {:.3}x the floor of {:.1} s  sequential: {:.1} s  window is {:.2}x faster  utilisation {:.0} % of the whole budget  max/1s {}  429s {}",
+        "full sync {readings} readings  window (sync-worker binary, alone): {:.1} s = {:.3}x the floor of {:.1} s  sequential: {:.1} s  window is {:.2}x faster  utilisation {:.0} % of the whole budget  max/1s {}  429s {}",
+        alone.secs,
+        alone.secs / alone.floor(),
+        alone.floor(),
+        seq.secs,
+        seq.secs / alone.secs,
+        alone.utilisation(),
+        alone.max_1s(),
+        alone.rejected_429(),
+    );
+    println!(
+        "  beside another sync-worker process that had just answered its own job ({} readings, {} vendor calls, {:.1} s, status {}) and sits idle: {:.1} s = {:.3}x the floor, the lone connector used {:.1} % of the budget",
+        first.readings,
+        first.vendor_calls(),
+        first.secs,
+        first.status,
         par.secs,
         par.secs / par.floor(),
-        par.floor(),
-        seq.secs,
-        seq.secs / par.secs,
         par.utilisation(),
-        par.max_1s(),
-        par.rejected_429(),
     );
-    let (span, span_rps) = par.calls_span();
+    for (label, m) in [("alone", &alone), ("beside idle", &par)] {
+        let (span, span_rps) = m.calls_span();
+        println!(
+            "  {label}: of the worker's {:.1} s (SQS event handed over → answer), {span:.1} s from the first to the last vendor call ({span_rps:.1} req/s between them = {:.1} % of the budget); set-up before the first call {:.2} s, the run's tail after the last {:.2} s",
+            m.secs,
+            100.0 * span_rps / f64::from(BUDGET),
+            m.setup_tail.0,
+            m.setup_tail.1,
+        );
+    }
     println!(
-        "  of the worker's {:.1} s (SQS event handed over → answer): {span:.1} s from the first to the last vendor call ({span_rps:.1} req/s between them = {:.1} % of the budget); the rest is set-up before the first call and the run's tail after the last",
-        par.secs,
-        100.0 * span_rps / f64::from(BUDGET)
+        "  budget lease of the sequential worker: {} reads and {} writes in {:.1} s ({:.2} DynamoDB requests per second of sync)",
+        seq_lease.0,
+        seq_lease.1,
+        seq.secs,
+        (seq_lease.0 + seq_lease.1) as f64 / seq.secs
     );
-    println!(
-        "  {} (a renewal every 2 s while busy)",
-        lease_line(renewals, par.secs)
-    );
-    for (label, v) in [("window", &par_ok), ("sequential", &seq_ok)] {
+    for (label, v) in [
+        ("window alone", &alone_ok),
+        ("window beside idle", &par_ok),
+        ("sequential", &seq_ok),
+        ("the idle worker's MSP", &first_ok),
+    ] {
         match v {
             Ok(m) => println!("  {label}: {m}"),
             Err(e) => println!("  {label}: WRONG {e}"),
         }
     }
-    ok &=
-        par.status == "succeeded" && seq.status == "succeeded" && par_ok.is_ok() && seq_ok.is_ok();
+    ok &= par.status == "succeeded"
+        && alone.status == "succeeded"
+        && alone_ok.is_ok()
+        && seq.status == "succeeded"
+        && first.status == "succeeded"
+        && par_ok.is_ok()
+        && seq_ok.is_ok()
+        && first_ok.is_ok();
     let items = items_by_kind(&par_env).await;
     println!(
-        "  DynamoDB items after the full sync: {} reading items ({} posted), {} packed chunks, {} pair states, {} run records (checkpoints in the background every 200 results or 2 s)",
+        "  DynamoDB items after the full syncs of both MSPs: {} reading items ({} posted), {} packed chunks, {} pair states, {} run records (checkpoints in the background every 200 results or 2 s)",
         items.get("READING").copied().unwrap_or_default()
             + items.get("RPOSTED").copied().unwrap_or_default(),
         items.get("RPOSTED").copied().unwrap_or_default(),
@@ -691,7 +812,8 @@ async fn bench() -> Result<bool, String> {
     println!();
 
     // ---- 3: a quiet night (nothing changed), then 5 % of the readings changed -------------
-    let quiet = timed_sync(&par_env, CH, &par_worker).await?;
+    let cost_worker = bench_worker(&par_env, None).await?;
+    let quiet = timed_sync(&par_env, CH, Runner::InProcess(&cost_worker)).await?;
     let quiet_ok = verify(&par_env, &msp).await;
     ok &= quiet.status == "succeeded" && quiet_ok.is_ok() && quiet.unchanged == quiet.readings;
 
@@ -709,7 +831,7 @@ async fn bench() -> Result<bool, String> {
     }
     let n_changed = 10 * DEVICE_SERVICES.len() + 10 * USER_SERVICES.len();
     seed(&par_env, CH, &changed.kids).await;
-    let re = timed_sync(&par_env, CH, &par_worker).await?;
+    let re = timed_sync(&par_env, CH, Runner::InProcess(&cost_worker)).await?;
     println!(
         "re-sync with {n_changed} of {readings} readings changed ({:.0} %)",
         100.0 * n_changed as f64 / readings as f64
@@ -730,7 +852,7 @@ async fn bench() -> Result<bool, String> {
     println!(
         "cost per run, as DynamoDB Local bills it (ReturnConsumedCapacity TOTAL on every call of the worker, budget leases included; the API's request not counted)"
     );
-    cost_line("full (first)", &par);
+    cost_line("full (first)", &seq); // the sequential peer's first run
     cost_line("nothing changed", &quiet);
     cost_line(&format!("{n_changed} changed"), &re);
     let items = items_by_kind(&par_env).await;
@@ -749,7 +871,7 @@ async fn bench() -> Result<bool, String> {
     let low_msp = connected_msp(&low_env, CH, N).await?;
     let low_worker = bench_worker(&low_env, None).await?;
     low_env.sim.set_faults(latency);
-    let low = timed_sync(&low_env, CH, &low_worker).await?;
+    let low = timed_sync(&low_env, CH, Runner::InProcess(&low_worker)).await?;
     let low_ok = verify(&low_env, &low_msp).await;
     let share = 100.0 * low.rejected_429() as f64 / low.vendor_calls() as f64;
     let low_floor = (low.vendor_calls() - low.rejected_429()) as f64 / f64::from(SIM_LIMIT_LOW);

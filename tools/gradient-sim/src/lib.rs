@@ -221,6 +221,11 @@ impl SimHandle {
         self.shared.lock().requests()
     }
 
+    /// The moment the request log's times (`at_us`, `at_ms`) count from.
+    pub fn clock_origin(&self) -> std::time::Instant {
+        self.shared.started
+    }
+
     pub fn clear_requests(&self) {
         self.shared.lock().log.clear();
     }
