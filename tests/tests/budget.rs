@@ -98,21 +98,27 @@ async fn processes_share_the_budget_fairly_and_never_exceed_it() {
         t.abort();
     }
     // Released shares go back at once: no process holds a share any more, and the record keeps
-    // them only as give-backs cooling for the rest of their window...
+    // them only as give-backs cooling for the rest of their window.
     for b in &budgets {
         b.release().await;
         assert_eq!(b.shares(), Some(0));
     }
+    only_cooling_then_all_to_a_newcomer(&store, "late").await;
+}
+
+/// The record holds only cooling give-backs (no live holder), and a newcomer, busy from now on,
+/// holds the whole budget once they have cooled (not after the leases would have expired).
+async fn only_cooling_then_all_to_a_newcomer(store: &Arc<DynamoBudgetLeases>, newcomer: &str) {
     let record = store.read().await.expect("the lease record reads");
+    assert!(!record.holders.is_empty(), "a lease was taken");
     assert!(
         record.holders.iter().all(|h| h.cooling.is_some()),
-        "{:?}",
+        "a live holder is left after the release: {:?}",
         record.holders
     );
-    // ... so a newcomer holds the whole budget once they have cooled.
-    let late = vec![Budget::leased(80, store.clone(), "late", TOTAL, timing())];
+    let late = vec![Budget::leased(80, store.clone(), newcomer, TOTAL, timing())];
     let t = busy(&late[0]);
-    let all = until_settled(&store, &late, 10, |s| s == [TOTAL]).await;
+    let all = until_settled(store, &late, 10, |s| s == [TOTAL]).await;
     assert!(all, "{:?}", late[0].shares());
     t.abort();
 }
@@ -200,18 +206,6 @@ async fn the_api_gives_its_shares_back_when_it_answers() {
     let api = env.platform.budget.as_ref().expect("a leased budget");
     assert_eq!(api.shares(), Some(0));
     assert_eq!(api.rate(), 0.0);
-    let record = store.read().await.expect("the lease record reads");
-    assert!(!record.holders.is_empty(), "the connect took a lease");
-    assert!(
-        record.holders.iter().all(|h| h.cooling.is_some()),
-        "a live holder is left after the answer: {:?}",
-        record.holders
-    );
-    // A worker arriving now gets the whole budget once that give-back has cooled, not after
-    // the API's lease would have expired.
-    let worker = vec![Budget::leased(80, store.clone(), "worker", TOTAL, timing())];
-    let t = busy(&worker[0]);
-    let all = until_settled(&store, &worker, 10, |s| s == [TOTAL]).await;
-    assert!(all, "{:?}", worker[0].shares());
-    t.abort();
+    // A worker arriving now gets the whole budget once that give-back has cooled.
+    only_cooling_then_all_to_a_newcomer(&store, "worker").await;
 }
