@@ -124,14 +124,17 @@ fn note_run(run: &psa_domain::RunId) {
 /// Entry point for one request: never panics on input, never answers 5xx for bad input.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let span = request_span(&req);
-    async {
+    psa_domain::calls::scope(async {
         let response = handle_in_span(app, req).await;
-        if let Some(budget) = &app.budget {
-            // A no-op unless this request called Gradient; then one read and one write.
+        if let Some(budget) = &app.budget
+            && !psa_domain::calls::current().is_zero()
+        {
+            // This request called Gradient: one read and one write. Requests that did not
+            // leave a share this process may hold for other work (the local front, tests).
             budget.release().await;
         }
         response
-    }
+    })
     .instrument(span)
     .await
 }
