@@ -96,6 +96,7 @@ async fn processes_share_the_budget_fairly_and_never_exceed_it() {
     );
     for t in tasks {
         t.abort();
+        let _ = t.await; // stopped: no request of it is on its way any more
     }
     // Released shares go back at once: no process holds a share any more, and the record keeps
     // them only as give-backs cooling for the rest of their window.

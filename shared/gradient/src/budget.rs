@@ -447,6 +447,9 @@ impl Budget {
         {
             return; // renewed by a concurrent caller meanwhile
         }
+        if how == Renewal::Watch && lock(&lease.state).valid_until.is_none() {
+            return; // given back while this look waited its turn: only a request takes a lease
+        }
         let busy = how != Renewal::GiveBack;
         let skew = timing.skew.as_millis() as i64;
         for attempt in 0..6u32 {
@@ -717,6 +720,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(700)).await;
         assert_eq!(b.shares(), Some(0));
         keep_a_busy.abort();
+        let _ = keep_a_busy.await;
         let released = Instant::now();
         let last_sent = lock(&a.pace).sent.back().copied().expect("a sent");
         a.release().await;
@@ -727,6 +731,12 @@ mod tests {
         let record = store.read().await.unwrap();
         let given = record.holders.iter().find(|h| h.owner == "a").unwrap();
         assert!(given.cooling.is_some(), "{given:?}");
+        // A look of the renewer that was waiting its turn during the release takes nothing.
+        a.renew(Renewal::Watch).await;
+        assert_eq!(a.shares(), Some(0));
+        let record = store.read().await.unwrap();
+        let given = record.holders.iter().find(|h| h.owner == "a").unwrap();
+        assert!(given.cooling.is_some(), "a took a lease again: {given:?}");
         assert_eq!(a.shares(), Some(0));
         assert_eq!(a.rate(), 0.0);
         // a's shares still count while its last requests are in the window: b, busy again,
