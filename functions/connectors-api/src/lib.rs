@@ -31,7 +31,7 @@ pub struct App {
     /// where it is wired (the on-demand function); elsewhere they are 404, never a 500.
     pub serves_sync: bool,
     /// This process's lease of the deployment's Gradient budget, given back after every
-    /// request that took one (Lambda may freeze the process once it has answered).
+    /// request that called Gradient (Lambda may freeze the process once it has answered).
     pub budget: Option<std::sync::Arc<psa_runtime::Budget>>,
 }
 
