@@ -3,7 +3,8 @@
 //!
 //! * **Pacing.** At most `floor(rate)` requests in any sliding window of [`WINDOW`] (1.02 s, so
 //!   arrivals may jitter by 20 ms and still fit Gradient's 1-second window), evenly spaced, no
-//!   burst. A strict window (not only a spacing) matters when several processes share the
+//!   burst. The window holds the instants requests *reach the wire* ([`Slot`]), not the instants
+//!   they were let through, so a request held up in this process never adds one to a second. A strict window (not only a spacing) matters when several processes share the
 //!   budget: spacing alone lets each one put `rate + 1` requests into some second, and ten
 //!   processes would overrun by ten. `rate = share × factor`, where `share` is this process's
 //!   part of the budget (the whole `max_rps` without a lease) and `factor` the congestion factor
@@ -53,6 +54,8 @@ pub const MIN_FACTOR: f64 = 0.05;
 const COOLING_STEPS: u32 = 4;
 /// Shortest wait of a full window (avoids spinning on a slot that frees in microseconds).
 const MIN_WAIT: Duration = Duration::from_millis(1);
+/// How often a process whose window is all requests on their way looks again.
+const PENDING_WAIT: Duration = Duration::from_millis(2);
 
 /// Timing of the lease on the shared budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,11 +86,42 @@ impl Default for LeaseTiming {
     }
 }
 
+/// A request the pacer let through. It counts in the window from the moment its bytes leave,
+/// and as leaving *now* until then: so the bound holds for the instants requests reach the wire,
+/// not only for the instants they were let through (a request held up between the two — an
+/// unscheduled task, a busy core, a connection being opened — would otherwise put one more into
+/// some second at Gradient). Pace is kept at the wire because Gradient counts arrivals.
+///
+/// [`Slot::sent`] marks the moment (the request's body calls it when the HTTP connection first
+/// asks for it, just before the write); a slot dropped unmarked counts from the drop, which is
+/// never before its bytes left (a request without a body is dropped when its answer comes).
+#[derive(Debug)]
+pub struct Slot {
+    budget: Option<Arc<Budget>>,
+}
+
+impl Slot {
+    /// The request's bytes are leaving now.
+    pub fn sent(&mut self) {
+        if let Some(budget) = self.budget.take() {
+            budget.went_out(Instant::now());
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.sent();
+    }
+}
+
 struct Pace {
     /// Requests a second this process may send (its share of the budget).
     share_rps: f64,
-    /// When the requests of the last [`WINDOW`] were let through, oldest first.
+    /// When the requests of the last [`WINDOW`] went out (see [`Slot`]), oldest first.
     sent: std::collections::VecDeque<Instant>,
+    /// Requests let through whose bytes have not gone out yet: each counts as going out now.
+    pending: usize,
     factor: f64,
     /// Earliest moment of the next request.
     next: Instant,
@@ -206,6 +240,7 @@ impl Budget {
             pace: Mutex::new(Pace {
                 share_rps,
                 sent: std::collections::VecDeque::new(),
+                pending: 0,
                 factor: 1.0,
                 next: now,
                 last_cut: None,
@@ -254,17 +289,31 @@ impl Budget {
         self.reads.load(Ordering::Relaxed)
     }
 
-    /// Waits until this process may send one request.
-    pub async fn acquire(self: &Arc<Self>) {
+    /// Waits until this process may send one request. The request counts in the window from
+    /// the moment its bytes leave: call [`Slot::sent`] then, or drop the slot once they surely
+    /// have (its answer came, or it failed).
+    pub async fn acquire(self: &Arc<Self>) -> Slot {
         loop {
             if self.lease.is_some() {
                 self.ensure_lease().await;
             }
             match self.try_take() {
-                None => return,
+                None => {
+                    return Slot {
+                        budget: Some(self.clone()),
+                    };
+                }
                 Some(wait) => tokio::time::sleep(wait).await,
             }
         }
+    }
+
+    /// A request let through went out at `at`.
+    fn went_out(&self, at: Instant) {
+        let mut p = lock(&self.pace);
+        p.pending = p.pending.saturating_sub(1);
+        let i = p.sent.partition_point(|t| *t <= at);
+        p.sent.insert(i, at);
     }
 
     /// Takes the lease now if none is in force (e.g. at the start of a job, beside its other
@@ -296,8 +345,14 @@ impl Budget {
         {
             p.sent.pop_front();
         }
-        if p.sent.len() >= cap {
-            let oldest = p.sent[p.sent.len() - cap];
+        // Requests not yet out count as going out now: a window of the instants the bytes
+        // leave never holds more than `cap` (see `Slot`).
+        let used = p.sent.len() + p.pending;
+        if used >= cap {
+            if p.pending >= cap {
+                return Some(PENDING_WAIT); // a rate cut below the requests on their way
+            }
+            let oldest = p.sent[used - cap];
             return Some(
                 (oldest + WINDOW)
                     .saturating_duration_since(now)
@@ -315,7 +370,7 @@ impl Budget {
             p.next
         };
         p.next = base + period;
-        p.sent.push_back(now);
+        p.pending += 1;
         None
     }
 
@@ -323,9 +378,12 @@ impl Budget {
     fn leaving_ms(&self) -> Vec<u32> {
         let p = lock(&self.pace);
         let now = Instant::now();
+        let pending = std::iter::repeat_n(now, p.pending);
         p.sent
             .iter()
-            .map(|t| (*t + WINDOW).saturating_duration_since(now))
+            .copied()
+            .chain(pending)
+            .map(|t| (t + WINDOW).saturating_duration_since(now))
             .filter(|d| !d.is_zero())
             .map(|d| u32::try_from(d.as_micros().div_ceil(1000)).unwrap_or(u32::MAX))
             .collect()
@@ -685,6 +743,42 @@ mod tests {
         // 20 gaps of 10.2 ms
         let e = t.elapsed();
         assert!(e >= Duration::from_millis(200), "{e:?}");
+    }
+
+    /// Every 21st request is held up 80 ms between being let through and going out (a busy
+    /// core). Counted when let through, the 21st after it goes 1.02 s after it, on time, while
+    /// it went out 80 ms late: 21 within 1.02 s. Counted when out: never.
+    #[tokio::test]
+    async fn the_window_bounds_the_instants_requests_go_out() {
+        let b = Budget::local(20);
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..42 {
+            let mut slot = b.acquire().await;
+            let out = out.clone();
+            tasks.push(tokio::spawn(async move {
+                if i % 21 == 0 {
+                    tokio::time::sleep(Duration::from_millis(80)).await;
+                }
+                lock(&out).push(Instant::now());
+                slot.sent();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut out = lock(&out).clone();
+        out.sort();
+        for (i, t) in out.iter().enumerate() {
+            let n = out[i..]
+                .iter()
+                .take_while(|u| u.duration_since(*t) < WINDOW)
+                .count();
+            assert!(
+                n <= 20,
+                "{n} requests went out within {WINDOW:?} of request {i}"
+            );
+        }
     }
 
     #[tokio::test]

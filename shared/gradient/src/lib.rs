@@ -39,6 +39,7 @@ mod error;
 mod psa;
 mod scrub;
 mod types;
+mod wire;
 
 pub use budget::{Budget, LeaseTiming};
 pub use error::GradientError;
@@ -739,12 +740,12 @@ impl GradientClient {
     ) -> Result<Answer, GradientError> {
         let header = Self::header_value(key, token)?;
         let budget = self.budget();
-        match deadline::remaining() {
+        let slot = match deadline::remaining() {
             None => budget.acquire().await,
             Some(left) => tokio::time::timeout(left, budget.acquire())
                 .await
                 .map_err(|_| GradientError::Timeout)?,
-        }
+        };
         let timeout = deadline::bounded(self.inner.config.request_timeout);
         if timeout.is_zero() {
             return Err(GradientError::Timeout);
@@ -759,10 +760,18 @@ impl GradientClient {
             .timeout(timeout)
             .header("GRADIENT-TOKEN", header)
             .header(ACCEPT, "application/json");
+        // The slot counts from the moment the bytes leave: a body marks it when the connection
+        // asks for it; a request without one keeps it until its answer came.
+        let mut slot = Some(slot);
         if let Some(b) = body {
-            rb = rb.header(CONTENT_TYPE, "application/json").body(b.to_vec());
+            let paced = wire::PacedBody::new(b.to_vec(), slot.take().expect("the slot"));
+            rb = rb
+                .header(CONTENT_TYPE, "application/json")
+                .body(reqwest::Body::wrap(paced));
         }
-        let resp = rb.send().await.map_err(|e| transport_error(path, &e))?;
+        let resp = rb.send().await.map_err(|e| transport_error(path, &e));
+        drop(slot);
+        let resp = resp?;
         let status = resp.status();
         budget.on_response(status.as_u16());
         psa_domain::calls::answered(status.as_u16()); // 429s: the job's Throttled
