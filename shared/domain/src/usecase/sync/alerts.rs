@@ -21,17 +21,17 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The kind of the alert about unmapped services (one per account and interval).
 pub const UNMAPPED_SERVICES: &str = "unmapped_services";
 
-/// Raises the run's alerts; answers how many the PSA accepted.
+/// Raises the run's alerts from its recorded `readings`; answers how many the PSA accepted.
 pub(super) async fn raise(
     core: &Core,
     policy: &SyncPolicy,
     run: &mut SyncRun,
     token: &ApiToken,
     service_ids: &BTreeMap<String, String>,
+    readings: &[RunReading],
 ) -> Result<u64, StoreError> {
     let cref = run.connector();
     confirm_pending(core, run, token).await?;
-    let readings = core.readings.all_readings(&cref, &run.run_id).await?;
     let mut unmapped: BTreeMap<&str, Vec<&RunReading>> = BTreeMap::new();
     for r in readings.iter().filter(|r| r.outcome == Outcome::Unmapped) {
         unmapped.entry(r.account_id.as_str()).or_default().push(r);

@@ -8,7 +8,9 @@ use crate::caller::WorkspaceType;
 use crate::connector::{Connector, ConnectorStatus, LastSync, reason};
 use crate::ids::WorkspaceId;
 use crate::ports::{PsaError, Rejected, Rejection, StoreError};
-use crate::sync::{Failure, MAX_RECORDED_FAILURES, Outcome, RunStatus, SyncRun, bounded_reason};
+use crate::sync::{
+    Failure, MAX_RECORDED_FAILURES, Outcome, RunReading, RunStatus, SyncRun, bounded_reason,
+};
 use crate::telemetry::Measurement;
 use crate::usecase::{Core, audit, now, run_finished, update_connector};
 
@@ -30,18 +32,23 @@ pub(super) async fn end(
     why: &str,
 ) -> Result<JobOutcome, StoreError> {
     run.reason = Some(bounded_reason(why));
-    finish(core, run, Some(status)).await
+    finish(core, run, Some(status), None).await
 }
 
 /// Records the finished run. The counts are the tally of the run's recorded readings (so the
-/// readings route adds up to them exactly); `status` `None` derives it from them.
+/// readings route adds up to them exactly): `readings` when the job knows them all (its
+/// [`super::record::Recorder`]), else read from the store. `status` `None` derives it from them.
 pub(super) async fn finish(
     core: &Core,
     run: &mut SyncRun,
     status: Option<RunStatus>,
+    readings: Option<Vec<RunReading>>,
 ) -> Result<JobOutcome, StoreError> {
     let cref = run.connector();
-    let readings = core.readings.all_readings(&cref, &run.run_id).await?;
+    let readings = match readings {
+        Some(known) => known,
+        None => core.readings.all_readings(&cref, &run.run_id).await?,
+    };
     run.counts.tally(readings.iter().map(|r| &r.outcome));
     run.failures = readings
         .iter()

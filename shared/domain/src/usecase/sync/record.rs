@@ -1,5 +1,7 @@
 //! Recording what a job did: checkpoints of posted counts (readings and pair states, batched,
-//! written while the window keeps sending) and readings decided without a post.
+//! written while the window keeps sending) and readings decided without a post. The recorder
+//! also keeps the run's readings as the job knows them (those of earlier jobs, read once at its
+//! start, and its own), so ending the run tallies them without reading them again.
 
 use super::plan::Reading;
 use super::send::Sent;
@@ -23,21 +25,43 @@ pub(super) struct Recorder<'a> {
     pairs: &'a BTreeMap<(String, String), PairState>,
     /// The last few readings this job had accepted, newest last.
     accepted: Mutex<Vec<Reading>>,
+    /// The run's recorded readings by (account, service): a reading recorded again replaces the
+    /// earlier one, as in the store.
+    known: Mutex<BTreeMap<(String, String), RunReading>>,
 }
 
 impl<'a> Recorder<'a> {
+    /// `recorded`: the run's readings recorded by earlier jobs.
     pub fn new(
         core: &'a Core,
         run: &SyncRun,
         pairs: &'a BTreeMap<(String, String), PairState>,
+        recorded: Vec<RunReading>,
     ) -> Self {
-        Self {
+        let recorder = Self {
             core,
             connector: run.connector(),
             run_id: run.run_id.clone(),
             pairs,
             accepted: Mutex::new(Vec::new()),
+            known: Mutex::new(BTreeMap::new()),
+        };
+        recorder.know(recorded);
+        recorder
+    }
+
+    fn know(&self, readings: impl IntoIterator<Item = RunReading>) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        for r in readings {
+            known.insert((r.account_id.clone(), r.service.clone()), r);
         }
+    }
+
+    /// Every recorded reading of the run so far, ordered by account id then service key (what
+    /// `RunReadings::all_readings` would answer now).
+    pub fn readings(&self) -> Vec<RunReading> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.values().cloned().collect()
     }
 
     /// The newest readings accepted by this job (at most a few), newest first.
@@ -113,6 +137,7 @@ impl<'a> Recorder<'a> {
             .readings
             .put_readings(cref, &self.run_id, &readings)
             .await?;
+        self.know(readings);
         let mut kept = self.accepted.lock().unwrap_or_else(|e| e.into_inner());
         kept.extend(accepted_now);
         let extra = kept.len().saturating_sub(KEEP_ACCEPTED);
@@ -148,7 +173,19 @@ impl<'a> Recorder<'a> {
         self.core
             .readings
             .put_readings(cref, &self.run_id, readings)
-            .await
+            .await?;
+        self.know(readings.iter().cloned());
+        Ok(())
+    }
+
+    /// Records readings as they are, with no pair state (a held run).
+    pub async fn as_is(&self, readings: &[RunReading]) -> Result<(), StoreError> {
+        self.core
+            .readings
+            .put_readings(&self.connector, &self.run_id, readings)
+            .await?;
+        self.know(readings.iter().cloned());
+        Ok(())
     }
 
     /// Readings that were not sent, recorded `failed` with `why` (sent next run).

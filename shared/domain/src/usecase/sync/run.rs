@@ -203,24 +203,42 @@ impl Job<'_> {
     async fn sync(&self, run: &mut SyncRun, token: &ApiToken) -> Result<JobOutcome, StoreError> {
         let (core, cref) = (self.core, run.connector());
         let near = || self.deadline_near();
+        // What needs nothing from the PSA (the tree, the readings of earlier jobs) is read
+        // beside the token's check; the services and the accounts are then made sure of side by
+        // side (neither needs the other). Nothing is written to the PSA before the check.
         let setup: Result<_, ProvisionError> = async {
-            let org = core.psa(cref.kind).verify(token).await?;
-            self.check_organization(run, &org).await?;
+            let check = async {
+                let org = core.psa(cref.kind).verify(token).await?;
+                self.check_organization(run, &org).await
+            };
+            let reads = async {
+                let workspaces = managed_workspaces(core, &cref.workspace).await?;
+                let recorded = core.readings.all_readings(&cref, &run.run_id).await?;
+                Ok::<_, StoreError>((workspaces, recorded))
+            };
+            let (checked, read) = futures::join!(check, reads);
+            checked?;
+            let (workspaces, recorded) = read?;
             let by = AcceptedBy {
                 connector: cref.clone(),
                 token_version: run.token_version,
             };
-            if let Err(e) = core.key_health.accepted(cref.kind, &by).await {
-                tracing::warn!(error = %e, "could not record an accepted call");
-            }
-            let (ids, services_created) =
-                ensure_services(core, cref.kind, token, &cref.workspace).await?;
-            let workspaces = managed_workspaces(core, &cref.workspace).await?;
-            let accounts = ensure_accounts(core, token, &workspaces, &cref, &near).await?;
-            Ok((ids, services_created, workspaces, accounts))
+            let accepted = async {
+                if let Err(e) = core.key_health.accepted(cref.kind, &by).await {
+                    tracing::warn!(error = %e, "could not record an accepted call");
+                }
+            };
+            let (services, accounts, ()) = futures::join!(
+                ensure_services(core, cref.kind, token, &cref.workspace),
+                ensure_accounts(core, token, &workspaces, &cref, &near),
+                accepted,
+            );
+            let (ids, services_created) = services?;
+            let accounts = accounts?;
+            Ok((ids, services_created, workspaces, accounts, recorded))
         }
         .await;
-        let (ids, services_created, workspaces, accounts) = match setup {
+        let (ids, services_created, workspaces, accounts, recorded) = match setup {
             Ok(v) => v,
             // A PSA call cut by the job's bound is no answer of the PSA: the next job goes on.
             Err(ProvisionError::Psa(_)) if crate::deadline::remaining() == Some(Duration::ZERO) => {
@@ -241,8 +259,8 @@ impl Job<'_> {
         run.counts.accounts_created += accounts.created;
         run.counts.accounts_renamed += accounts.renamed;
 
+        // After the accounts: a missing one's pairs were forgotten there.
         let pairs = core.pairs.pairs(&cref).await?;
-        let recorded = core.readings.all_readings(&cref, &run.run_id).await?;
         let recorded_keys: BTreeSet<(String, String)> = recorded
             .iter()
             .map(|r| (r.account_id.clone(), r.service.clone()))
@@ -256,6 +274,8 @@ impl Job<'_> {
             &accounts.refused,
             run.full,
         );
+        let already = recorded.len();
+        let recorder = Recorder::new(core, run, &pairs, recorded);
         if run.guard.is_none() {
             let figures = guard_figures(&core.catalogue, &workspaces, &ids, &pairs);
             run.guard = Some(figures);
@@ -263,15 +283,15 @@ impl Job<'_> {
             if run.trigger != Trigger::Release
                 && figures.holds(threshold, self.policy.guard_min_units)
             {
-                return self.hold(run, plan, threshold.unwrap_or_default()).await;
+                let threshold = threshold.unwrap_or_default();
+                return self.hold(run, &recorder, plan, threshold).await;
             }
         }
-        let recorder = Recorder::new(core, run, &pairs);
         recorder.decided(&plan.decided).await?;
         tracing::info!(
             send = plan.send.len(),
             decided = plan.decided.len(),
-            already = recorded.len(),
+            already,
             full = run.full,
             "readings planned"
         );
@@ -335,13 +355,14 @@ impl Job<'_> {
             }
             // (Killed and LeaseLost returned above; a deadline met by the rebuild count is fine.)
             Stop::Go | Stop::Deadline | Stop::LeaseLost | Stop::Killed => {
+                let readings = recorder.readings();
                 if !sender.built.load(Ordering::SeqCst) {
-                    self.rebuild(run, &sender, &ids, accepted_now).await?;
+                    self.rebuild(&sender, &ids, accepted_now, &readings).await;
                 }
                 if self.settings.psa_alerts && !self.deadline_near() {
-                    alerts::raise(core, self.policy, run, token, &ids).await?;
+                    alerts::raise(core, self.policy, run, token, &ids, &readings).await?;
                 }
-                finish::finish(core, run, None).await
+                finish::finish(core, run, None, Some(readings)).await
             }
         }
     }
@@ -350,22 +371,19 @@ impl Job<'_> {
     async fn hold(
         &self,
         run: &mut SyncRun,
+        recorder: &Recorder<'_>,
         plan: Plan,
         threshold: u8,
     ) -> Result<JobOutcome, StoreError> {
-        let (core, cref) = (self.core, run.connector());
+        let core = self.core;
         let g = run.guard.unwrap_or_default();
         let held: Vec<RunReading> = plan
             .send
             .iter()
             .map(|r| r.ended(Outcome::Held, None))
             .collect();
-        core.readings
-            .put_readings(&cref, &run.run_id, &plan.decided)
-            .await?;
-        core.readings
-            .put_readings(&cref, &run.run_id, &held)
-            .await?;
+        recorder.as_is(&plan.decided).await?;
+        recorder.as_is(&held).await?;
         tracing::warn!(
             before = g.before,
             after = g.after,
@@ -385,32 +403,32 @@ impl Job<'_> {
             .with("after", g.after.to_string())
             .with("dropPercent", g.drop_percent().to_string());
         audit(core, &run.workspace_id, event).await;
-        finish::finish(core, run, Some(RunStatus::Held)).await
+        let readings = recorder.readings();
+        finish::finish(core, run, Some(RunStatus::Held), Some(readings)).await
     }
 
     /// The run had counts accepted but none with `no_build=false` (the last one was unmapped or
     /// failed, or was sent by an earlier job): send one accepted count again, letting the PSA
     /// rebuild its billing view. A count is a set, so this changes no value.
+    /// `readings`: the run's recorded readings (earlier jobs' accepted ones are candidates too).
     async fn rebuild(
         &self,
-        run: &SyncRun,
         sender: &Sender<'_>,
         ids: &BTreeMap<String, String>,
         accepted_now: Vec<Reading>,
-    ) -> Result<(), StoreError> {
+        readings: &[RunReading],
+    ) {
         let mut candidates = accepted_now;
         if candidates.is_empty() {
-            let cref = run.connector();
-            let earlier = self.core.readings.all_readings(&cref, &run.run_id).await?;
-            candidates = earlier
-                .into_iter()
+            candidates = readings
+                .iter()
                 .filter(|r| r.outcome == Outcome::Posted)
                 .filter_map(|r| {
                     Some(Reading {
                         service_id: ids.get(&r.service)?.clone(),
-                        account_id: r.account_id,
-                        account_name: r.account_name,
-                        service_key: r.service,
+                        account_id: r.account_id.clone(),
+                        account_name: r.account_name.clone(),
+                        service_key: r.service.clone(),
                         unit: r.unit,
                         count: r.value,
                         previous: r.previous,
@@ -421,12 +439,12 @@ impl Job<'_> {
                 .collect();
         }
         if candidates.is_empty() {
-            return Ok(()); // nothing accepted in this run: nothing to rebuild
+            return; // nothing accepted in this run: nothing to rebuild
         }
         for reading in candidates {
             if let Sent::Accepted(_) = sender.post(reading, false).await {
                 tracing::info!("billing view rebuild requested with an accepted count");
-                return Ok(());
+                return;
             }
             if sender.stop() != Stop::Go {
                 break;
@@ -435,7 +453,6 @@ impl Job<'_> {
         tracing::warn!(
             "no count of the last batch was accepted; the PSA brings billing up to date on its own"
         );
-        Ok(())
     }
 
     /// Time is short: saves progress and enqueues the run's next job — unless the run has used
@@ -462,11 +479,15 @@ impl Job<'_> {
                 "the run ran out of time after {} continuations; what is left is sent next run",
                 self.policy.max_continuations
             ));
-            return finish::finish(core, run, status).await;
+            let readings = recorder.map(Recorder::readings);
+            return finish::finish(core, run, status, readings).await;
         }
         run.continuations += 1;
         run.calls = run.calls + crate::calls::current();
-        let readings = core.readings.all_readings(&cref, &run.run_id).await?;
+        let readings = match recorder {
+            Some(recorder) => recorder.readings(),
+            None => core.readings.all_readings(&cref, &run.run_id).await?,
+        };
         run.counts.tally(readings.iter().map(|r| &r.outcome));
         core.runs.put_run(run).await?;
         core.slots
