@@ -93,14 +93,18 @@ pub(super) async fn finish(
         })
         .await?;
     }
-    core.slots.release_slot(&cref, &run.run_id).await?;
     let mut event = system(AuditAction::SyncFinished, run).with("status", status.as_str());
     if let Some(why) = &run.reason {
         event = event.with("reason", why.clone());
     }
-    audit(core, &run.workspace_id, event).await;
     tracing::info!(status = ?status, counts = ?run.counts, calls = ?run.calls, "sync run finished");
-    run_finished(core, run).await;
+    // The run and its connector are recorded: the rest needs nothing from each other.
+    let (released, (), ()) = futures::join!(
+        core.slots.release_slot(&cref, &run.run_id),
+        audit(core, &run.workspace_id, event),
+        run_finished(core, run),
+    );
+    released?;
     Ok(JobOutcome::Done(Some(status)))
 }
 

@@ -197,9 +197,10 @@ impl<'a> Sender<'a> {
 
     /// Posts `bulk` with `in_flight` counts in flight, all with `no_build=true`, then `last` alone
     /// with `no_build=false` (the PSA rebuilds once). Outcomes go to `recorder` in checkpoints
-    /// (`window.every` results or `window.interval`, whichever comes first, and at the end),
-    /// written while the posting goes on; at each checkpoint the run's lease is renewed. Answers
-    /// the readings that were not sent (the job stopped: see [`Sender::stop`]).
+    /// (`window.every` results or `window.interval`, whichever comes first, once the bulk is done
+    /// — while `last` is on its way — and at the end), written while the posting goes on; at
+    /// each checkpoint the run's lease is renewed. Answers the readings that were not sent (the
+    /// job stopped: see [`Sender::stop`]).
     pub async fn send_all(
         &self,
         recorder: &Recorder<'_>,
@@ -207,16 +208,17 @@ impl<'a> Sender<'a> {
         last: Option<&Reading>,
         window: &Window<'_>,
     ) -> Result<Vec<Reading>, StoreError> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Sent>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Note>();
         let send = async move {
             let mut posts = futures::stream::iter(bulk.iter().cloned())
                 .map(|r| self.post(r, true))
                 .buffer_unordered(self.in_flight);
             while let Some(sent) = posts.next().await {
-                let _ = tx.send(sent);
+                let _ = tx.send(Note::Result(sent));
             }
             if let Some(f) = last {
-                let _ = tx.send(self.post(f.clone(), false).await);
+                let _ = tx.send(Note::BulkDone);
+                let _ = tx.send(Note::Result(self.post(f.clone(), false).await));
             }
         };
         let record = async {
@@ -226,19 +228,22 @@ impl<'a> Sender<'a> {
             let mut since = Instant::now();
             loop {
                 let next = tokio::time::timeout_at((since + window.interval).into(), rx.recv());
-                let closed = match next.await {
-                    Ok(Some(Sent::Unsent(r))) => {
+                let (closed, bulk_done) = match next.await {
+                    Ok(Some(Note::Result(Sent::Unsent(r)))) => {
                         unsent.push(r);
-                        false
+                        (false, false)
                     }
-                    Ok(Some(sent)) => {
+                    Ok(Some(Note::Result(sent))) => {
                         pending.push(sent);
-                        false
+                        (false, false)
                     }
-                    Ok(None) => true,
-                    Err(_) => false, // the interval passed
+                    Ok(Some(Note::BulkDone)) => (false, true),
+                    Ok(None) => (true, false),
+                    Err(_) => (false, false), // the interval passed
                 };
-                let due = pending.len() >= window.every || since.elapsed() >= window.interval;
+                let due = pending.len() >= window.every
+                    || since.elapsed() >= window.interval
+                    || (bulk_done && !pending.is_empty());
                 if closed || due {
                     let written = recorder.checkpoint(std::mem::take(&mut pending)).await;
                     if written.is_err() {
@@ -273,6 +278,14 @@ impl<'a> Sender<'a> {
         let ((), unsent) = tokio::join!(send, record);
         unsent
     }
+}
+
+/// What the senders tell the recorder.
+enum Note {
+    Result(Sent),
+    /// Every count of the bulk has its result: what is pending is written while the last count
+    /// is on its way, so the run's tail is a checkpoint of one.
+    BulkDone,
 }
 
 /// Checkpoint cadence and the run lease the window renews at each checkpoint.
