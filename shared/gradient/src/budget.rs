@@ -4,9 +4,10 @@
 //! * **Pacing.** At most `floor(rate)` requests in any sliding window of [`WINDOW`] (1.02 s, so
 //!   arrivals may jitter by 20 ms and still fit Gradient's 1-second window), evenly spaced, no
 //!   burst. The window holds the instants requests *reach the wire* ([`Slot`]), not the instants
-//!   they were let through, so a request held up in this process never adds one to a second. A strict window (not only a spacing) matters when several processes share the
-//!   budget: spacing alone lets each one put `rate + 1` requests into some second, and ten
-//!   processes would overrun by ten. `rate = share × factor`, where `share` is this process's
+//!   they were let through, so a request held up in this process never adds one to a second.
+//!   A strict window (not only a spacing) matters when several processes share the budget:
+//!   spacing alone lets each one put `rate + 1` requests into some second, and ten processes
+//!   would overrun by ten. `rate = share × factor`, where `share` is this process's
 //!   part of the budget (the whole `max_rps` without a lease) and `factor` the congestion factor
 //!   below. The rate can change at any moment and applies to the very next request (nothing is
 //!   reserved ahead), which governor's fixed quotas cannot do.
