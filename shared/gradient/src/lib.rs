@@ -762,13 +762,16 @@ impl GradientClient {
             .header(ACCEPT, "application/json");
         // The slot counts from the moment the bytes leave: a body marks it when the connection
         // asks for it; a request without one keeps it until its answer came.
-        let mut slot = Some(slot);
-        if let Some(b) = body {
-            let paced = wire::PacedBody::new(b.to_vec(), slot.take().expect("the slot"));
-            rb = rb
-                .header(CONTENT_TYPE, "application/json")
-                .body(reqwest::Body::wrap(paced));
-        }
+        let slot = match body {
+            Some(b) => {
+                let paced = wire::PacedBody::new(b.to_vec(), slot);
+                rb = rb
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(reqwest::Body::wrap(paced));
+                None
+            }
+            None => Some(slot),
+        };
         let resp = rb.send().await.map_err(|e| transport_error(path, &e));
         drop(slot);
         let resp = resp?;

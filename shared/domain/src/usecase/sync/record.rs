@@ -170,12 +170,7 @@ impl<'a> Recorder<'a> {
             })
             .collect();
         self.core.pairs.put_pairs(cref, &states).await?;
-        self.core
-            .readings
-            .put_readings(cref, &self.run_id, readings)
-            .await?;
-        self.know(readings.iter().cloned());
-        Ok(())
+        self.as_is(readings).await
     }
 
     /// Records readings as they are, with no pair state (a held run).
