@@ -5,6 +5,7 @@ mod connectors;
 mod notices;
 mod psa;
 mod records;
+mod registry;
 mod schedule;
 mod sync;
 
@@ -20,6 +21,7 @@ pub use records::{
     AcceptedBy, AlertMemory, AttemptCounter, AuditLog, KeyHealth, PendingTicket, Rejected,
     Rejection,
 };
+pub use registry::ServiceRegistry;
 pub use schedule::{FiringClaim, ScheduleBook, ScheduleProgress, ScheduledRun};
 pub use sync::{
     JobQueue, Lease, Page, PageError, PairStates, RunReadings, RunSlots, SlotClaim, SyncJob,

@@ -44,7 +44,9 @@ mod wire;
 pub use budget::{Budget, LeaseTiming};
 pub use error::GradientError;
 use error::cap_message;
-pub use psa::{GradientPsa, ServiceRegistry};
+pub use psa::GradientPsa;
+/// The domain's port, named here too for callers that know it as Gradient's.
+pub use psa_domain::ports::ServiceRegistry;
 pub use types::{
     Account, AccountUpdate, AlertDebug, AlertPriority, AlertReceipt, IntegrationStatus, NewAccount,
     NewAlert, NewService, Organization, Sku, UnknownStatus, Vendor,

@@ -3,10 +3,7 @@
 //! its lock ([`services`]), batch-refusal isolation ([`accounts`]), and the wording of alerts.
 
 mod accounts;
-mod registry;
 mod services;
-
-pub use registry::ServiceRegistry;
 
 use crate::{
     AccountUpdate, AlertPriority, GradientClient, GradientError, IntegrationStatus, NewAlert,
@@ -15,7 +12,7 @@ use async_trait::async_trait;
 use psa_domain::catalogue::Catalogue;
 use psa_domain::ports::{
     AccountWrite, AccountsCreated, AlertRef, Batch, CountOutcome, Health, Psa, PsaAccount,
-    PsaAlert, PsaError, PsaIntegration, PublishedServices, Ticket,
+    PsaAlert, PsaError, PsaIntegration, PublishedServices, ServiceRegistry, Ticket,
 };
 use psa_domain::{ApiToken, WorkspaceId};
 use std::collections::BTreeMap;

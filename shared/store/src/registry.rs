@@ -2,8 +2,7 @@ use crate::error::{is_condition_failed, store_error};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use psa_domain::ports::StoreError;
-use psa_gradient::ServiceRegistry;
+use psa_domain::ports::{ServiceRegistry, StoreError};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +18,7 @@ fn epoch_now() -> u64 {
 }
 
 /// Catalogue key → Gradient service id, vendor-wide, plus the lock that serialises creation: the
-/// Gradient adapter's records ([`psa_gradient::ServiceRegistry`]).
+/// Gradient adapter's records ([`ServiceRegistry`]).
 #[derive(Clone, Debug)]
 pub struct DynamoServiceRegistry {
     client: Client,

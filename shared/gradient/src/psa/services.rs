@@ -5,11 +5,10 @@
 //! service that exists in Gradient under its catalogue name but is missing from the registry (a
 //! crash between creating and recording) is adopted rather than created twice.
 
-use super::registry::ServiceRegistry;
 use crate::{GradientClient, NewService, Vendor};
 use psa_domain::ApiToken;
 use psa_domain::catalogue::{Catalogue, Service};
-use psa_domain::ports::{PsaError, PublishedServices};
+use psa_domain::ports::{PsaError, PublishedServices, ServiceRegistry};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
