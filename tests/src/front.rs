@@ -1,7 +1,7 @@
 //! A local HTTP front for the API (`make serve`, and the schemathesis run of `tests/tests/fuzz.rs`):
 //! a real HTTP server on 127.0.0.1 that turns every request into an API Gateway v2 (HTTP API)
 //! event and hands it to the real handlers — `sync_on_demand::handle` for `POST .../sync` and
-//! `POST .../syncs/{runId}/release` (as the template routes them), `connectors_api::handle` for
+//! `POST .../syncs/{runId}/release` (as the template routes them), `psa_http::handle` for
 //! the rest — and the sync worker in-process, draining the queue like Lambda's SQS poller.
 //!
 //! **LOCAL ONLY.** The caller's claims come from an *unsigned* JWT in
@@ -14,7 +14,7 @@ use crate::{Claims, TestEnv};
 use axum::body::Bytes;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD, URL_SAFE_NO_PAD_INDIFFERENT};
-use connectors_api::http::{Route, route};
+use psa_http::{Route, route};
 use lambda_http::http::{HeaderValue, StatusCode};
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
@@ -263,7 +263,7 @@ impl Front {
                 );
             }
         };
-        let path = connectors_api::http::request_path(&req).to_owned();
+        let path = psa_http::request_path(&req).to_owned();
         let on_demand = matches!(
             route(req.method(), &path),
             Ok(Route::RequestSync(_) | Route::ReleaseSync(..))
@@ -271,7 +271,7 @@ impl Front {
         let resp = if on_demand {
             sync_on_demand::handle(&self.env.api, req).await
         } else {
-            connectors_api::handle(&self.env.api, req).await
+            psa_http::handle(&self.env.api, req).await
         };
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         if resp.status().is_success() && path.starts_with("/v1/psa/connectors/gradient") {

@@ -76,13 +76,13 @@ pub fn http_event(
 /// Sends one request through the real HTTP handler of `app` (e.g. one with its own policy);
 /// every body is kept for the secret scans.
 pub async fn call_app(
-    app: &connectors_api::App,
+    app: &psa_http::App,
     method: &str,
     path: &str,
     claims: Option<&Claims>,
     body: Option<&str>,
 ) -> ApiResponse {
-    let resp = connectors_api::handle(app, http_event(method, path, claims, body)).await;
+    let resp = psa_http::handle(app, http_event(method, path, claims, body)).await;
     let (parts, body) = resp.into_parts();
     let body = match body {
         lambda_http::Body::Empty => String::new(),
@@ -156,7 +156,7 @@ pub struct TestEnv {
     pub secret_prefix: String,
     pub sim: SimHandle,
     pub platform: Platform,
-    pub api: connectors_api::App,
+    pub api: psa_http::App,
     /// What the platform's DynamoDB calls consumed (the API, the worker, budget leases).
     pub meter: meter::Meter,
 }
@@ -210,7 +210,7 @@ impl TestEnv {
         // EMF records go to the test process's capture (as the log lines do), not its stdout.
         platform.core.metrics =
             std::sync::Arc::new(psa_runtime::emf::EmfMetrics::to(logs::record_metric));
-        let api = connectors_api::App::new(&platform);
+        let api = platform.http_app();
         Self {
             queue_url,
             local,
@@ -485,7 +485,11 @@ pub use aws_lambda_events::event::sqs as aws_lambda_events_sqs;
 impl TestEnv {
     /// The sync worker with the test's core and sync policy.
     pub fn worker(&self) -> sync_worker::Worker {
-        sync_worker::Worker::new(&self.platform)
+        sync_worker::Worker::new(
+            self.platform.core.clone(),
+            self.platform.settings.sync.clone(),
+            self.platform.budget_share(),
+        )
     }
 
     /// Receives up to 10 messages (hidden for `visibility` seconds).

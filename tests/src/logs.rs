@@ -22,7 +22,7 @@ impl Write for Capture {
 /// rest (the AWS SDK and hyper included), JSON lines as the functions write them in Lambda.
 pub fn install() {
     INSTALL.call_once(|| {
-        let filter = tracing_subscriber::EnvFilter::new("info,psa_domain=debug,psa_store=debug,psa_secrets=debug,psa_gradient=debug,connectors_api=debug,sync_worker=debug");
+        let filter = tracing_subscriber::EnvFilter::new("info,psa_domain=debug,psa_store=debug,psa_secrets=debug,psa_gradient=debug,psa_http=debug,connectors_api=debug,sync_worker=debug");
         tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)

@@ -695,7 +695,11 @@ async fn history_is_newest_queued_first() {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap()
         .into();
-    let sched = sync_scheduled::Scheduler::new(&m.env.platform);
+    let sched = sync_scheduled::Scheduler::new(
+        m.env.platform.core.clone(),
+        m.env.platform.settings.sync.clone(),
+        m.env.platform.settings.gradient_max_rps,
+    );
     let report = sync_scheduled::handle(&sched, serde_json::from_value(event).unwrap())
         .await
         .unwrap();

@@ -22,7 +22,7 @@ async fn the_console_calls_the_api_from_its_own_origin_in_a_real_browser() {
     let sample = front::seed_sample(&env, 3).await;
     // The contract's per-workspace rate is 20/s; a lower one lets a burst of 12 from the page
     // meet it.
-    env.api.limiter = Arc::new(connectors_api::limit::WorkspaceLimiter::new(8));
+    env.api.limiter = Arc::new(psa_http::limit::WorkspaceLimiter::new(8));
     let env = Arc::new(env);
     let (allowed, other) = (free_port(), free_port());
     let origin = format!("http://127.0.0.1:{allowed}");

@@ -427,7 +427,7 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         "content-type",
         "application/x-www-form-urlencoded".parse().unwrap(),
     );
-    let r = connectors_api::handle(&env.api, ev).await;
+    let r = psa_http::handle(&env.api, ev).await;
     assert_eq!(r.status(), 415);
 
     // Bad re-token input leaves the connector and its secret as they were.

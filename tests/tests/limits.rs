@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 const CH: &str = "msp_lim";
 
 /// `POST /v1/psa/connectors` with `token` as `ch`'s admin, through `api`.
-async fn connect(api: &connectors_api::App, ch: &str, token: &str) -> ApiResponse {
+async fn connect(api: &psa_http::App, ch: &str, token: &str) -> ApiResponse {
     let body = serde_json::json!({"type": "gradient", "apiToken": token}).to_string();
     call_app(
         api,

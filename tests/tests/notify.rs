@@ -285,7 +285,11 @@ async fn clean_msp(label: &str) -> (TestEnv, String, EventProbe) {
 async fn scheduled_run(env: &TestEnv, at: &str) {
     let mut event = scheduled_event();
     event["time"] = json!(at);
-    let scheduler = sync_scheduled::Scheduler::new(&env.platform);
+    let scheduler = sync_scheduled::Scheduler::new(
+        env.platform.core.clone(),
+        env.platform.settings.sync.clone(),
+        env.platform.settings.gradient_max_rps,
+    );
     sync_scheduled::handle(&scheduler, serde_json::from_value(event).unwrap())
         .await
         .expect("the schedule runs");

@@ -308,7 +308,7 @@ async fn the_real_binaries_write_one_emf_record_per_run_and_log_with_ids() {
     seed(&env, CH).await;
     let org = env.sim.create_organization("Obs MSP");
     let rust_log =
-        "info,psa_domain=debug,psa_gradient=debug,connectors_api=debug,sync_worker=debug";
+        "info,psa_domain=debug,psa_gradient=debug,psa_http=debug,connectors_api=debug,sync_worker=debug";
     let mut vars = contract_env(&env.platform.settings);
     vars.push(("RUST_LOG".into(), rust_log.into()));
     let dump = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("observability");

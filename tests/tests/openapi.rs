@@ -1,8 +1,8 @@
 //! `openapi.yaml` and the router agree: every (method, path template) the router serves
-//! (`connectors_api::http::ROUTES`, which `route()` is unit-tested against) is an operation of
+//! (`psa_http::ROUTES`, which `route()` is unit-tested against) is an operation of
 //! the spec, and every operation of the spec is served. Plus a few rules every operation keeps.
 
-use connectors_api::http::ROUTES;
+use psa_http::ROUTES;
 use serde_norway::Value;
 use std::collections::BTreeSet;
 

@@ -469,7 +469,11 @@ async fn a_duplicate_schedule_event_makes_no_duplicate_runs() {
     m.env.sim.regenerate_key(&c.organization_id).unwrap();
     let sched = sync_scheduled::Scheduler {
         page_size: 1,
-        ..sync_scheduled::Scheduler::new(&m.env.platform)
+        ..sync_scheduled::Scheduler::new(
+        m.env.platform.core.clone(),
+        m.env.platform.settings.sync.clone(),
+        m.env.platform.settings.gradient_max_rps,
+    )
     };
     let event = scheduled_event();
     let first = sync_scheduled::handle(&sched, serde_json::from_value(event.clone()).unwrap())

@@ -211,7 +211,11 @@ async fn a_delete_that_fails_half_way_is_finished_by_the_next_scheduled_firing()
     assert!(env.token_secret_value("msp_a").await.is_some());
 
     // Nobody retries; the daily firing schedules the marked connector and the worker finishes.
-    let scheduler = sync_scheduled::Scheduler::new(&env.platform);
+    let scheduler = sync_scheduled::Scheduler::new(
+        env.platform.core.clone(),
+        env.platform.settings.sync.clone(),
+        env.platform.settings.gradient_max_rps,
+    );
     let report = sync_scheduled::handle_until(
         &scheduler,
         sync_scheduled::Request::Daily(Box::new(
@@ -359,7 +363,7 @@ async fn a_workspace_over_its_rate_is_refused_and_no_other_notices() {
     let mut env = TestEnv::start("rate").await;
     channel(&env, "noisy", None).await;
     channel(&env, "quiet", None).await;
-    env.api.limiter = Arc::new(connectors_api::limit::WorkspaceLimiter::new(
+    env.api.limiter = Arc::new(psa_http::limit::WorkspaceLimiter::new(
         psa_domain::config::DEFAULT_API_WORKSPACE_RPS,
     ));
     let noisy = Claims::viewer("noisy");

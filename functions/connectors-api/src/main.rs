@@ -1,4 +1,6 @@
 //! Wiring only: tracing, configuration, the clients this function uses, then the runtime loop.
+//! The handler is the shared HTTP edge ([`psa_http::handle`]), which serves every route of the
+//! API but the sync ones (those are sync-on-demand's).
 
 use lambda_http::{Error, Request, run, service_fn};
 
@@ -6,10 +8,10 @@ use lambda_http::{Error, Request, run, service_fn};
 async fn main() -> Result<(), Error> {
     psa_runtime::init_tracing();
     let platform = psa_runtime::Platform::connectors_api().await?;
-    let app = connectors_api::App::new(&platform);
+    let app = platform.http_app();
     run(service_fn(|req: Request| {
         let app = app.clone();
-        async move { Ok::<_, Error>(connectors_api::handle(&app, req).await) }
+        async move { Ok::<_, Error>(psa_http::handle(&app, req).await) }
     }))
     .await
 }

@@ -27,13 +27,14 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(platform: &psa_runtime::Platform) -> Self {
+    /// A scheduler over `core` whose day's budget is what `max_rps` (`GRADIENT_MAX_RPS`) allows.
+    pub fn new(core: Core, policy: SyncPolicy, max_rps: u32) -> Self {
         Self {
-            core: platform.core.clone(),
-            policy: platform.settings.sync.clone(),
+            core,
+            policy,
             page_size: 100,
             options: ScheduleOptions {
-                budget: capacity::daily_budget(platform.settings.gradient_max_rps),
+                budget: capacity::daily_budget(max_rps),
                 ..ScheduleOptions::default()
             },
         }

@@ -6,7 +6,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use psa_domain::ports::SyncJob;
 use psa_domain::usecase::Core;
 use psa_domain::usecase::sync::{JobOutcome, SyncPolicy, run_job};
-use psa_runtime::Budget;
+use psa_domain::ports::BudgetShare;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
@@ -18,15 +18,15 @@ pub struct Worker {
     pub policy: SyncPolicy,
     /// The process's lease of the Gradient budget, given back after each batch (Lambda may
     /// freeze the process right after; its shares would otherwise idle until the lease expires).
-    pub budget: Option<Arc<Budget>>,
+    pub budget: Option<Arc<dyn BudgetShare>>,
 }
 
 impl Worker {
-    pub fn new(platform: &psa_runtime::Platform) -> Self {
+    pub fn new(core: Core, policy: SyncPolicy, budget: Option<Arc<dyn BudgetShare>>) -> Self {
         Self {
-            core: platform.core.clone(),
-            policy: platform.settings.sync.clone(),
-            budget: platform.budget.clone(),
+            core,
+            policy,
+            budget,
         }
     }
 }

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 async fn main() -> Result<(), Error> {
     psa_runtime::init_tracing();
     let platform = psa_runtime::Platform::sync_worker().await?;
-    let worker = sync_worker::Worker::new(&platform);
+    let worker = sync_worker::Worker::new(
+        platform.core.clone(),
+        platform.settings.sync.clone(),
+        platform.budget_share(),
+    );
     run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();
         async move {

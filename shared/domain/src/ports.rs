@@ -14,8 +14,8 @@ pub use connectors::{
 };
 pub use notices::{MailError, Mailer, NoticeClaim, NoticeLog};
 pub use psa::{
-    AccountWrite, AccountsCreated, AlertRef, AlertService, Batch, CountOutcome, Health, Psa,
-    PsaAccount, PsaAlert, PsaError, PsaIntegration, PublishedServices, Ticket,
+    AccountWrite, AccountsCreated, AlertRef, AlertService, Batch, BudgetShare, CountOutcome,
+    Health, Psa, PsaAccount, PsaAlert, PsaError, PsaIntegration, PublishedServices, Ticket,
 };
 pub use records::{
     AcceptedBy, AlertMemory, AttemptCounter, AuditLog, KeyHealth, PendingTicket, Rejected,

@@ -13,7 +13,7 @@
 use psa_domain::ConnectorType;
 use psa_domain::catalogue::Catalogue;
 use psa_domain::config::{ConfigError, Settings};
-use psa_domain::ports::Events;
+use psa_domain::ports::{BudgetShare, Events};
 use psa_domain::telemetry::NoEvents;
 use psa_domain::usecase::notice::{NOTICE_LEASE, Notifier};
 use psa_domain::usecase::{Core, Psas};
@@ -63,7 +63,42 @@ pub struct Platform {
     pub budget: Option<Arc<Budget>>,
 }
 
+/// The PSA budget as the functions see it ([`BudgetShare`]): this process's lease of the
+/// deployment's Gradient budget.
+struct GradientShare(Arc<Budget>);
+
+#[async_trait::async_trait]
+impl BudgetShare for GradientShare {
+    async fn prepare(&self) {
+        self.0.prepare().await;
+    }
+
+    async fn release(&self) {
+        self.0.release().await;
+    }
+}
+
 impl Platform {
+    /// This process's share of the PSA budget, for the handlers to take and give back (`None`
+    /// where the process calls no PSA).
+    pub fn budget_share(&self) -> Option<Arc<dyn BudgetShare>> {
+        self.budget
+            .clone()
+            .map(|b| Arc::new(GradientShare(b)) as Arc<dyn BudgetShare>)
+    }
+
+    /// The HTTP edge over this process's ports: it serves the sync routes only where the queue
+    /// is wired (the on-demand function).
+    pub fn http_app(&self) -> psa_http::App {
+        psa_http::App::new(
+            self.core.clone(),
+            self.settings.sync.clone(),
+            self.settings.api_workspace_rps,
+            self.sqs.is_some(),
+            self.budget_share(),
+        )
+    }
+
     /// The HTTP API: DynamoDB, the token vault and Gradient (token checks, set-up); no queue.
     pub async fn connectors_api() -> Result<Self, StartupError> {
         let w = Wiring::from_env("connectors-api").await?.vault();

@@ -463,7 +463,11 @@ async fn bench_worker(env: &TestEnv, in_flight: Option<usize>) -> Result<BenchWo
     )
     .await
     .map_err(|e| e.to_string())?;
-    let mut w = sync_worker::Worker::new(&platform);
+    let mut w = sync_worker::Worker::new(
+        platform.core.clone(),
+        platform.settings.sync.clone(),
+        platform.budget_share(),
+    );
     w.policy = env.worker().policy;
     w.policy.lease_ttl = Duration::from_secs(120);
     if let Some(n) = in_flight {

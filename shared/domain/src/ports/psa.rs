@@ -209,3 +209,14 @@ pub enum Ticket {
     /// It will not become one: the first error (at most 200 characters).
     Failed { error: String },
 }
+
+/// This process's share of the deployment's request budget towards a PSA (the vendor's rate
+/// limit is deployment-wide). A function takes it ahead of its calls and gives it back before
+/// Lambda may freeze the process, so an idle process holds nothing another could use.
+#[async_trait]
+pub trait BudgetShare: Send + Sync {
+    /// Takes the share now if none is in force, so the first call need not wait for it.
+    async fn prepare(&self);
+    /// Gives the share back at once (the end of a batch or a request).
+    async fn release(&self);
+}

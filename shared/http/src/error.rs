@@ -2,7 +2,7 @@
 //! becomes an HTTP status, a stable problem `code` (the contract's table) and a human `detail`.
 //! 5xx bodies are opaque; their log line carries the whole cause chain.
 
-use crate::http::Problem;
+use crate::problem::Problem;
 use lambda_http::http::{Method, StatusCode};
 use psa_domain::caller::AccessError;
 use psa_domain::usecase::connectors::ConnectorError;

@@ -1,76 +1,23 @@
-//! Connectors API: one handler for every route of the HTTP API contract that this function serves.
-//! `main.rs` builds the [`App`] once; tests call [`handle`] with real API Gateway v2 payloads.
+//! One request from its payload to its answer: the caller, the workspace's share of the API, the
+//! route, the role it needs, the use case, and the answer (or the problem).
 
-pub mod error;
-pub mod export;
-pub mod http;
-pub mod limit;
-pub mod view;
-
-pub use crate::error::{ApiError, GRADIENT_RETRY_AFTER_SECS};
-use crate::http::{Route, caller, json, json_body, route, with_location};
+use crate::app::App;
+use crate::body::{json, json_body, with_location};
+use crate::error::ApiError;
+use crate::input::{
+    CreateBody, PageQuery, TokenBody, connector_location, own_connector, paged, parse_token,
+    queued, settings_patch,
+};
+use crate::routes::{Route, request_path, route};
+use crate::{claims::caller, export, view};
 use lambda_http::RequestExt;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use psa_domain::usecase::Core;
 use psa_domain::usecase::connectors;
-use psa_domain::usecase::sync::{self, SyncPolicy};
+use psa_domain::usecase::sync;
 use psa_domain::usecase::views::{self, UsageState};
-use psa_domain::{ApiToken, ConnectorType, Outcome, SettingsPatch};
-use serde::Deserialize;
+use psa_domain::{ConnectorType, Outcome};
 use tracing::Instrument;
-
-/// What the handler needs, built once per process.
-#[derive(Clone)]
-pub struct App {
-    pub core: Core,
-    pub policy: SyncPolicy,
-    /// Each workspace's share of the API (`API_WORKSPACE_RPS`, across all instances).
-    pub limiter: std::sync::Arc<limit::WorkspaceLimiter>,
-    /// Whether this process has the sync queue: `POST …/sync` and `…/release` are served only
-    /// where it is wired (the on-demand function); elsewhere they are 404, never a 500.
-    pub serves_sync: bool,
-    /// This process's lease of the deployment's Gradient budget, given back after every
-    /// request that called Gradient (Lambda may freeze the process once it has answered).
-    pub budget: Option<std::sync::Arc<psa_runtime::Budget>>,
-}
-
-impl App {
-    pub fn new(platform: &psa_runtime::Platform) -> Self {
-        Self {
-            core: platform.core.clone(),
-            policy: platform.settings.sync.clone(),
-            limiter: std::sync::Arc::new(limit::WorkspaceLimiter::new(
-                platform.settings.api_workspace_rps,
-            )),
-            serves_sync: platform.sqs.is_some(),
-            budget: platform.budget.clone(),
-        }
-    }
-}
-
-/// Sync-history page size: default and cap.
-pub const DEFAULT_PAGE: u32 = 20;
-pub const MAX_PAGE: u32 = 100;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CreateBody {
-    #[serde(rename = "type")]
-    kind: String,
-    api_token: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct TokenBody {
-    api_token: String,
-}
-
-/// Where a connector of type `kind` lives (its id is its type).
-fn connector_location(kind: ConnectorType) -> String {
-    format!("/v1/psa/connectors/{}", kind.as_str())
-}
 
 /// The span of one request: every log line of it carries the Lambda request id, then the
 /// workspace, connector and run ids as soon as they are known ([`note_route`], [`note_run`]).
@@ -162,7 +109,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
     app.limiter
         .admit(app.core.attempts.as_ref(), &caller.workspace)
         .await?;
-    let route = route(req.method(), http::request_path(req))?;
+    let route = route(req.method(), request_path(req))?;
     note_route(&route);
     if matches!(route, Route::RequestSync(_) | Route::ReleaseSync(..)) && !app.serves_sync {
         return Err(ApiError::RouteNotFound); // served by the on-demand function
@@ -325,162 +272,3 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
     }
 }
 
-/// The body of `PATCH /v1/psa/connectors/{id}`: `{"settings": {"guardDropPercent"?: 1–100 or
-/// null, "psaAlerts"?: bool, "notify"?: {"emails", "on"}}}`. Anything else — another value, type or key — is 400
-/// `invalid_settings` (malformed JSON stays `invalid_body`).
-fn settings_patch(req: &Request) -> Result<SettingsPatch, ApiError> {
-    let body: serde_json::Value = json_body(req)?;
-    let bad = ApiError::InvalidSettings;
-    let top = body
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .ok_or_else(|| bad("the body must be {\"settings\": {...}}"))?;
-    let settings = top
-        .get("settings")
-        .and_then(|s| s.as_object())
-        .ok_or_else(|| bad("settings must be an object"))?;
-    let mut patch = SettingsPatch::default();
-    for (key, value) in settings {
-        match key.as_str() {
-            "guardDropPercent" => {
-                patch.guard_drop_percent = Some(match value {
-                    serde_json::Value::Null => None,
-                    v => Some(
-                        v.as_u64()
-                            .filter(|n| (1..=100).contains(n))
-                            .map(|n| n as u8)
-                            .ok_or_else(|| {
-                                bad("guardDropPercent must be a whole number from 1 to 100, or null")
-                            })?,
-                    ),
-                });
-            }
-            "psaAlerts" => {
-                patch.psa_alerts = Some(
-                    value
-                        .as_bool()
-                        .ok_or_else(|| bad("psaAlerts must be true or false"))?,
-                );
-            }
-            "notify" => patch.notify = Some(notify(value)?),
-            _ => {
-                return Err(bad(
-                    "settings may hold only guardDropPercent, psaAlerts and notify",
-                ));
-            }
-        }
-    }
-    Ok(patch)
-}
-
-/// `settings.notify` as a whole: `{"emails": [≤ 10 plain addresses], "on": "always" |
-/// "problems" | "never"}`, both keys, nothing else.
-fn notify(value: &serde_json::Value) -> Result<psa_domain::connector::NotifySettings, ApiError> {
-    use psa_domain::connector::{NotifyError, NotifyOn, NotifySettings};
-    let bad = ApiError::InvalidSettings;
-    let shape =
-        "notify must be {\"emails\": [addresses], \"on\": \"always\" | \"problems\" | \"never\"}";
-    let o = value
-        .as_object()
-        .filter(|o| o.len() == 2 && o.contains_key("emails") && o.contains_key("on"))
-        .ok_or_else(|| bad(shape))?;
-    let on = o["on"]
-        .as_str()
-        .and_then(NotifyOn::parse)
-        .ok_or_else(|| bad("notify.on must be always, problems or never"))?;
-    let emails = o["emails"]
-        .as_array()
-        .ok_or_else(|| bad("notify.emails must be an array of addresses"))?
-        .iter()
-        .map(|e| e.as_str().map(str::to_owned))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| bad("notify.emails must be an array of addresses"))?;
-    NotifySettings::new(emails, on).map_err(|e| {
-        bad(match e {
-            NotifyError::TooMany => "notify.emails may hold at most 10 addresses",
-            NotifyError::BadAddress => {
-                "notify.emails holds something that is not a plain email address"
-            }
-        })
-    })
-}
-
-/// `{"items": [...], "nextCursor"?}` (no `nextCursor` on the last page).
-fn paged<T: serde::Serialize>(items: Vec<T>, next: Option<String>) -> serde_json::Value {
-    let mut body = serde_json::json!({ "items": items });
-    if let Some(next) = next {
-        body["nextCursor"] = next.into();
-    }
-    body
-}
-
-/// `limit` (1–100, default 20) and `cursor` of every paged route, and its one filter.
-struct PageQuery {
-    limit: u32,
-    cursor: Option<String>,
-    params: lambda_http::aws_lambda_events::query_map::QueryMap,
-}
-
-impl PageQuery {
-    fn from(req: &Request) -> Result<Self, ApiError> {
-        let params = req.query_string_parameters();
-        let limit = match params.first("limit") {
-            None => DEFAULT_PAGE,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_PAGE).contains(n))
-                .ok_or_else(|| {
-                    ApiError::InvalidQuery(format!(
-                        "limit must be a whole number from 1 to {MAX_PAGE}"
-                    ))
-                })?,
-        };
-        let cursor = params.first("cursor").map(str::to_owned);
-        if cursor.as_deref() == Some("") {
-            return Err(ApiError::InvalidCursor);
-        }
-        Ok(Self {
-            limit,
-            cursor,
-            params,
-        })
-    }
-
-    /// An optional filter that must be one of `allowed`.
-    fn choice<T>(
-        &self,
-        name: &str,
-        parse: impl Fn(&str) -> Option<T>,
-        allowed: &[&str],
-    ) -> Result<Option<T>, ApiError> {
-        match self.params.first(name) {
-            None => Ok(None),
-            Some(v) => parse(v).map(Some).ok_or_else(|| {
-                ApiError::InvalidQuery(format!("{name} must be one of {}", allowed.join(", ")))
-            }),
-        }
-    }
-}
-
-/// A connector's id is its type (`gradient`); anything else is not found (never "forbidden").
-fn own_connector(id: &str) -> Result<ConnectorType, ApiError> {
-    ConnectorType::parse(id).ok_or(ApiError::ConnectorNotFound)
-}
-
-/// 202 `{"runId", "status": "queued"}` with the run's `Location`.
-fn queued(run: &psa_domain::SyncRun) -> Response<Body> {
-    let body = serde_json::json!({"runId": run.run_id, "status": "queued"});
-    with_location(
-        json(StatusCode::ACCEPTED, &body),
-        &format!(
-            "{}/syncs/{}",
-            connector_location(run.connector_id),
-            run.run_id
-        ),
-    )
-}
-
-fn parse_token(raw: &str) -> Result<ApiToken, ApiError> {
-    Ok(ApiToken::parse(raw)?)
-}

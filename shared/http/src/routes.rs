@@ -1,89 +1,9 @@
-//! The HTTP edge shared by the API functions: the caller from the JWT claims, the route table,
-//! JSON bodies with limits, and RFC 9457 problem responses with stable codes.
+//! The route table of the HTTP API contract.
 
 use crate::error::ApiError;
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
-use psa_domain::caller::{Caller, Role, WorkspaceType};
-use psa_domain::{RunId, UserId, WorkspaceId};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-/// Largest request body accepted (16 KiB); larger → 413.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// An error answer: status, stable machine `code`, and a human `detail` that never holds a secret.
-/// Built only by [`ApiError::problem`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub title: &'static str,
-    pub detail: String,
-    pub retry_after: Option<u64>,
-}
-
-impl Problem {
-    pub fn into_response(self) -> Response<Body> {
-        let body = serde_json::json!({
-            "type": format!("/problems/{}", self.code),
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-            "code": self.code,
-        });
-        let mut resp = Response::builder()
-            .status(self.status)
-            .header(header::CONTENT_TYPE, "application/problem+json")
-            .body(Body::Text(body.to_string()))
-            .expect("static response parts");
-        if let Some(secs) = self.retry_after {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        resp
-    }
-}
-
-/// The caller from `requestContext.authorizer.jwt.claims` (contract). Anything missing or
-/// unparseable is a 401: API Gateway validated the token, so a bad claim is not the user's typo.
-pub fn caller(req: &Request) -> Result<Caller, ApiError> {
-    let claims = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.jwt.as_ref())
-            .map(|j| &j.claims),
-        _ => None,
-    }
-    .ok_or(ApiError::Unauthenticated)?;
-    let claim = |name: &str| {
-        claims
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
-    let caller = (|| {
-        Some(Caller {
-            user: UserId::parse(claim("sub")?).ok()?,
-            workspace: WorkspaceId::parse(claim("workspace_id")?).ok()?,
-            workspace_type: WorkspaceType::parse(claim("workspace_type")?)?,
-            role: Role::parse(claim("role")?)?,
-            // Optional; one that is no plain address is simply not used.
-            email: claim("email")
-                .filter(|e| psa_domain::connector::is_notify_address(e))
-                .map(str::to_owned),
-        })
-    })()
-    .ok_or(ApiError::Unauthenticated)?;
-    // A workspace no token secret can be named after could never be connected: say so here,
-    // before anything is verified or written (not as a 500 at connect).
-    if !caller.workspace.names_a_secret() {
-        return Err(ApiError::InvalidWorkspace);
-    }
-    Ok(caller)
-}
+use lambda_http::http::Method;
+use lambda_http::{Request, RequestExt};
+use psa_domain::RunId;
 
 /// Every route of the HTTP API contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,74 +158,10 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
     }
 }
 
-/// The JSON body as `T`: at most [`MAX_BODY_BYTES`], JSON content type, no unknown fields
-/// (`T` says `deny_unknown_fields`). Error details never echo string values from the body.
-pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    let bytes: &[u8] = match req.body() {
-        Body::Empty => &[],
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
-    };
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
-    }
-    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-        if !(ct.starts_with("application/json") || ct.contains("+json")) {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-    }
-    if bytes.is_empty() {
-        return Err(ApiError::InvalidBody(
-            "the request needs a JSON body".into(),
-        ));
-    }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidBody(redact_quoted(&e.to_string())))
-}
-
-/// Replaces every double-quoted fragment of a parser message with `"…"`, so that an error about a
-/// value never repeats the value (it may be a token) while field names in backticks stay readable.
-fn redact_quoted(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len());
-    let mut inside = false;
-    for c in msg.chars() {
-        if c == '"' {
-            if inside {
-                out.push_str("…\"");
-            } else {
-                out.push('"');
-            }
-            inside = !inside;
-        } else if !inside {
-            out.push(c);
-        }
-    }
-    out
-}
-
-pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::Text(
-            serde_json::to_string(value).expect("views serialise"),
-        ))
-        .expect("static response parts")
-}
-
-pub fn with_location(mut resp: Response<Body>, location: &str) -> Response<Body> {
-    if let Ok(v) = HeaderValue::from_str(location) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    resp
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::http::StatusCode;
 
     #[test]
     fn routes_match_the_contract_with_or_without_a_prefix() {
@@ -409,13 +265,5 @@ mod tests {
         let templates: std::collections::BTreeSet<_> =
             every_variant.iter().map(Route::template).collect();
         assert_eq!(templates, seen, "ROUTES and the Route variants differ");
-    }
-
-    #[test]
-    fn parser_messages_never_echo_values() {
-        assert_eq!(
-            redact_quoted(r#"invalid type: string "s3cr3t", expected struct X at line 1 column 9"#),
-            r#"invalid type: string "…", expected struct X at line 1 column 9"#
-        );
     }
 }
