@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 const SK: &str = "BUDGET";
 
 #[derive(Serialize, Deserialize)]
-struct HolderItem {
+pub(crate) struct HolderItem {
     owner: String,
     shares: u32,
     #[serde(rename = "untilMs")]
@@ -28,13 +28,13 @@ struct HolderItem {
 }
 
 #[derive(Serialize, Deserialize)]
-struct StepItem {
+pub(crate) struct StepItem {
     ms: u32,
     shares: u32,
 }
 
 #[derive(Serialize, Deserialize)]
-struct BudgetItem {
+pub(crate) struct BudgetItem {
     pk: String,
     sk: String,
     version: u64,
@@ -57,6 +57,34 @@ impl DynamoBudgetLeases {
             table: table.into(),
             pk: format!("VENDOR#{psa}"),
         }
+    }
+}
+
+/// The record `record` is written as: its next version.
+pub(crate) fn budget_item(pk: &str, record: &LeaseRecord) -> BudgetItem {
+    BudgetItem {
+        pk: pk.to_owned(),
+        sk: SK.into(),
+        version: record.version + 1,
+        holders: record
+            .holders
+            .iter()
+            .map(|h| HolderItem {
+                owner: h.owner.clone(),
+                shares: h.shares,
+                until_ms: h.until_ms,
+                cool_steps: h.cooling.as_ref().map(|c| {
+                    c.steps
+                        .iter()
+                        .map(|s| StepItem {
+                            ms: s.ms,
+                            shares: s.shares,
+                        })
+                        .collect()
+                }),
+                cool_version: h.cooling.as_ref().map(|c| c.version),
+            })
+            .collect(),
     }
 }
 
@@ -110,30 +138,7 @@ impl BudgetLeases for DynamoBudgetLeases {
     }
 
     async fn write(&self, record: &LeaseRecord) -> Result<(), LeaseError> {
-        let item = BudgetItem {
-            pk: self.pk.clone(),
-            sk: SK.into(),
-            version: record.version + 1,
-            holders: record
-                .holders
-                .iter()
-                .map(|h| HolderItem {
-                    owner: h.owner.clone(),
-                    shares: h.shares,
-                    until_ms: h.until_ms,
-                    cool_steps: h.cooling.as_ref().map(|c| {
-                        c.steps
-                            .iter()
-                            .map(|s| StepItem {
-                                ms: s.ms,
-                                shares: s.shares,
-                            })
-                            .collect()
-                    }),
-                    cool_version: h.cooling.as_ref().map(|c| c.version),
-                })
-                .collect(),
-        };
+        let item = budget_item(&self.pk, record);
         let item =
             serde_dynamo::to_item(item).map_err(|e| store(serde_error("budget lease", e)))?;
         let put = self

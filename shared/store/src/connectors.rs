@@ -23,13 +23,13 @@ pub fn status_partition(status: ConnectorStatus) -> String {
 }
 
 #[derive(Serialize, Deserialize)]
-struct ConnectorItem {
+pub(crate) struct ConnectorItem {
     pk: String,
     sk: String,
     gsi1pk: String,
     gsi1sk: String,
     #[serde(flatten)]
-    connector: Connector,
+    pub(crate) connector: Connector,
 }
 
 /// The stored item of `connector` (also for tests that seed many connectors at once with batched

@@ -93,7 +93,7 @@ pub(crate) fn decode_cursor(
 }
 
 #[derive(Serialize, Deserialize)]
-struct RunItem {
+pub(crate) struct RunItem {
     pk: String,
     sk: String,
     gsi1pk: String,
@@ -101,11 +101,11 @@ struct RunItem {
     #[serde(rename = "expiresAt")]
     expires_at: i64,
     #[serde(flatten)]
-    run: SyncRun,
+    pub(crate) run: SyncRun,
 }
 
 impl RunItem {
-    fn new(run: &SyncRun) -> Self {
+    pub(crate) fn new(run: &SyncRun) -> Self {
         let c = run.connector();
         let at = run.finished_at.unwrap_or(run.queued_at);
         let queued_ms = run.queued_at.unix_timestamp_nanos() / 1_000_000;
@@ -121,7 +121,7 @@ impl RunItem {
 }
 
 #[derive(Serialize, Deserialize)]
-struct PairItem {
+pub(crate) struct PairItem {
     pk: String,
     sk: String,
     #[serde(rename = "expiresAt")]
@@ -130,14 +130,32 @@ struct PairItem {
     pair: PairState,
 }
 
+pub(crate) fn pair_item(c: &ConnectorRef, p: &PairState, expires_at: i64) -> PairItem {
+    PairItem {
+        pk: ws_pk(&c.workspace),
+        sk: format!("{}{}#{}", pairs_prefix(c), p.account_id, p.service_key),
+        expires_at,
+        pair: p.clone(),
+    }
+}
+
 #[derive(Serialize, Deserialize)]
-struct AuditItem {
+pub(crate) struct AuditItem {
     pk: String,
     sk: String,
     #[serde(rename = "expiresAt")]
     expires_at: i64,
     #[serde(flatten)]
     event: AuditEvent,
+}
+
+pub(crate) fn audit_item(ws: &WorkspaceId, sk: &str, event: &AuditEvent) -> AuditItem {
+    AuditItem {
+        pk: ws_pk(ws),
+        sk: sk.to_owned(),
+        expires_at: event.at.unix_timestamp() + AUDIT_RETENTION_S,
+        event: event.clone(),
+    }
 }
 
 fn put(item: HashMap<String, AttributeValue>) -> Result<WriteRequest, StoreError> {
@@ -388,13 +406,8 @@ impl PairStates for DynamoSync {
         connector: &ConnectorRef,
         pairs: &[PairState],
     ) -> Result<(), StoreError> {
-        let prefix = pairs_prefix(connector);
-        let items = pairs.iter().map(|p| PairItem {
-            pk: ws_pk(&connector.workspace),
-            sk: format!("{prefix}{}#{}", p.account_id, p.service_key),
-            expires_at: now_s() + PAIR_RETENTION_S,
-            pair: p.clone(),
-        });
+        let expires_at = now_s() + PAIR_RETENTION_S;
+        let items = pairs.iter().map(|p| pair_item(connector, p, expires_at));
         self.put_keyed(items, |i| &i.sk, "record pair states").await
     }
 
@@ -434,13 +447,8 @@ impl AuditLog for DynamoSync {
             "{AUDIT_PREFIX}{at_ms:015}#{}",
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let item = AuditItem {
-            pk: ws_pk(workspace),
-            sk: sk.clone(),
-            expires_at: event.at.unix_timestamp() + AUDIT_RETENTION_S,
-            event: event.clone(),
-        };
-        self.put_one(item, "record audit event").await?;
+        self.put_one(audit_item(workspace, &sk, event), "record audit event")
+            .await?;
         Ok(sk)
     }
 
@@ -515,17 +523,17 @@ impl AuditLog for DynamoSync {
 /// latest rejection. Rejections are rare; each is a read and a conditional write (`version`).
 #[derive(Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct HealthItem {
+pub(crate) struct HealthItem {
     #[serde(default)]
-    last_accepted_ms: u64,
+    pub(crate) last_accepted_ms: u64,
     #[serde(default)]
-    unauthorized: BTreeMap<String, u64>,
+    pub(crate) unauthorized: BTreeMap<String, u64>,
     #[serde(default)]
-    forbidden: BTreeMap<String, u64>,
+    pub(crate) forbidden: BTreeMap<String, u64>,
     #[serde(default)]
-    version: u64,
+    pub(crate) version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    last_accepted_by: Option<AcceptedBy>,
+    pub(crate) last_accepted_by: Option<AcceptedBy>,
 }
 
 #[async_trait]
@@ -647,7 +655,7 @@ const TICKET_RETENTION_S: i64 = 30 * DAY_S;
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TicketItem {
+pub(crate) struct TicketItem {
     pk: String,
     sk: String,
     account_id: String,
@@ -655,6 +663,18 @@ struct TicketItem {
     alert: String,
     audit_key: String,
     expires_at: i64,
+}
+
+pub(crate) fn ticket_item(c: &ConnectorRef, ticket: &PendingTicket, expires_at: i64) -> TicketItem {
+    TicketItem {
+        pk: ws_pk(&c.workspace),
+        sk: format!("{}{}", ticket_prefix(c), ticket.alert.0),
+        account_id: ticket.account_id.clone(),
+        kind: ticket.kind.clone(),
+        alert: ticket.alert.0.clone(),
+        audit_key: ticket.audit_key.clone(),
+        expires_at,
+    }
 }
 
 #[async_trait]
@@ -723,15 +743,7 @@ impl AlertMemory for DynamoSync {
         connector: &ConnectorRef,
         ticket: &PendingTicket,
     ) -> Result<(), StoreError> {
-        let item = TicketItem {
-            pk: ws_pk(&connector.workspace),
-            sk: format!("{}{}", ticket_prefix(connector), ticket.alert.0),
-            account_id: ticket.account_id.clone(),
-            kind: ticket.kind.clone(),
-            alert: ticket.alert.0.clone(),
-            audit_key: ticket.audit_key.clone(),
-            expires_at: now_s() + TICKET_RETENTION_S,
-        };
+        let item = ticket_item(connector, ticket, now_s() + TICKET_RETENTION_S);
         self.put_one(item, "remember a pending ticket").await
     }
 

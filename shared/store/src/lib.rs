@@ -49,6 +49,9 @@ mod schedule;
 mod sync;
 mod workspaces;
 
+#[cfg(test)]
+mod layout_tests;
+
 pub use budget::DynamoBudgetLeases;
 pub use connectors::{DynamoConnectors, connector_item};
 pub use error::store_error;

@@ -64,7 +64,7 @@ fn outcome_index_pk(c: &ConnectorRef, run: &RunId, outcome: Outcome) -> String {
 }
 
 #[derive(Serialize, Deserialize)]
-struct ReadingItem {
+pub(crate) struct ReadingItem {
     pk: String,
     sk: String,
     /// The `byOutcome` entry (absent for `posted`).
@@ -76,14 +76,14 @@ struct ReadingItem {
     expires_at: i64,
     /// When it was recorded (epoch µs, see [`recorded_at`]; 0 for records older than this field).
     #[serde(rename = "recordedAt", default)]
-    at: u64,
+    pub(crate) at: u64,
     #[serde(flatten)]
-    reading: RunReading,
+    pub(crate) reading: RunReading,
 }
 
 /// Packed `unchanged` readings, in reading order.
 #[derive(Serialize, Deserialize)]
-struct ChunkItem {
+pub(crate) struct ChunkItem {
     pk: String,
     sk: String,
     #[serde(rename = "expiresAt")]
@@ -96,7 +96,52 @@ struct ChunkItem {
     last: String,
     /// The readings as JSON, deflated.
     #[serde(with = "serde_bytes")]
-    data: Vec<u8>,
+    pub(crate) data: Vec<u8>,
+}
+
+/// The item of readings `part` (at least one, in reading order) packed.
+pub(crate) fn chunk_item(
+    c: &ConnectorRef,
+    run: &RunId,
+    part: &[RunReading],
+    expires_at: i64,
+    at: u64,
+) -> Result<ChunkItem, StoreError> {
+    Ok(ChunkItem {
+        pk: ws_pk(&c.workspace),
+        sk: format!("{}{}", chunks_prefix(c, run), key_of(&part[0])),
+        expires_at,
+        at,
+        n: part.len(),
+        last: key_of(&part[part.len() - 1]),
+        data: pack(part)?,
+    })
+}
+
+/// The item of one reading: `posted` under `RPOSTED#…` without an index entry, any other outcome
+/// under `READING#…` with its `byOutcome` entry.
+pub(crate) fn reading_item(
+    c: &ConnectorRef,
+    run: &RunId,
+    r: &RunReading,
+    expires_at: i64,
+    at: u64,
+) -> ReadingItem {
+    let is_posted = r.outcome == Outcome::Posted;
+    let prefix = if is_posted {
+        posted_prefix(c, run)
+    } else {
+        readings_prefix(c, run)
+    };
+    ReadingItem {
+        pk: ws_pk(&c.workspace),
+        sk: format!("{prefix}{}", key_of(r)),
+        gsi2pk: (!is_posted).then(|| outcome_index_pk(c, run, r.outcome)),
+        gsi2sk: (!is_posted).then(|| key_of(r)),
+        expires_at,
+        at,
+        reading: r.clone(),
+    }
 }
 
 fn pack(readings: &[RunReading]) -> Result<Vec<u8>, StoreError> {
@@ -108,7 +153,7 @@ fn pack(readings: &[RunReading]) -> Result<Vec<u8>, StoreError> {
         .map_err(|e| StoreError(format!("pack readings: {e}")))
 }
 
-fn unpack(chunk: &ChunkItem) -> Result<Vec<RunReading>, StoreError> {
+pub(crate) fn unpack(chunk: &ChunkItem) -> Result<Vec<RunReading>, StoreError> {
     let mut json = Vec::new();
     flate2::read::DeflateDecoder::new(chunk.data.as_slice())
         .read_to_end(&mut json)
@@ -205,7 +250,6 @@ impl RunReadings for DynamoSync {
         if !unchanged.is_empty() && self.has_chunks(connector, run).await? {
             single.append(&mut unchanged);
         }
-        let pk = ws_pk(&connector.workspace);
         let expires_at = now_s() + READING_RETENTION_S;
         let at = recorded_at();
         if !unchanged.is_empty() {
@@ -214,42 +258,16 @@ impl RunReadings for DynamoSync {
                 by_key.insert(key_of(r), r.clone());
             }
             let sorted: Vec<RunReading> = by_key.into_values().collect();
-            let prefix = chunks_prefix(connector, run);
             let mut items = Vec::new();
             for part in sorted.chunks(CHUNK) {
-                items.push(ChunkItem {
-                    pk: pk.clone(),
-                    sk: format!("{prefix}{}", key_of(&part[0])),
-                    expires_at,
-                    at,
-                    n: part.len(),
-                    last: key_of(&part[part.len() - 1]),
-                    data: pack(part)?,
-                });
+                items.push(chunk_item(connector, run, part, expires_at, at)?);
             }
             self.put_keyed(items.into_iter(), |i| &i.sk, "record packed readings")
                 .await?;
         }
-        let (items_prefix, posted) = (
-            readings_prefix(connector, run),
-            posted_prefix(connector, run),
-        );
-        let items = single.into_iter().map(|r| {
-            let is_posted = r.outcome == Outcome::Posted;
-            ReadingItem {
-                pk: pk.clone(),
-                sk: format!(
-                    "{}{}",
-                    if is_posted { &posted } else { &items_prefix },
-                    key_of(r)
-                ),
-                gsi2pk: (!is_posted).then(|| outcome_index_pk(connector, run, r.outcome)),
-                gsi2sk: (!is_posted).then(|| key_of(r)),
-                expires_at,
-                at,
-                reading: r.clone(),
-            }
-        });
+        let items = single
+            .into_iter()
+            .map(|r| reading_item(connector, run, r, expires_at, at));
         self.put_keyed(items, |i| &i.sk, "record readings").await
     }
 
