@@ -8,7 +8,6 @@ pub mod caller;
 pub mod calls;
 pub mod capacity;
 pub mod catalogue;
-pub mod config;
 pub mod connector;
 pub mod deadline;
 pub mod ids;

@@ -1,4 +1,8 @@
 //! Typed configuration from the environment variables of the contract, checked once at start-up.
+//! Parsing lives here, at the edge of the process; the core only sees the typed values, and the
+//! sync knobs default to [`SyncPolicy::default`] (the one place their defaults are written).
+
+use psa_domain::usecase::sync::SyncPolicy;
 
 /// A missing or malformed variable; the message names it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,7 +34,7 @@ pub struct Settings {
     /// `SYNC_KEY_FAULT_CONNECTORS` (3) within `SYNC_KEY_FAULT_WINDOW_MINUTES` (15),
     /// `SYNC_GUARD_DROP_PERCENT` (50; 0 = guard off for new connectors), `SYNC_GUARD_MIN_UNITS`
     /// (20), `PSA_ALERT_INTERVAL_DAYS` (7), `SYNC_ERROR_AFTER` (3).
-    pub sync: crate::usecase::sync::SyncPolicy,
+    pub sync: SyncPolicy,
     /// `EVENT_BUS_NAME`: the EventBridge bus for the contract events; unset = no events.
     pub event_bus_name: Option<String>,
     /// `API_WORKSPACE_RPS` (default 20): a workspace's API requests per second, across all
@@ -92,7 +96,7 @@ fn is_sender(raw: &str) -> bool {
         }
         None => raw,
     };
-    crate::connector::is_notify_address(address)
+    psa_domain::connector::is_notify_address(address)
 }
 
 impl Settings {
@@ -170,27 +174,52 @@ impl Settings {
                 },
             }
         };
-        let sync = crate::usecase::sync::SyncPolicy {
-            cooldown: std::time::Duration::from_secs(number("SYNC_COOLDOWN_SECONDS", 300, 86_400)?),
-            full_resend_every: std::time::Duration::from_secs(
-                number("SYNC_FULL_RESEND_DAYS", 7, 365)?.max(1) * 86_400,
+        const DAY: u64 = 86_400;
+        let d = SyncPolicy::default();
+        let secs = std::time::Duration::from_secs;
+        let sync = SyncPolicy {
+            cooldown: secs(number("SYNC_COOLDOWN_SECONDS", d.cooldown.as_secs(), DAY)?),
+            full_resend_every: secs(
+                number("SYNC_FULL_RESEND_DAYS", d.full_resend_every.as_secs() / DAY, 365)?.max(1)
+                    * DAY,
             ),
-            in_flight: number("SYNC_IN_FLIGHT", 8, 64)?.max(1) as usize,
-            max_continuations: number("SYNC_MAX_CONTINUATIONS", 10, 100)? as u32,
-            key_fault_connectors: number("SYNC_KEY_FAULT_CONNECTORS", 3, 1000)?.max(2) as usize,
-            key_fault_window: std::time::Duration::from_secs(
-                number("SYNC_KEY_FAULT_WINDOW_MINUTES", 15, 24 * 60)?.max(1) * 60,
+            in_flight: number("SYNC_IN_FLIGHT", d.in_flight as u64, 64)?.max(1) as usize,
+            max_continuations: number(
+                "SYNC_MAX_CONTINUATIONS",
+                u64::from(d.max_continuations),
+                100,
+            )? as u32,
+            key_fault_connectors: number(
+                "SYNC_KEY_FAULT_CONNECTORS",
+                d.key_fault_connectors as u64,
+                1000,
+            )?
+            .max(2) as usize,
+            key_fault_window: secs(
+                number(
+                    "SYNC_KEY_FAULT_WINDOW_MINUTES",
+                    d.key_fault_window.as_secs() / 60,
+                    24 * 60,
+                )?
+                .max(1)
+                    * 60,
             ),
-            guard_drop_percent: match number("SYNC_GUARD_DROP_PERCENT", 50, 100)? {
+            guard_drop_percent: match number(
+                "SYNC_GUARD_DROP_PERCENT",
+                d.guard_drop_percent.map_or(0, u64::from),
+                100,
+            )? {
                 0 => None,
                 n => Some(n as u8),
             },
-            guard_min_units: number("SYNC_GUARD_MIN_UNITS", 20, 1_000_000_000)?,
-            alert_interval: std::time::Duration::from_secs(
-                number("PSA_ALERT_INTERVAL_DAYS", 7, 365)?.max(1) * 86_400,
+            guard_min_units: number("SYNC_GUARD_MIN_UNITS", d.guard_min_units, 1_000_000_000)?,
+            alert_interval: secs(
+                number("PSA_ALERT_INTERVAL_DAYS", d.alert_interval.as_secs() / DAY, 365)?.max(1)
+                    * DAY,
             ),
-            error_after: number("SYNC_ERROR_AFTER", 3, 1000)?.max(1) as u32,
-            ..Default::default()
+            error_after: number("SYNC_ERROR_AFTER", u64::from(d.error_after), 1000)?.max(1)
+                as u32,
+            ..d
         };
         Ok(Self {
             sync,

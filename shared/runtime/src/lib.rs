@@ -12,7 +12,7 @@
 
 use psa_domain::ConnectorType;
 use psa_domain::catalogue::Catalogue;
-use psa_domain::config::{ConfigError, Settings};
+use config::{ConfigError, Settings};
 use psa_domain::ports::{BudgetShare, Events};
 use psa_domain::telemetry::NoEvents;
 use psa_domain::usecase::notice::{NOTICE_LEASE, Notifier};
@@ -27,6 +27,7 @@ use psa_store::{
 };
 use std::sync::Arc;
 
+pub mod config;
 pub mod emf;
 pub mod logging;
 pub mod unwired;
