@@ -16,7 +16,7 @@
 //!   and first in line — a week later never.
 
 use crate::connector::Connector;
-use crate::usecase::sync::SyncPolicy;
+use crate::policy::SyncPolicy;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use time::{Duration, OffsetDateTime};

@@ -12,6 +12,7 @@ pub mod connector;
 pub mod deadline;
 pub mod ids;
 pub mod notify;
+pub mod policy;
 pub mod ports;
 pub mod secret;
 pub mod sync;

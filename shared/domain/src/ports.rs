@@ -8,6 +8,7 @@ mod records;
 mod registry;
 mod schedule;
 mod sync;
+mod telemetry;
 
 pub use connectors::{
     ConnectorRepo, OrganizationBindings, TokenVault, VaultError, WorkspaceDirectory,
@@ -22,6 +23,8 @@ pub use records::{
     Rejection,
 };
 pub use registry::ServiceRegistry;
+/// The event bus and the metrics sink (see [`crate::telemetry`]).
+pub use telemetry::{Events, Metrics, NoEvents, NoMetrics};
 pub use schedule::{FiringClaim, ScheduleBook, ScheduleProgress, ScheduledRun};
 pub use sync::{
     JobQueue, Lease, Page, PageError, PairStates, RunReadings, RunSlots, SlotClaim, SyncJob,
@@ -32,6 +35,3 @@ pub use sync::{
 #[derive(Debug, thiserror::Error)]
 #[error("store failure: {0}")]
 pub struct StoreError(pub String);
-
-/// The event bus and the metrics sink (see [`crate::telemetry`]).
-pub use crate::telemetry::{Events, Metrics};

@@ -1,13 +1,11 @@
 //! What the core tells the world besides its answers: events for other systems (contract
 //! "Events", on EventBridge) and measurements for operators (contract "Metrics", CloudWatch EMF).
-//! Both are ports; neither may fail a run or a request: a failure to emit is logged at warn.
+//! Both are ports ([`crate::ports::Events`], [`crate::ports::Metrics`]); neither may fail a run or a request: a failure to emit is logged at warn.
 
 use crate::calls::Calls;
 use crate::connector::{Connector, ConnectorStatus};
 use crate::ids::{ConnectorType, RunId, WorkspaceId};
-use crate::ports::StoreError;
 use crate::sync::{RunCounts, RunStatus, SyncRun, Trigger};
-use async_trait::async_trait;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -100,23 +98,6 @@ impl Event {
             Self::SyncFinished(d) => &d.workspace_id,
             Self::ConnectorStatusChanged(d) => &d.workspace_id,
         }
-    }
-}
-
-/// The event bus (EventBridge). Adapters send what they are given, once; no retries beyond the
-/// SDK's own.
-#[async_trait]
-pub trait Events: Send + Sync {
-    async fn publish(&self, events: &[Event]) -> Result<(), StoreError>;
-}
-
-/// No bus configured (`EVENT_BUS_NAME` unset): events go nowhere.
-pub struct NoEvents;
-
-#[async_trait]
-impl Events for NoEvents {
-    async fn publish(&self, _: &[Event]) -> Result<(), StoreError> {
-        Ok(())
     }
 }
 
@@ -242,15 +223,3 @@ fn trigger_str(t: Trigger) -> &'static str {
     }
 }
 
-/// Where measurements go (CloudWatch EMF on stdout in Lambda). Writing one must not block for
-/// long and cannot fail the caller.
-pub trait Metrics: Send + Sync {
-    fn record(&self, m: &Measurement);
-}
-
-/// Measurements go nowhere.
-pub struct NoMetrics;
-
-impl Metrics for NoMetrics {
-    fn record(&self, _: &Measurement) {}
-}

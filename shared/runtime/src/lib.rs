@@ -13,8 +13,7 @@
 use psa_domain::ConnectorType;
 use psa_domain::catalogue::Catalogue;
 use config::{ConfigError, Settings};
-use psa_domain::ports::{BudgetShare, Events};
-use psa_domain::telemetry::NoEvents;
+use psa_domain::ports::{BudgetShare, Events, NoEvents};
 use psa_domain::usecase::notice::{NOTICE_LEASE, Notifier};
 use psa_domain::usecase::{Core, Psas};
 pub use psa_gradient::Budget;
