@@ -5,8 +5,8 @@
 use crate::scrub::Scrubber;
 use std::time::Duration;
 
-/// Longest message (in characters) a [`GradientError`] holds.
-pub(crate) const MAX_MESSAGE_CHARS: usize = 200;
+/// Longest message (in characters) kept in a [`GradientError`].
+pub const MAX_MESSAGE_CHARS: usize = 200;
 
 /// Cuts a message to [`MAX_MESSAGE_CHARS`] characters (on a char boundary), ending it with `…`
 /// when cut. Call it after scrubbing secrets, so a secret is never cut into a visible prefix.

@@ -5,9 +5,9 @@
 mod accounts;
 mod services;
 
-use crate::{
-    AccountUpdate, AlertPriority, GradientClient, GradientError, IntegrationStatus, NewAlert,
-};
+use crate::client::GradientClient;
+use crate::error::GradientError;
+use crate::types::{AccountUpdate, AlertPriority, IntegrationStatus, NewAlert};
 use async_trait::async_trait;
 use psa_domain::catalogue::Catalogue;
 use psa_domain::ports::{

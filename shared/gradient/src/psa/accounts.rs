@@ -1,7 +1,9 @@
 //! Creating accounts in bulk: Gradient refuses a whole batch for one bad account (400) and
 //! answers 409 when another run created some of them first.
 
-use crate::{GradientClient, GradientError, NewAccount};
+use crate::client::GradientClient;
+use crate::error::GradientError;
+use crate::types::NewAccount;
 use psa_domain::ApiToken;
 use psa_domain::ports::{AccountsCreated, PsaAccount, PsaError};
 use std::collections::BTreeSet;

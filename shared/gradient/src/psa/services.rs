@@ -5,7 +5,8 @@
 //! service that exists in Gradient under its catalogue name but is missing from the registry (a
 //! crash between creating and recording) is adopted rather than created twice.
 
-use crate::{GradientClient, NewService, Vendor};
+use crate::client::GradientClient;
+use crate::types::{NewService, Vendor};
 use psa_domain::ApiToken;
 use psa_domain::catalogue::{Catalogue, Service};
 use psa_domain::ports::{PsaError, PublishedServices, ServiceRegistry};
