@@ -96,7 +96,7 @@ async fn handle_batch(
         .await;
         match ran {
             Ok(JobOutcome::Done(_) | JobOutcome::Continued) => {}
-            Ok(JobOutcome::Busy | JobOutcome::Halted) => response.add_failure(id),
+            Ok(JobOutcome::Busy) => response.add_failure(id),
             Err(e) => {
                 span.in_scope(|| tracing::error!(error = %e, "sync job failed; it comes back"));
                 response.add_failure(id);

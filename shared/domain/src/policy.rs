@@ -54,10 +54,6 @@ pub struct SyncPolicy {
     /// Everything an API request does with the PSA ends within this (API Gateway gives up at
     /// 29 s): set-up that would take longer is left to the next sync (`setup_incomplete`).
     pub api_deadline: Duration,
-    /// Fault injection for tests and drills: after this many checkpoints the job stops exactly
-    /// as a killed worker would (lease left behind, run `running`, no continuation, counts in
-    /// flight not recorded). `None` in production.
-    pub halt_after_checkpoints: Option<usize>,
 }
 
 impl Default for SyncPolicy {
@@ -85,7 +81,6 @@ impl Default for SyncPolicy {
             settings_window: Duration::from_secs(3600),
             verify_deadline: Duration::from_secs(12),
             api_deadline: Duration::from_secs(25),
-            halt_after_checkpoints: None,
         }
     }
 }

@@ -23,13 +23,13 @@ pub use records::{
     Rejection,
 };
 pub use registry::ServiceRegistry;
-/// The event bus and the metrics sink (see [`crate::telemetry`]).
-pub use telemetry::{Events, Metrics, NoEvents, NoMetrics};
 pub use schedule::{FiringClaim, ScheduleBook, ScheduleProgress, ScheduledRun};
 pub use sync::{
     JobQueue, Lease, Page, PageError, PairStates, RunReadings, RunSlots, SlotClaim, SyncJob,
     SyncRuns,
 };
+/// The event bus and the metrics sink (see [`crate::telemetry`]).
+pub use telemetry::{Events, Metrics, NoEvents, NoMetrics};
 
 /// An infrastructure failure of a store; opaque to callers, logged with its cause.
 #[derive(Debug, thiserror::Error)]

@@ -222,4 +222,3 @@ fn trigger_str(t: Trigger) -> &'static str {
         Trigger::Release => "release",
     }
 }
-

@@ -3,22 +3,27 @@
 //! finishing a run ([`finish`]: tally, connector, vendor-key faults).
 
 mod alerts;
+mod continuation;
 mod finish;
+mod guard;
 mod health;
+mod job;
 mod plan;
+mod rebuild;
 mod record;
 mod request;
-mod run;
 mod schedule;
 mod send;
+mod sent;
+mod setup;
 
 pub use alerts::UNMAPPED_SERVICES;
 pub use finish::full_due;
+pub use job::run_job;
 pub use plan::{Plan, Reading, guard_figures, plan_readings};
 #[cfg(test)]
 pub(crate) use request::new_run;
 pub use request::{RequestError, release_run, request_sync};
-pub use run::run_job;
 pub use schedule::{
     FiringClaim, ScheduleBook, ScheduleError, ScheduleOptions, ScheduleProgress, ScheduleReport,
     ScheduledRun, resume_latest, schedule_all,
@@ -36,6 +41,4 @@ pub enum JobOutcome {
     Continued,
     /// Another worker holds this run's lease: leave the message to come back.
     Busy,
-    /// Stopped by [`SyncPolicy::halt_after_checkpoints`] like a killed worker: the message comes back.
-    Halted,
 }

@@ -4,7 +4,7 @@
 //! start, and its own), so ending the run tallies them without reading them again.
 
 use super::plan::Reading;
-use super::send::Sent;
+use super::sent::Sent;
 use crate::connector::ConnectorRef;
 use crate::ids::RunId;
 use crate::ports::StoreError;

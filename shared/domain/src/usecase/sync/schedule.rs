@@ -68,9 +68,6 @@ pub struct ScheduleOptions {
     pub lease_ttl: Duration,
     /// This invocation's id (the Lambda request id).
     pub owner: String,
-    /// Fault injection for tests: after this many connectors, stop as a killed invocation would
-    /// (runs created, their jobs not sent, no checkpoint, the lease left to expire).
-    pub halt_after: Option<u64>,
 }
 
 impl Default for ScheduleOptions {
@@ -83,7 +80,6 @@ impl Default for ScheduleOptions {
             margin: Duration::from_secs(15),
             lease_ttl: Duration::from_secs(30),
             owner: uuid::Uuid::new_v4().simple().to_string(),
-            halt_after: None,
         }
     }
 }
@@ -92,8 +88,6 @@ impl Default for ScheduleOptions {
 pub enum ScheduleError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("halted by fault injection after {0} connectors")]
-    Halted(u64),
 }
 
 /// Connectors read per page when planning the day (a query, never a scan).
@@ -266,12 +260,6 @@ async fn schedule_page(
             Step::Duplicate => report.duplicates += 1,
             Step::Busy => report.busy += 1,
         }
-    }
-    if let Some(n) = opts.halt_after
-        && report.connectors >= n
-    {
-        tracing::warn!(connectors = report.connectors, "halted by fault injection");
-        return Err(ScheduleError::Halted(report.connectors));
     }
     core.queue.enqueue(&jobs).await?;
     let sent: Vec<ConnectorRef> = jobs.iter().map(SyncJob::connector).collect();

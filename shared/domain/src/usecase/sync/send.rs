@@ -3,42 +3,36 @@
 //! connector's incarnation and the stop reasons before it goes out; the outcomes are
 //! checkpointed in the background, never blocking the senders.
 
+use super::SyncPolicy;
 use super::plan::Reading;
 use super::record::Recorder;
+use super::sent::Sent;
 use crate::connector::ConnectorRef;
 use crate::ports::{Batch, CountOutcome, Lease, PsaError, StoreError};
 use crate::secret::ApiToken;
 use crate::usecase::Core;
 use futures::StreamExt;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Why a job stopped posting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 pub(super) enum Stop {
-    Go = 0,
+    Go,
     /// 401: no further calls with this token.
-    Token = 1,
+    Token,
     /// 403: the PSA stopped us.
-    Forbidden = 2,
+    Forbidden,
     /// The connector was deleted or re-tokened.
-    Cancelled = 3,
+    Cancelled,
     /// Too little time is left in this invocation: the rest goes to a continuation.
-    Deadline = 4,
+    Deadline,
     /// Another worker took the run's lease: it finishes the run.
-    LeaseLost = 5,
-    /// Fault injection: the job stops as a killed worker would (nothing more is recorded).
-    Killed = 6,
-}
-
-/// How one posted reading ended.
-pub(super) enum Sent {
-    Accepted(Reading),
-    Unmapped(Reading),
-    Failed(Reading, String),
-    /// Not sent: the job stopped before it (see [`Sender::stop`]).
-    Unsent(Reading),
+    LeaseLost,
+    /// The store failed at a checkpoint: the job fails (nothing more is recorded) and its
+    /// message comes back, as after a crash.
+    StoreFailed,
 }
 
 pub(super) struct Sender<'a> {
@@ -50,23 +44,23 @@ pub(super) struct Sender<'a> {
     pub margin: Duration,
     pub in_flight: usize,
     pub check_every: usize,
-    stop: AtomicU8,
+    /// The first reason to stop; unset while the job goes on.
+    stop: OnceLock<Stop>,
     started: AtomicUsize,
     /// An accepted count was sent with `no_build=false`: the PSA rebuilds its billing view.
     pub built: AtomicBool,
 }
 
 impl<'a> Sender<'a> {
-    #[allow(clippy::too_many_arguments)]
+    /// Posts with `token` (of version `token_version`) for `connector` until `deadline`, as
+    /// `policy` says: its margin, counts in flight and how often the connector is re-read.
     pub fn new(
         core: &'a Core,
         token: &'a ApiToken,
         connector: &'a ConnectorRef,
         token_version: u64,
         deadline: Instant,
-        margin: Duration,
-        in_flight: usize,
-        check_every: usize,
+        policy: &SyncPolicy,
     ) -> Self {
         Self {
             core,
@@ -74,35 +68,22 @@ impl<'a> Sender<'a> {
             connector,
             token_version,
             deadline,
-            margin,
-            in_flight: in_flight.max(1),
-            check_every: check_every.max(1),
-            stop: AtomicU8::new(Stop::Go as u8),
+            margin: policy.deadline_margin,
+            in_flight: policy.in_flight.max(1),
+            check_every: policy.cancel_check_every.max(1),
+            stop: OnceLock::new(),
             started: AtomicUsize::new(0),
             built: AtomicBool::new(false),
         }
     }
 
     pub fn stop(&self) -> Stop {
-        match self.stop.load(Ordering::SeqCst) {
-            1 => Stop::Token,
-            2 => Stop::Forbidden,
-            3 => Stop::Cancelled,
-            4 => Stop::Deadline,
-            5 => Stop::LeaseLost,
-            6 => Stop::Killed,
-            _ => Stop::Go,
-        }
+        self.stop.get().copied().unwrap_or(Stop::Go)
     }
 
     /// Records the first reason to stop (later ones do not replace it).
     pub fn halt(&self, why: Stop) {
-        let _ = self.stop.compare_exchange(
-            Stop::Go as u8,
-            why as u8,
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-        );
+        let _ = self.stop.set(why);
     }
 
     pub fn deadline_near(&self) -> bool {
@@ -224,7 +205,6 @@ impl<'a> Sender<'a> {
         let record = async {
             let mut pending = Vec::new();
             let mut unsent = Vec::new();
-            let mut checkpoints = 0usize;
             let mut since = Instant::now();
             loop {
                 let next = tokio::time::timeout_at((since + window.interval).into(), rx.recv());
@@ -247,24 +227,15 @@ impl<'a> Sender<'a> {
                 if closed || due {
                     let written = recorder.checkpoint(std::mem::take(&mut pending)).await;
                     if written.is_err() {
-                        self.halt(Stop::Killed); // the job fails; its message comes back
+                        self.halt(Stop::StoreFailed); // the job fails; its message comes back
                     }
                     written?;
                     since = Instant::now();
-                    checkpoints += 1;
-                    if window.halt_after == Some(checkpoints) {
-                        tracing::warn!(
-                            checkpoints,
-                            "halted by fault injection, as a killed worker"
-                        );
-                        self.halt(Stop::Killed);
-                        return Ok(unsent);
-                    }
                     if !closed
                         && !window
                             .renew_lease()
                             .await
-                            .inspect_err(|_| self.halt(Stop::Killed))?
+                            .inspect_err(|_| self.halt(Stop::StoreFailed))?
                     {
                         tracing::warn!("lease lost to another worker; it finishes the run");
                         self.halt(Stop::LeaseLost);
@@ -299,8 +270,6 @@ pub(super) struct Window<'a> {
     pub every: usize,
     /// ... or after this long, whichever comes first.
     pub interval: Duration,
-    /// Fault injection: stop as a killed worker after this many checkpoints.
-    pub halt_after: Option<usize>,
 }
 
 impl Window<'_> {
