@@ -1,7 +1,7 @@
 """The console in a real browser: headless Chromium (Debian's, driven by Playwright for Python)
 loads tests/browser/console.html from a local origin the API answers CORS for and runs the PSA
 tab's calls against the API; then the same page from another origin, which the browser must not
-let read the API. Prints one JSON object with what the page saw; tests/tests/browser.rs checks it.
+let read the API. Prints one JSON object with what the page saw; tests/tests/it/browser.rs checks it.
 
 Usage: console.py API_BASE JWT ALLOWED_PORT OTHER_PORT
 """
