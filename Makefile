@@ -23,18 +23,18 @@ lint: install
 
 # The worker binary is measured from outside, as its own process: build it beside the bench.
 bench:
-	cargo build --release -p sync-worker -p psa-tests --bin sync-worker --bin bench
+	cargo build --release -p sync-worker -p devtools --bin sync-worker --bin bench
 	bash scripts/stack.sh target/release/bench
 
 # The capacity model by simulation (docs/capacity.md): calls per day against the budget for the
 # synthetic population, same-day vs staggered vs budgeted full resends. No servers. Settings by
 # environment, e.g. `make capacity MSPS=2000 DAILY=1`.
 capacity:
-	cargo run --release -q -p psa-tests --bin capacity
+	cargo run --release -q -p devtools --bin capacity
 
 # The scheduler over 10,000 connected connectors on the local stack: time per 1,000.
 schedule-bench:
-	bash scripts/test.sh -p psa-tests --test schedule -- --ignored --nocapture bench
+	bash scripts/test.sh -p psa-tests --test it -- --ignored --nocapture schedule::bench
 
 # One zip per function (cargo-lambda + zig from PyPI into .local/venv), sizes printed; goal <= 6 MB.
 # `make package ARGS=--x86-64` for x86_64 (default arm64, the template's Architectures).

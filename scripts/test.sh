@@ -10,7 +10,7 @@ for a in "$@"; do
     --) break ;;
   esac
 done
-# The function binaries, which tests/tests/trace_leak.rs runs as child processes. Always the whole
+# The function binaries, which tests/tests/it/trace_leak.rs runs as child processes. Always the whole
 # workspace (the package selection of `cargo test --workspace`, so features unify the same way and
 # nothing is rebuilt), also when a -p selection narrows the test run.
 (cd "$ROOT" && cargo build --workspace --bins)
