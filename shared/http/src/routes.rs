@@ -45,7 +45,7 @@ impl Route {
 }
 
 /// Every (method, path template) the router serves: the list `route()` is tested against and
-/// `openapi.yaml` is compared with (`tests/tests/openapi.rs`). Path parameters are `{connectorId}`
+/// `openapi.yaml` is compared with (`tests/tests/it/openapi.rs`). Path parameters are `{connectorId}`
 /// and `{runId}`. `POST .../sync` and `POST .../syncs/{runId}/release` are served in AWS by the
 /// sync-on-demand function (same edge), the rest by connectors-api.
 pub const ROUTES: &[(&str, &str)] = &[

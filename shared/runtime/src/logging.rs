@@ -48,7 +48,7 @@ pub const OWN_CRATES: &[&str] = &[
     "sync_notifier",
     "gradient_sim",
     "devkit",
-    "psa_tests",
+    "harness",
 ];
 
 /// Whether `target` belongs to one of [`OWN_CRATES`]: the crate name itself or a module of it
