@@ -36,29 +36,50 @@
 //!
 //! The workspace read model is the platform's own table (`WORKSPACES_TABLE`, contract).
 
-mod budget;
+//! ## Modules
+//!
+//! - `keys`: every key and index key of the table, built in one place;
+//! - `items`: the items written with serde, the store's own types (their layout pinned by tests);
+//! - `table`: [`DynamoSync`] and the operations the ports on it are built from (`attrs`,
+//!   `cursor`: single attributes, the clock, page cursors);
+//! - one module per port: `run_slots`, `attempt_counter`, `sync_runs`, `run_readings`,
+//!   `pair_states`, `audit_log`, `key_health`, `alert_memory`, `notice_log`, `schedule_book`
+//!   (all on [`DynamoSync`]), `connectors` and `organization_bindings` (on [`DynamoConnectors`]),
+//!   `budget_leases`, `registry`, `workspaces`; off the table, `queue` (SQS) and `events`
+//!   (EventBridge).
+
+mod alert_memory;
+mod attempt_counter;
+mod attrs;
+mod audit_log;
+mod budget_leases;
 mod connectors;
+mod cursor;
 mod error;
 mod events;
-mod history;
-mod notices;
+mod items;
+mod key_health;
+mod keys;
+mod notice_log;
+mod organization_bindings;
+mod pair_states;
 mod queue;
-mod readings;
 mod registry;
-mod schedule;
-mod sync;
+mod run_readings;
+mod run_slots;
+mod schedule_book;
+mod sync_runs;
+mod table;
 mod workspaces;
 
-#[cfg(test)]
-mod layout_tests;
-
-pub use budget::DynamoBudgetLeases;
-pub use connectors::{DynamoConnectors, connector_item};
+pub use budget_leases::DynamoBudgetLeases;
+pub use connectors::DynamoConnectors;
 pub use error::store_error;
 pub use events::EventBridgeEvents;
+pub use items::connector_item;
 pub use queue::SqsJobQueue;
 pub use registry::DynamoServiceRegistry;
-pub use sync::DynamoSync;
+pub use table::DynamoSync;
 pub use workspaces::{DynamoWorkspaces, WorkspaceItem};
 
 pub use aws_sdk_dynamodb::Client;

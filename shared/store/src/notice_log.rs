@@ -3,9 +3,10 @@
 //! `leaseExpiresAtMs`) while a delivery sends it, `sent` afterwards. Kept 7 days — far beyond the
 //! event's retries (at most a day).
 
-use crate::connectors::ws_pk;
+use crate::attrs::{attr_n, attr_s, ms, n, now_ms, s};
 use crate::error::{is_condition_failed, store_error};
-use crate::sync::{DynamoSync, attr_n, attr_s, ms, n, now_ms, s};
+use crate::keys::{notice_sk, workspace_pk};
+use crate::table::DynamoSync;
 use async_trait::async_trait;
 use psa_domain::ports::{NoticeClaim, NoticeLog, StoreError};
 use psa_domain::{ConnectorRef, RunId};
@@ -17,10 +18,6 @@ const SENT: &str = "sent";
 /// Attempts of the claim-then-read loop (the item may change in between).
 const RACE_ATTEMPTS: u32 = 3;
 
-fn notice_sk(c: &ConnectorRef, run: &RunId) -> String {
-    format!("NOTICE#{}#{run}", c.key())
-}
-
 #[async_trait]
 impl NoticeLog for DynamoSync {
     async fn claim_notice(
@@ -30,7 +27,10 @@ impl NoticeLog for DynamoSync {
         owner: &str,
         lease: Duration,
     ) -> Result<NoticeClaim, StoreError> {
-        let (pk, sk) = (ws_pk(&connector.workspace), notice_sk(connector, run));
+        let (pk, sk) = (
+            workspace_pk(&connector.workspace),
+            notice_sk(connector, run),
+        );
         for _ in 0..RACE_ATTEMPTS {
             let now = now_ms();
             let res = self
@@ -83,7 +83,7 @@ impl NoticeLog for DynamoSync {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(ws_pk(&connector.workspace)))
+            .key("pk", s(workspace_pk(&connector.workspace)))
             .key("sk", s(notice_sk(connector, run)))
             .update_expression("SET #state = :sent REMOVE leaseExpiresAtMs")
             .condition_expression("attribute_exists(pk)")
@@ -112,7 +112,7 @@ impl NoticeLog for DynamoSync {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(ws_pk(&connector.workspace)))
+            .key("pk", s(workspace_pk(&connector.workspace)))
             .key("sk", s(notice_sk(connector, run)))
             .condition_expression("#state = :sending AND #owner = :owner")
             .expression_attribute_names("#state", "state")

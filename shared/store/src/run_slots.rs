@@ -1,29 +1,18 @@
-//! Usage sync state in the project's table: the per-connector run slot with its worker lease, the
-//! on-demand cool-down, run records, and the last values Gradient accepted.
+//! The run slot of a connector incarnation with its worker lease, and the on-demand cool-down
+//! (`SLOT#<type>#<inc>`, `COOLDOWN#<type>`).
 //!
 //! Times that decide who may run (slot, lease, cool-down) are epoch **milliseconds**
 //! (`slotExpiresAtMs`, `leaseExpiresAtMs`, `lastRequestMs`) so that short lease TTLs behave; the
 //! TTL attribute `expiresAt` is epoch seconds, as DynamoDB requires.
 
-use crate::connectors::ws_pk;
+use crate::attrs::{attr_n, attr_s, ms, n, now_ms, s};
 use crate::error::{is_condition_failed, store_error};
+use crate::keys::{cooldown_sk, slot_sk, workspace_pk};
+use crate::table::DynamoSync;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
 use psa_domain::ports::{Lease, RunSlots, SlotClaim, StoreError};
 use psa_domain::{ConnectorRef, RunId};
-use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// `SLOT#<type>#<incarnation>`: one slot per connector incarnation.
-fn slot_sk(c: &ConnectorRef) -> String {
-    format!("SLOT#{}", c.key())
-}
-
-/// `COOLDOWN#<type>`: the on-demand cool-down of the workspace's connector of that type.
-fn cooldown_sk(c: &ConnectorRef) -> String {
-    format!("COOLDOWN#{}", c.kind.as_str())
-}
+use std::time::Duration;
 
 /// How long past its expiry a slot item lingers before TTL removes it (it is dead data by then).
 const SLOT_TTL_SLACK_S: u64 = 24 * 3600;
@@ -31,122 +20,12 @@ const SLOT_TTL_SLACK_S: u64 = 24 * 3600;
 /// enqueues a continuation keeps the slot while the message is in flight; a worker that died
 /// blocks the connector at most this long after its lease ends.
 const SLOT_GRACE_AFTER_LEASE: Duration = Duration::from_secs(3600);
-/// Items per BatchWriteItem (the DynamoDB limit).
-pub(crate) const BATCH: usize = 25;
-/// Attempts per batch before unprocessed writes become an error.
-const BATCH_ATTEMPTS: u32 = 6;
 /// Attempts of the read-after-failed-write loops (the item may change in between).
 const RACE_ATTEMPTS: u32 = 3;
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-pub(crate) fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-pub(crate) fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
 
 /// TTL value (epoch seconds) for a slot that expires at `expires_ms`.
 fn slot_ttl(expires_ms: u64) -> u64 {
     expires_ms / 1000 + 1 + SLOT_TTL_SLACK_S
-}
-
-/// True when a write failed only because its condition did not hold (any operation).
-pub(crate) fn attr_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-}
-
-pub(crate) fn attr_n(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-}
-
-/// Run slots, leases, cool-downs, run records and last-sent values in the project's table.
-#[derive(Clone, Debug)]
-pub struct DynamoSync {
-    pub(crate) client: Client,
-    pub(crate) table: String,
-}
-
-impl DynamoSync {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-
-    pub(crate) async fn get(
-        &self,
-        pk: String,
-        sk: &str,
-        what: &str,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_error(what, e))?;
-        Ok(out.item)
-    }
-
-    /// Writes `requests` 25 at a time, retrying unprocessed items with a short bounded backoff.
-    pub(crate) async fn batch_write(
-        &self,
-        requests: Vec<WriteRequest>,
-        what: &str,
-    ) -> Result<(), StoreError> {
-        let mut requests = requests;
-        while !requests.is_empty() {
-            let rest = requests.split_off(requests.len().min(BATCH));
-            let mut pending = std::mem::replace(&mut requests, rest);
-            let mut attempt = 0;
-            loop {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| store_error(what, e))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                attempt += 1;
-                if attempt >= BATCH_ATTEMPTS {
-                    return Err(StoreError(format!(
-                        "{what}: {} writes still unprocessed after {BATCH_ATTEMPTS} attempts",
-                        pending.len()
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-            }
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -167,7 +46,7 @@ impl RunSlots for DynamoSync {
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .key("pk", s(ws_pk(&connector.workspace)))
+                .key("pk", s(workspace_pk(&connector.workspace)))
                 .key("sk", s(slot_sk(connector)))
                 .update_expression(
                     "SET runId = :run, slotExpiresAtMs = :exp, expiresAt = :ttl \
@@ -190,7 +69,7 @@ impl RunSlots for DynamoSync {
             }
             let Some(item) = self
                 .get(
-                    ws_pk(&connector.workspace),
+                    workspace_pk(&connector.workspace),
                     &slot_sk(connector),
                     "read run slot",
                 )
@@ -215,7 +94,7 @@ impl RunSlots for DynamoSync {
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .key("pk", s(ws_pk(&connector.workspace)))
+                .key("pk", s(workspace_pk(&connector.workspace)))
                 .key("sk", s(slot_sk(connector)))
                 .update_expression("SET slotExpiresAtMs = :exp, expiresAt = :ttl")
                 .condition_expression("runId = :run AND slotExpiresAtMs < :exp")
@@ -230,7 +109,7 @@ impl RunSlots for DynamoSync {
                     // Either it already lasts longer (still ours) or it changed hands: re-check.
                     let item = self
                         .get(
-                            ws_pk(&connector.workspace),
+                            workspace_pk(&connector.workspace),
                             &slot_sk(connector),
                             "read run slot",
                         )
@@ -257,7 +136,7 @@ impl RunSlots for DynamoSync {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(ws_pk(&connector.workspace)))
+            .key("pk", s(workspace_pk(&connector.workspace)))
             .key("sk", s(slot_sk(connector)))
             .condition_expression("runId = :run")
             .expression_attribute_values(":run", s(run.as_str()))
@@ -289,7 +168,7 @@ impl RunSlots for DynamoSync {
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .key("pk", s(ws_pk(&connector.workspace)))
+                .key("pk", s(workspace_pk(&connector.workspace)))
                 .key("sk", s(slot_sk(connector)))
                 .update_expression(
                     "SET runId = :run, leaseOwner = :me, leaseExpiresAtMs = :lease, \
@@ -314,7 +193,7 @@ impl RunSlots for DynamoSync {
                         .client
                         .update_item()
                         .table_name(&self.table)
-                        .key("pk", s(ws_pk(&connector.workspace)))
+                        .key("pk", s(workspace_pk(&connector.workspace)))
                         .key("sk", s(slot_sk(connector)))
                         .update_expression("SET slotExpiresAtMs = :slot, expiresAt = :ttl")
                         .condition_expression("runId = :run AND slotExpiresAtMs < :slot")
@@ -334,7 +213,7 @@ impl RunSlots for DynamoSync {
             }
             let Some(item) = self
                 .get(
-                    ws_pk(&connector.workspace),
+                    workspace_pk(&connector.workspace),
                     &slot_sk(connector),
                     "read run slot",
                 )
@@ -375,7 +254,7 @@ impl RunSlots for DynamoSync {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(ws_pk(&connector.workspace)))
+            .key("pk", s(workspace_pk(&connector.workspace)))
             .key("sk", s(slot_sk(connector)))
             .update_expression("REMOVE leaseOwner, leaseExpiresAtMs")
             .condition_expression("leaseOwner = :me AND runId = :run")
@@ -404,7 +283,7 @@ impl RunSlots for DynamoSync {
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .item("pk", s(ws_pk(&connector.workspace)))
+                .item("pk", s(workspace_pk(&connector.workspace)))
                 .item("sk", s(cooldown_sk(connector)))
                 .item("lastRequestMs", n(now))
                 .item("expiresAt", n(slot_ttl(now.saturating_add(cd))))
@@ -419,7 +298,7 @@ impl RunSlots for DynamoSync {
             }
             let item = self
                 .get(
-                    ws_pk(&connector.workspace),
+                    workspace_pk(&connector.workspace),
                     &cooldown_sk(connector),
                     "read on-demand cool-down",
                 )
@@ -443,48 +322,12 @@ impl RunSlots for DynamoSync {
             self.client
                 .delete_item()
                 .table_name(&self.table)
-                .key("pk", s(ws_pk(&connector.workspace)))
+                .key("pk", s(workspace_pk(&connector.workspace)))
                 .key("sk", s(sk))
                 .send()
                 .await
                 .map_err(|e| store_error("clear run slot", e))?;
         }
         Ok(())
-    }
-}
-
-#[async_trait]
-impl psa_domain::ports::AttemptCounter for DynamoSync {
-    /// One item per workspace, kind and window (`LIMIT#<ws>` / `ATTEMPTS#<what>#<window start>`;
-    /// not among the workspace's connector data), counted with an atomic `ADD`; it expires with
-    /// its window.
-    async fn attempt(
-        &self,
-        workspace: &psa_domain::WorkspaceId,
-        what: &str,
-        window: Duration,
-    ) -> Result<(u64, Duration), StoreError> {
-        let now = now_ms();
-        let len = ms(window).max(1);
-        let start = now - now % len;
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("LIMIT#{workspace}")))
-            .key("sk", s(format!("ATTEMPTS#{what}#{start}")))
-            .update_expression("ADD attempts :one SET expiresAt = :ttl")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":ttl", n((start + len) / 1000 + 3600))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(|e| store_error("count an attempt", e))?;
-        let count = out
-            .attributes
-            .as_ref()
-            .and_then(|a| attr_n(a, "attempts"))
-            .unwrap_or(1);
-        Ok((count, Duration::from_millis(start + len - now)))
     }
 }

@@ -3,9 +3,10 @@
 //! firing a marker that its job went out (`WS#<ws>` / `QUEUED#<type>#<inc>#<runId>`). All expire
 //! after three days.
 
-use crate::connectors::ws_pk;
+use crate::attrs::{attr_s, n, now_ms, s};
 use crate::error::{is_condition_failed, store_error};
-use crate::sync::{DynamoSync, attr_s, n, now_ms, s};
+use crate::keys::{LATEST_FIRING_SK, SCHEDULE_PK, firing_sk, queued_sk, run_sk, workspace_pk};
+use crate::table::DynamoSync;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, PutRequest, ReturnValue, WriteRequest,
@@ -17,23 +18,9 @@ use psa_domain::{ConnectorRef, RunId};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
-const PK: &str = "SCHEDULE#gradient";
-const LATEST_SK: &str = "LATEST";
 const KEEP_S: u64 = 3 * 86_400;
 /// Keys per BatchGetItem (the DynamoDB limit).
 const GET_BATCH: usize = 100;
-
-fn firing_sk(run: &RunId) -> String {
-    format!("FIRING#{run}")
-}
-
-fn run_sk(c: &ConnectorRef, run: &RunId) -> String {
-    format!("RUN#{}#{run}", c.key())
-}
-
-fn queued_sk(c: &ConnectorRef, run: &RunId) -> String {
-    format!("QUEUED#{}#{run}", c.key())
-}
 
 fn ms_of(t: OffsetDateTime) -> u64 {
     u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
@@ -63,7 +50,7 @@ impl ScheduleBook for DynamoSync {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(PK))
+            .key("pk", s(SCHEDULE_PK))
             .key("sk", s(firing_sk(run)))
             .update_expression("SET leaseOwner = :o, leaseUntilMs = :u, expiresAt = :ttl")
             .condition_expression(
@@ -86,8 +73,8 @@ impl ScheduleBook for DynamoSync {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(PK))
-            .item("sk", s(LATEST_SK))
+            .item("pk", s(SCHEDULE_PK))
+            .item("sk", s(LATEST_FIRING_SK))
             .item("runId", s(run.as_str()))
             .condition_expression("attribute_not_exists(runId) OR runId <= :run")
             .expression_attribute_values(":run", s(run.as_str()))
@@ -114,7 +101,7 @@ impl ScheduleBook for DynamoSync {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(PK))
+            .key("pk", s(SCHEDULE_PK))
             .key("sk", s(firing_sk(run)))
             .update_expression("SET progress = :p, leaseUntilMs = :u")
             .condition_expression("leaseOwner = :o")
@@ -135,7 +122,7 @@ impl ScheduleBook for DynamoSync {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(PK))
+            .key("pk", s(SCHEDULE_PK))
             .key("sk", s(firing_sk(run)))
             .update_expression("REMOVE leaseOwner, leaseUntilMs")
             .condition_expression("leaseOwner = :o")
@@ -151,7 +138,11 @@ impl ScheduleBook for DynamoSync {
 
     async fn latest_firing(&self) -> Result<Option<RunId>, StoreError> {
         let item = self
-            .get(PK.into(), LATEST_SK, "read latest schedule firing")
+            .get(
+                SCHEDULE_PK.into(),
+                LATEST_FIRING_SK,
+                "read latest schedule firing",
+            )
             .await?;
         item.as_ref()
             .and_then(|i| attr_s(i, "runId"))
@@ -168,7 +159,7 @@ impl ScheduleBook for DynamoSync {
     ) -> Result<HashMap<ConnectorRef, ScheduledRun>, StoreError> {
         let mut by_key: HashMap<(String, String), (ConnectorRef, bool)> = HashMap::new();
         for c in connectors {
-            let pk = ws_pk(&c.workspace);
+            let pk = workspace_pk(&c.workspace);
             by_key.insert((pk.clone(), run_sk(c, run)), (c.clone(), false));
             by_key.insert((pk, queued_sk(c, run)), (c.clone(), true));
         }
@@ -248,7 +239,7 @@ impl ScheduleBook for DynamoSync {
             .iter()
             .map(|c| {
                 let put = PutRequest::builder()
-                    .item("pk", s(ws_pk(&c.workspace)))
+                    .item("pk", s(workspace_pk(&c.workspace)))
                     .item("sk", s(queued_sk(c, run)))
                     .item("expiresAt", n(expires))
                     .build()

@@ -2,10 +2,10 @@
 //! name, DynamoDB type and value. A change here changes the table (and what older records read
 //! as), so it is a decision, never a side effect of renaming a field of a domain or API type.
 
-use crate::budget::budget_item;
-use crate::connector_item;
-use crate::history::{HealthItem, RunItem, audit_item, pair_item, ticket_item};
-use crate::readings::{chunk_item, reading_item, unpack};
+use super::{
+    HealthItem, ReadingItem, RunItem, audit_item, budget_item, chunk_item, connector_item,
+    connector_of, pair_item, reading_item, ticket_item, unpack,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use psa_domain::audit::{Actor, AuditAction};
 use psa_domain::budget::{Cooling, CoolingStep, Holder, LeaseRecord};
@@ -657,7 +657,7 @@ fn the_budget_lease_item_is_laid_out_as_it_always_was() {
         ],
     };
     assert_layout(
-        &to_item(budget_item("VENDOR#gradient", &record)),
+        &to_item(budget_item("gradient", &record)),
         &[
             "holders[0].owner: S = p-1",
             "holders[0].shares: N = 3",
@@ -685,18 +685,14 @@ fn every_item_reads_back_as_written() {
         assert_eq!(read::<RunItem>(to_item(RunItem::new(&run))).run, run);
     }
     for c in [full_connector(), minimal_connector()] {
-        assert_eq!(
-            read::<crate::connectors::ConnectorItem>(connector_item(&c).unwrap()).connector,
-            c
-        );
+        assert_eq!(connector_of(connector_item(&c).unwrap()).unwrap(), c);
     }
     let c = connector_ref();
     for r in [
         reading(Outcome::Failed, "acc-1"),
         reading(Outcome::Posted, "acc-2"),
     ] {
-        let back: crate::readings::ReadingItem =
-            read(to_item(reading_item(&c, &run_id(), &r, 1, 5)));
+        let back: ReadingItem = read(to_item(reading_item(&c, &run_id(), &r, 1, 5)));
         assert_eq!((back.reading, back.at), (r, 5));
     }
 }
@@ -720,7 +716,7 @@ fn older_records_read_with_their_defaults() {
     for gone in ["settings", "failedStreak", "psaFailing"] {
         item.remove(gone).expect("written today");
     }
-    let c = read::<crate::connectors::ConnectorItem>(item).connector;
+    let c = connector_of(item).unwrap();
     assert_eq!(c.settings, ConnectorSettings::default());
     assert_eq!((c.failed_streak, c.psa_failing), (0, false));
 
@@ -730,14 +726,14 @@ fn older_records_read_with_their_defaults() {
         panic!("settings is a map")
     };
     settings.remove("notify").expect("written today");
-    let c = read::<crate::connectors::ConnectorItem>(item).connector;
+    let c = connector_of(item).unwrap();
     assert_eq!(c.settings.notify, NotifySettings::default());
 
     // A reading recorded before `recordedAt`.
     let r = reading(Outcome::Failed, "acc-1");
     let mut item = to_item(reading_item(&connector_ref(), &run_id(), &r, 1, 5));
     item.remove("recordedAt").expect("written today");
-    let back: crate::readings::ReadingItem = read(item);
+    let back: ReadingItem = read(item);
     assert_eq!((back.reading, back.at), (r, 0));
 
     // An empty key-health record (only its key).
