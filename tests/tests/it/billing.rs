@@ -659,7 +659,7 @@ async fn a_bad_vendor_key_disconnects_no_one() {
         "{audit}"
     );
     assert!(actions.contains(&"connector.disconnected"));
-    assert!(harness::logs::captured().contains("vendor_key_fault"));
+    assert!(harness::logs::captured_here().contains("vendor_key_fault"));
 
     // The secret is rotated to the new key: the warm client re-reads it on the next 401 and the
     // run succeeds without anyone noticing.

@@ -255,7 +255,7 @@ async fn a_bus_that_refuses_events_fails_neither_a_request_nor_a_run() {
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["counts"]["posted"], 4, "{run}");
     assert_eq!(env.connector(CH).await["lastSync"]["runId"], run["runId"]);
-    let warned = logs::captured()
+    let warned = logs::captured_here()
         .lines()
         .filter(|l| l.contains("could not publish events") && l.contains("\"WARN\""))
         .count();

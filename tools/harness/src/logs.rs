@@ -1,16 +1,32 @@
-//! Captures every log line of the test process (JSON, as in Lambda) so tests can scan them.
+//! Captures every log line of the test process (JSON, as in Lambda) so tests can scan them: all
+//! of them ([`captured`]), or those of the calling test alone ([`captured_here`]).
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, Once};
 
 static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 static INSTALL: Once = Once::new();
+/// The lines written on each named thread but tokio's workers and `main`: libtest runs every test
+/// on a thread of its own named after the test.
+static BY_THREAD: Mutex<Option<HashMap<String, Vec<u8>>>> = Mutex::new(None);
 
 struct Capture;
 
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         BUFFER.lock().expect("log buffer").extend_from_slice(buf);
+        if let Some(name) = std::thread::current().name()
+            && !matches!(name, "tokio-runtime-worker" | "main")
+        {
+            BY_THREAD
+                .lock()
+                .expect("log buffer")
+                .get_or_insert_with(HashMap::new)
+                .entry(name.to_owned())
+                .or_default()
+                .extend_from_slice(buf);
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -32,9 +48,24 @@ pub fn install() {
     });
 }
 
-/// Everything logged so far.
+/// Everything logged so far in the process, by every test (for scans that nothing leaks).
 pub fn captured() -> String {
     String::from_utf8_lossy(&BUFFER.lock().expect("log buffer")).into_owned()
+}
+
+/// What the calling test logged so far: the lines written on its own thread, which runs the test's
+/// future (and, on the default current-thread runtime, everything it spawns), so what other tests
+/// in the process log is not in it. Lines of tasks spawned onto a multi-thread runtime's workers
+/// are only in [`captured`].
+pub fn captured_here() -> String {
+    let name = std::thread::current().name().unwrap_or_default().to_owned();
+    BY_THREAD
+        .lock()
+        .expect("log buffer")
+        .as_ref()
+        .and_then(|m| m.get(&name))
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
 }
 
 /// The EMF records one environment's in-process core writes: each [`crate::TestEnv`] has its own,
