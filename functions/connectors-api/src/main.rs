@@ -7,8 +7,7 @@ use lambda_http::{Error, Request, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     psa_runtime::init_tracing();
-    let platform = psa_runtime::Platform::connectors_api().await?;
-    let app = platform.http_app();
+    let app = psa_runtime::connectors_api().await?;
     run(service_fn(|req: Request| {
         let app = app.clone();
         async move { Ok::<_, Error>(psa_http::handle(&app, req).await) }

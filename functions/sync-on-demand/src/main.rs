@@ -5,8 +5,7 @@ use lambda_http::{Error, Request, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     psa_runtime::init_tracing();
-    let platform = psa_runtime::Platform::sync_on_demand().await?;
-    let app = platform.http_app();
+    let app = psa_runtime::sync_on_demand().await?;
     run(service_fn(|req: Request| {
         let app = app.clone();
         async move { Ok::<_, Error>(sync_on_demand::handle(&app, req).await) }

@@ -7,7 +7,7 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use psa_domain::capacity;
 use psa_domain::telemetry::Measurement;
-use psa_domain::usecase::Core;
+use psa_domain::usecase::QueueCore;
 use psa_domain::usecase::sync::{
     ScheduleOptions, ScheduleReport, SyncPolicy, resume_latest, schedule_all,
 };
@@ -18,7 +18,8 @@ pub type ScheduledEvent = EventBridgeEvent<Value>;
 
 #[derive(Clone)]
 pub struct Scheduler {
-    pub core: Core,
+    /// The store and the sync queue.
+    pub core: QueueCore,
     pub policy: SyncPolicy,
     /// Connectors per page (one batched read, one checkpoint).
     pub page_size: u32,
@@ -28,7 +29,7 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// A scheduler over `core` whose day's budget is what `max_rps` (`GRADIENT_MAX_RPS`) allows.
-    pub fn new(core: Core, policy: SyncPolicy, max_rps: u32) -> Self {
+    pub fn new(core: QueueCore, policy: SyncPolicy, max_rps: u32) -> Self {
         Self {
             core,
             policy,

@@ -8,12 +8,9 @@ use tracing::Instrument;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     psa_runtime::init_tracing();
-    let platform = psa_runtime::Platform::sync_scheduled().await?;
-    let scheduler = sync_scheduled::Scheduler::new(
-        platform.core.clone(),
-        platform.settings.sync.clone(),
-        platform.settings.gradient_max_rps,
-    );
+    let (ports, settings) = psa_runtime::sync_scheduled().await?;
+    let scheduler =
+        sync_scheduled::Scheduler::new(ports, settings.sync.clone(), settings.gradient_max_rps);
     run(service_fn(|event: LambdaEvent<Value>| {
         let scheduler = scheduler.clone();
         // Every log line of the invocation carries the Lambda request id, at any RUST_LOG.

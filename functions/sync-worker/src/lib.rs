@@ -3,10 +3,10 @@
 //! lease, a simulated crash, or a store failure); finished and continued jobs are acknowledged.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use psa_domain::ports::SyncJob;
-use psa_domain::usecase::Core;
-use psa_domain::usecase::sync::{JobOutcome, SyncPolicy, run_job};
 use psa_domain::ports::BudgetShare;
+use psa_domain::ports::SyncJob;
+use psa_domain::usecase::WorkerCore;
+use psa_domain::usecase::sync::{JobOutcome, SyncPolicy, run_job};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
@@ -14,7 +14,8 @@ use tracing::Instrument;
 /// What the worker needs, built once per process.
 #[derive(Clone)]
 pub struct Worker {
-    pub core: Core,
+    /// Every port: the store, the vault, the PSAs, the queue.
+    pub core: WorkerCore,
     pub policy: SyncPolicy,
     /// The process's lease of the Gradient budget, given back after each batch (Lambda may
     /// freeze the process right after; its shares would otherwise idle until the lease expires).
@@ -22,7 +23,7 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(core: Core, policy: SyncPolicy, budget: Option<Arc<dyn BudgetShare>>) -> Self {
+    pub fn new(core: WorkerCore, policy: SyncPolicy, budget: Option<Arc<dyn BudgetShare>>) -> Self {
         Self {
             core,
             policy,

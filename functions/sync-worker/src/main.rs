@@ -7,12 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     psa_runtime::init_tracing();
-    let platform = psa_runtime::Platform::sync_worker().await?;
-    let worker = sync_worker::Worker::new(
-        platform.core.clone(),
-        platform.settings.sync.clone(),
-        platform.budget_share(),
-    );
+    let parts = psa_runtime::sync_worker().await?;
+    let worker = sync_worker::Worker::new(parts.ports, parts.settings.sync, Some(parts.budget));
     run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();
         async move {

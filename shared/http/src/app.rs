@@ -2,8 +2,8 @@
 
 use crate::limit::WorkspaceLimiter;
 use psa_domain::ports::BudgetShare;
-use psa_domain::usecase::Core;
 use psa_domain::usecase::sync::SyncPolicy;
+use psa_domain::usecase::{Core, PsaCore, QueueCore};
 use std::sync::Arc;
 
 /// What the handler needs, built once per process.
@@ -13,29 +13,34 @@ pub struct App {
     pub policy: SyncPolicy,
     /// Each workspace's share of the API (`API_WORKSPACE_RPS`, across all instances).
     pub limiter: Arc<WorkspaceLimiter>,
-    /// Whether this process has the sync queue: `POST …/sync` and `…/release` are served only
-    /// where it is wired (the on-demand function); elsewhere they are 404, never a 500.
-    pub serves_sync: bool,
+    /// The core with the vault and the PSAs, where this process has them (the connectors API):
+    /// connecting, re-tokening, deleting and the usage view are served only there.
+    pub with_psa: Option<PsaCore>,
+    /// The core with the sync queue, where this process has it (the on-demand function):
+    /// `POST …/sync` and `…/release` are served only there; elsewhere they are 404.
+    pub with_queue: Option<QueueCore>,
     /// This process's share of the deployment's PSA budget, given back after every request that
     /// called the PSA (Lambda may freeze the process once it has answered).
     pub budget: Option<Arc<dyn BudgetShare>>,
 }
 
 impl App {
-    /// An edge over `core` with `workspace_rps` requests per second per workspace; it serves the
-    /// sync routes only when `serves_sync` (the process has the queue).
+    /// An edge over `core` with `workspace_rps` requests per second per workspace; it serves
+    /// the routes whose ports it is given.
     pub fn new(
         core: Core,
         policy: SyncPolicy,
         workspace_rps: u32,
-        serves_sync: bool,
+        with_psa: Option<PsaCore>,
+        with_queue: Option<QueueCore>,
         budget: Option<Arc<dyn BudgetShare>>,
     ) -> Self {
         Self {
             core,
             policy,
             limiter: Arc::new(WorkspaceLimiter::new(workspace_rps)),
-            serves_sync,
+            with_psa,
+            with_queue,
             budget,
         }
     }

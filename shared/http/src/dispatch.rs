@@ -111,9 +111,12 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         .await?;
     let route = route(req.method(), request_path(req))?;
     note_route(&route);
-    if matches!(route, Route::RequestSync(_) | Route::ReleaseSync(..)) && !app.serves_sync {
-        return Err(ApiError::RouteNotFound); // served by the on-demand function
+    if !serves(app, &route) {
+        return Err(ApiError::RouteNotFound); // served by the other HTTP function
     }
+    // Present wherever `serves` let the route through.
+    let with_psa = || app.with_psa.as_ref().ok_or(ApiError::RouteNotFound);
+    let with_queue = || app.with_queue.as_ref().ok_or(ApiError::RouteNotFound);
     if route.admin_only() {
         caller.may_write()?;
     } else {
@@ -135,12 +138,12 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         Route::CreateConnector => {
             let body: CreateBody = json_body(req)?;
             let kind = ConnectorType::parse(&body.kind)
-                .filter(|k| app.core.psas.serves(*k))
+                .filter(|k| with_psa().is_ok_and(|p| p.psas.serves(*k)))
                 .ok_or(ApiError::UnsupportedConnectorType)?;
             tracing::Span::current().record("connector_id", kind.as_str());
             let token = parse_token(&body.api_token)?;
             let (connector, _) =
-                connectors::connect(&app.core, &app.policy, &caller, kind, token).await?;
+                connectors::connect(with_psa()?, &app.policy, &caller, kind, token).await?;
             let resp = json(StatusCode::CREATED, &view::ConnectorView::from(&connector));
             Ok(with_location(resp, &connector_location(kind)))
         }
@@ -161,12 +164,12 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
             let body: TokenBody = json_body(req)?;
             let token = parse_token(&body.api_token)?;
             let (connector, _) =
-                connectors::retoken(&app.core, &app.policy, &caller, kind, token).await?;
+                connectors::retoken(with_psa()?, &app.policy, &caller, kind, token).await?;
             Ok(json(StatusCode::OK, &view::ConnectorView::from(&connector)))
         }
         Route::DeleteConnector(id) => {
             let kind = own_connector(&id)?;
-            connectors::delete(&app.core, &app.policy, &caller, kind).await?;
+            connectors::delete(with_psa()?, &app.policy, &caller, kind).await?;
             Ok(Response::builder()
                 .status(StatusCode::NO_CONTENT)
                 .body(Body::Empty)
@@ -174,13 +177,13 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         }
         Route::RequestSync(id) => {
             let kind = own_connector(&id)?;
-            let run = sync::request_sync(&app.core, &app.policy, &caller, kind).await?;
+            let run = sync::request_sync(with_queue()?, &app.policy, &caller, kind).await?;
             note_run(&run.run_id);
             Ok(queued(&run))
         }
         Route::ReleaseSync(id, held) => {
             let kind = own_connector(&id)?;
-            let run = sync::release_run(&app.core, &app.policy, &caller, kind, &held).await?;
+            let run = sync::release_run(with_queue()?, &app.policy, &caller, kind, &held).await?;
             note_run(&run.run_id);
             Ok(queued(&run))
         }
@@ -234,9 +237,16 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
                 &UsageState::ALL.map(UsageState::as_str),
             )?;
             if export::wants_csv(&q.params)? {
-                let every =
-                    views::usage(&app.core, &app.policy, &caller, kind, state, u32::MAX, None)
-                        .await?;
+                let every = views::usage(
+                    with_psa()?,
+                    &app.policy,
+                    &caller,
+                    kind,
+                    state,
+                    u32::MAX,
+                    None,
+                )
+                .await?;
                 let csv = export::to_csv(
                     &export::USAGE_COLUMNS,
                     every.page.items.iter().map(export::usage_row),
@@ -246,7 +256,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
                 return Ok(export::response(&name, csv));
             }
             let usage = views::usage(
-                &app.core,
+                with_psa()?,
                 &app.policy,
                 &caller,
                 kind,
@@ -272,3 +282,22 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
     }
 }
 
+/// Whether this process has the ports `route` needs; a route it has none for is the other HTTP
+/// function's (404, before any role check).
+fn serves(app: &App, route: &Route) -> bool {
+    match route {
+        Route::RequestSync(_) | Route::ReleaseSync(..) => app.with_queue.is_some(),
+        Route::CreateConnector
+        | Route::PutToken(_)
+        | Route::DeleteConnector(_)
+        | Route::Usage(_) => app.with_psa.is_some(),
+        Route::ListConnectors
+        | Route::GetConnector(_)
+        | Route::PatchConnector(_)
+        | Route::ListSyncs(_)
+        | Route::GetSync(..)
+        | Route::ListReadings(..)
+        | Route::Audit
+        | Route::Services => true,
+    }
+}

@@ -81,7 +81,9 @@ pub(crate) fn settings_patch(req: &Request) -> Result<SettingsPatch, ApiError> {
 
 /// `settings.notify` as a whole: `{"emails": [≤ 10 plain addresses], "on": "always" |
 /// "problems" | "never"}`, both keys, nothing else.
-pub(crate) fn notify(value: &serde_json::Value) -> Result<psa_domain::connector::NotifySettings, ApiError> {
+pub(crate) fn notify(
+    value: &serde_json::Value,
+) -> Result<psa_domain::connector::NotifySettings, ApiError> {
     use psa_domain::connector::{NotifyError, NotifyOn, NotifySettings};
     let bad = ApiError::InvalidSettings;
     let shape =

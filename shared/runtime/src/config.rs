@@ -180,7 +180,12 @@ impl Settings {
         let sync = SyncPolicy {
             cooldown: secs(number("SYNC_COOLDOWN_SECONDS", d.cooldown.as_secs(), DAY)?),
             full_resend_every: secs(
-                number("SYNC_FULL_RESEND_DAYS", d.full_resend_every.as_secs() / DAY, 365)?.max(1)
+                number(
+                    "SYNC_FULL_RESEND_DAYS",
+                    d.full_resend_every.as_secs() / DAY,
+                    365,
+                )?
+                .max(1)
                     * DAY,
             ),
             in_flight: number("SYNC_IN_FLIGHT", d.in_flight as u64, 64)?.max(1) as usize,
@@ -214,11 +219,15 @@ impl Settings {
             },
             guard_min_units: number("SYNC_GUARD_MIN_UNITS", d.guard_min_units, 1_000_000_000)?,
             alert_interval: secs(
-                number("PSA_ALERT_INTERVAL_DAYS", d.alert_interval.as_secs() / DAY, 365)?.max(1)
+                number(
+                    "PSA_ALERT_INTERVAL_DAYS",
+                    d.alert_interval.as_secs() / DAY,
+                    365,
+                )?
+                .max(1)
                     * DAY,
             ),
-            error_after: number("SYNC_ERROR_AFTER", u64::from(d.error_after), 1000)?.max(1)
-                as u32,
+            error_after: number("SYNC_ERROR_AFTER", u64::from(d.error_after), 1000)?.max(1) as u32,
             ..d
         };
         Ok(Self {

@@ -1,21 +1,21 @@
-//! Wiring of the functions: settings → SDK clients → adapters → the core.
+//! Wiring of the functions: settings → SDK clients → adapters → each function's ports.
 //!
-//! Each function builds only what it uses, once, outside the handler: `main.rs` calls its own
-//! constructor ([`Platform::connectors_api`], [`Platform::sync_on_demand`],
-//! [`Platform::sync_scheduled`], [`Platform::sync_worker`]). DynamoDB is every function's; the
-//! SQS queue, the token vault (Secrets Manager) and the Gradient client (which reads the vendor
-//! key at start-up) are added by [`Wiring`] only for the functions that call them. A port a
-//! function does not use is an [`unwired::Unwired`] adapter that fails loudly, so the scheduler and
-//! the on-demand function neither read nor hold the vendor key, and their binaries do not even
-//! link the Gradient client (the template's IAM grants them no Secrets Manager action).
+//! Each function builds only what it uses, once, outside the handler, and gets exactly the ports
+//! its use cases take: [`connectors_api`] and [`sync_on_demand`] an HTTP edge ([`psa_http::App`]:
+//! the API with the vault and the PSA but no queue, on-demand with the queue but no vault, no
+//! PSA and no vendor key), [`sync_scheduled`] a [`QueueCore`], [`sync_worker`] a [`WorkerCore`],
+//! [`sync_notifier`] a [`Notifier`]. There is no placeholder for a port a function lacks: a use
+//! case that needs it cannot be called there (the compiler says so), and a route whose ports a
+//! function lacks is not served (404). The scheduler and the on-demand function neither read nor
+//! hold the vendor key (the template's IAM grants them no Secrets Manager action).
 //! Tests and tools use [`Platform::build`], which wires everything.
 
+use config::{ConfigError, Settings};
 use psa_domain::ConnectorType;
 use psa_domain::catalogue::Catalogue;
-use config::{ConfigError, Settings};
-use psa_domain::ports::{BudgetShare, Events, NoEvents};
+use psa_domain::ports::{BudgetShare, Events, JobQueue, NoEvents};
 use psa_domain::usecase::notice::{NOTICE_LEASE, Notifier};
-use psa_domain::usecase::{Core, Psas};
+use psa_domain::usecase::{Core, PsaCore, Psas, QueueCore, WorkerCore};
 pub use psa_gradient::Budget;
 use psa_gradient::{GradientClient, GradientConfig, GradientPsa, LeaseTiming};
 use psa_mail::SesMailer;
@@ -29,9 +29,7 @@ use std::sync::Arc;
 pub mod config;
 pub mod emf;
 pub mod logging;
-pub mod unwired;
 pub use logging::init_tracing;
-use unwired::Unwired;
 
 /// Shares the deployment's Gradient budget is cut into: at most this many processes send at
 /// once (the worker's `MaximumConcurrency` plus the API's reserved concurrency stay below it).
@@ -45,22 +43,6 @@ pub enum StartupError {
     VendorKey(#[from] VendorKeyError),
     #[error("the Gradient client could not be built: {0}")]
     Gradient(String),
-}
-
-/// The adapters of one process, built once. `sqs`, `vault` and `gradient` are `None` in a
-/// function that does not use them (and the matching ports of `core` fail loudly).
-#[derive(Clone)]
-pub struct Platform {
-    pub settings: Settings,
-    pub core: Core,
-    pub dynamo: aws_sdk_dynamodb::Client,
-    pub sqs: Option<aws_sdk_sqs::Client>,
-    pub connectors: Arc<DynamoConnectors>,
-    pub vault: Option<Arc<SecretsManagerVault>>,
-    pub gradient: Option<GradientClient>,
-    /// This process's lease of the deployment's Gradient budget (`GRADIENT_MAX_RPS`), with the
-    /// Gradient client.
-    pub budget: Option<Arc<Budget>>,
 }
 
 /// The PSA budget as the functions see it ([`BudgetShare`]): this process's lease of the
@@ -78,49 +60,99 @@ impl BudgetShare for GradientShare {
     }
 }
 
+fn share(budget: &Arc<Budget>) -> Arc<dyn BudgetShare> {
+    Arc::new(GradientShare(budget.clone()))
+}
+
+/// The connectors API: DynamoDB, the token vault and Gradient (token checks, set-up); no queue,
+/// so it serves no sync route.
+pub async fn connectors_api() -> Result<psa_http::App, StartupError> {
+    let base = Base::from_env().await?;
+    let psa = base.psa("connectors-api").await?;
+    Ok(psa_http::App::new(
+        base.core.clone(),
+        base.settings.sync.clone(),
+        base.settings.api_workspace_rps,
+        Some(psa.core),
+        None,
+        Some(share(&psa.budget)),
+    ))
+}
+
+/// "Sync now" and release: DynamoDB and the queue; no vault, no Gradient, no vendor key.
+pub async fn sync_on_demand() -> Result<psa_http::App, StartupError> {
+    let base = Base::from_env().await?;
+    let queue = base.queue()?;
+    Ok(psa_http::App::new(
+        base.core.clone(),
+        base.settings.sync.clone(),
+        base.settings.api_workspace_rps,
+        None,
+        Some(QueueCore {
+            core: base.core.clone(),
+            queue,
+        }),
+        None,
+    ))
+}
+
+/// The daily fan-out: DynamoDB and the queue; no vault, no Gradient, no vendor key.
+pub async fn sync_scheduled() -> Result<(QueueCore, Settings), StartupError> {
+    let base = Base::from_env().await?;
+    let queue = base.queue()?;
+    Ok((
+        QueueCore {
+            core: base.core.clone(),
+            queue,
+        },
+        base.settings,
+    ))
+}
+
+/// The worker's parts: every port (continuations go back on the queue) and its budget share.
+pub struct WorkerParts {
+    pub ports: WorkerCore,
+    pub settings: Settings,
+    pub budget: Arc<dyn BudgetShare>,
+}
+
+/// The worker: everything.
+pub async fn sync_worker() -> Result<WorkerParts, StartupError> {
+    let base = Base::from_env().await?;
+    let queue = base.queue()?;
+    let psa = base.psa("sync-worker").await?;
+    Ok(WorkerParts {
+        ports: WorkerCore {
+            with_psa: psa.core,
+            queue,
+        },
+        settings: base.settings,
+        budget: share(&psa.budget),
+    })
+}
+
+/// Every port of every function, wired from explicit settings: what tests and tools use with the
+/// local stack.
+#[derive(Clone)]
+pub struct Platform {
+    pub settings: Settings,
+    /// The store, the catalogue, events and metrics (every function's).
+    pub core: Core,
+    /// The partner-token vault (Secrets Manager).
+    pub vault: Arc<SecretsManagerVault>,
+    /// The PSA adapter of each connector type (Gradient).
+    pub psas: Psas,
+    /// The sync queue (SQS).
+    pub queue: Arc<dyn JobQueue>,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub connectors: Arc<DynamoConnectors>,
+    pub gradient: GradientClient,
+    /// This process's lease of the deployment's Gradient budget (`GRADIENT_MAX_RPS`).
+    pub budget: Arc<Budget>,
+}
+
 impl Platform {
-    /// This process's share of the PSA budget, for the handlers to take and give back (`None`
-    /// where the process calls no PSA).
-    pub fn budget_share(&self) -> Option<Arc<dyn BudgetShare>> {
-        self.budget
-            .clone()
-            .map(|b| Arc::new(GradientShare(b)) as Arc<dyn BudgetShare>)
-    }
-
-    /// The HTTP edge over this process's ports: it serves the sync routes only where the queue
-    /// is wired (the on-demand function).
-    pub fn http_app(&self) -> psa_http::App {
-        psa_http::App::new(
-            self.core.clone(),
-            self.settings.sync.clone(),
-            self.settings.api_workspace_rps,
-            self.sqs.is_some(),
-            self.budget_share(),
-        )
-    }
-
-    /// The HTTP API: DynamoDB, the token vault and Gradient (token checks, set-up); no queue.
-    pub async fn connectors_api() -> Result<Self, StartupError> {
-        let w = Wiring::from_env("connectors-api").await?.vault();
-        Ok(w.gradient(GradientConfig::new(String::new())).await?.done())
-    }
-
-    /// "Sync now" and release: DynamoDB and the queue; no vault, no Gradient, no vendor key.
-    pub async fn sync_on_demand() -> Result<Self, StartupError> {
-        Ok(Wiring::from_env("sync-on-demand").await?.queue()?.done())
-    }
-
-    /// The daily fan-out: DynamoDB and the queue; no vault, no Gradient, no vendor key.
-    pub async fn sync_scheduled() -> Result<Self, StartupError> {
-        Ok(Wiring::from_env("sync-scheduled").await?.queue()?.done())
-    }
-
-    /// The worker: everything (continuations go back on the queue).
-    pub async fn sync_worker() -> Result<Self, StartupError> {
-        let w = Wiring::from_env("sync-worker").await?.queue()?.vault();
-        Ok(w.gradient(GradientConfig::new(String::new())).await?.done())
-    }
-
     /// Everything, from explicit settings (tests and tools use this with the local stack).
     /// `gradient` carries the client's timeouts and retry policy; its base URL and rate budget are
     /// taken from `settings`.
@@ -141,8 +173,63 @@ impl Platform {
         gradient: GradientConfig,
         dynamo: aws_sdk_dynamodb::Client,
     ) -> Result<Self, StartupError> {
-        let w = Wiring::on("all", settings, sdk, dynamo).queue()?.vault();
-        Ok(w.gradient(gradient).await?.done())
+        let base = Base::on(settings, sdk, dynamo);
+        let queue = base.queue()?;
+        let psa = base.psa_with("all", gradient).await?;
+        Ok(Self {
+            core: base.core,
+            vault: psa.vault,
+            psas: psa.core.psas,
+            queue,
+            sqs: aws_sdk_sqs::Client::new(&base.sdk),
+            dynamo: base.dynamo,
+            connectors: base.connectors,
+            gradient: psa.client,
+            budget: psa.budget,
+            settings: base.settings,
+        })
+    }
+
+    /// The connectors API's ports: the core with the vault and the PSAs.
+    pub fn psa_core(&self) -> PsaCore {
+        PsaCore {
+            core: self.core.clone(),
+            vault: self.vault.clone(),
+            psas: self.psas.clone(),
+        }
+    }
+
+    /// On-demand's and the scheduler's ports: the core with the queue.
+    pub fn queue_core(&self) -> QueueCore {
+        QueueCore {
+            core: self.core.clone(),
+            queue: self.queue.clone(),
+        }
+    }
+
+    /// The worker's ports: everything.
+    pub fn worker_core(&self) -> WorkerCore {
+        WorkerCore {
+            with_psa: self.psa_core(),
+            queue: self.queue.clone(),
+        }
+    }
+
+    /// This process's share of the PSA budget, for the handlers to take and give back.
+    pub fn budget_share(&self) -> Arc<dyn BudgetShare> {
+        share(&self.budget)
+    }
+
+    /// The HTTP edge with every port, so it serves every route (the local front, tests).
+    pub fn http_app(&self) -> psa_http::App {
+        psa_http::App::new(
+            self.core.clone(),
+            self.settings.sync.clone(),
+            self.settings.api_workspace_rps,
+            Some(self.psa_core()),
+            Some(self.queue_core()),
+            Some(self.budget_share()),
+        )
     }
 }
 
@@ -184,45 +271,40 @@ pub fn notifier_on(
     })
 }
 
-/// Builds a [`Platform`] step by step: [`Wiring::new`] wires DynamoDB (every function's) and
-/// leaves the queue, the vault and the PSA unwired; each step adds one of them.
-pub struct Wiring {
-    function: &'static str,
+/// What every function has: settings, the SDK config, DynamoDB and the core over it.
+struct Base {
     settings: Settings,
     sdk: aws_config::SdkConfig,
     dynamo: aws_sdk_dynamodb::Client,
-    secrets: Option<aws_sdk_secretsmanager::Client>,
-    sqs: Option<aws_sdk_sqs::Client>,
     connectors: Arc<DynamoConnectors>,
-    vault: Option<Arc<SecretsManagerVault>>,
-    gradient: Option<GradientClient>,
-    budget: Option<Arc<Budget>>,
     core: Core,
 }
 
-impl Wiring {
+/// The PSA side of a function: the vault, the Gradient client as the PSA and its budget lease.
+struct PsaSide {
+    core: PsaCore,
+    vault: Arc<SecretsManagerVault>,
+    client: GradientClient,
+    budget: Arc<Budget>,
+}
+
+impl Base {
     /// Reads the environment (contract variables and the SDK's standard ones).
-    pub async fn from_env(function: &'static str) -> Result<Self, StartupError> {
+    async fn from_env() -> Result<Self, StartupError> {
         let settings = Settings::from_env()?;
         let sdk = aws_config::load_from_env().await;
-        Ok(Self::new(function, settings, &sdk))
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        Ok(Self::on(settings, &sdk, dynamo))
     }
 
-    /// DynamoDB adapters for `function` (its name is in the error of an unwired port).
-    pub fn new(function: &'static str, settings: Settings, sdk: &aws_config::SdkConfig) -> Self {
-        Self::on(function, settings, sdk, aws_sdk_dynamodb::Client::new(sdk))
-    }
-
-    /// [`Wiring::new`] on a given DynamoDB client.
-    pub fn on(
-        function: &'static str,
+    /// The core's DynamoDB adapters on `dynamo`, events on the bus when `EVENT_BUS_NAME` is set.
+    fn on(
         settings: Settings,
         sdk: &aws_config::SdkConfig,
         dynamo: aws_sdk_dynamodb::Client,
     ) -> Self {
         let connectors = Arc::new(DynamoConnectors::new(dynamo.clone(), &settings.psa_table));
         let sync_store = Arc::new(DynamoSync::new(dynamo.clone(), &settings.psa_table));
-        let unwired = Arc::new(Unwired(function));
         let events: Arc<dyn Events> = match &settings.event_bus_name {
             Some(bus) => Arc::new(EventBridgeEvents::new(
                 aws_sdk_eventbridge::Client::new(sdk),
@@ -233,12 +315,10 @@ impl Wiring {
         let core = Core {
             connectors: connectors.clone(),
             orgs: connectors.clone(),
-            vault: unwired.clone(),
             directory: Arc::new(DynamoWorkspaces::new(
                 dynamo.clone(),
                 &settings.workspaces_table,
             )),
-            psas: Psas::new(unwired.clone()),
             catalogue: Arc::new(Catalogue::builtin()),
             slots: sync_store.clone(),
             runs: sync_store.clone(),
@@ -249,56 +329,45 @@ impl Wiring {
             alerts: sync_store.clone(),
             attempts: sync_store.clone(),
             schedule: sync_store,
-            queue: unwired,
             events,
             metrics: Arc::new(emf::EmfMetrics::stdout()),
         };
         Self {
-            function,
             settings,
             sdk: sdk.clone(),
             dynamo,
-            secrets: None,
-            sqs: None,
             connectors,
-            vault: None,
-            gradient: None,
-            budget: None,
             core,
         }
     }
 
-    fn secrets(&mut self) -> aws_sdk_secretsmanager::Client {
-        self.secrets
-            .get_or_insert_with(|| aws_sdk_secretsmanager::Client::new(&self.sdk))
-            .clone()
-    }
-
     /// The sync queue (SQS); needs `SYNC_QUEUE_URL`.
-    pub fn queue(mut self) -> Result<Self, StartupError> {
+    fn queue(&self) -> Result<Arc<dyn JobQueue>, StartupError> {
         let queue_url = self.settings.require_queue_url()?.to_owned();
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
-        self.core.queue = Arc::new(SqsJobQueue::new(sqs.clone(), queue_url));
-        self.sqs = Some(sqs);
-        Ok(self)
+        Ok(Arc::new(SqsJobQueue::new(sqs, queue_url)))
     }
 
-    /// The partner-token vault (Secrets Manager, secrets named `TOKEN_SECRET_PREFIX`…).
-    pub fn vault(mut self) -> Self {
-        let vault = Arc::new(
-            SecretsManagerVault::new(self.secrets(), &self.settings.token_secret_prefix)
-                .with_kms_key(self.settings.token_kms_key_id.clone()),
-        );
-        self.core.vault = vault.clone();
-        self.vault = Some(vault);
-        self
+    /// [`Base::psa_with`] with the default timeouts and retries.
+    async fn psa(&self, function: &'static str) -> Result<PsaSide, StartupError> {
+        self.psa_with(function, GradientConfig::new(String::new()))
+            .await
     }
 
-    /// The Gradient client as the PSA: reads the vendor key now (a start-up failure names the
+    /// The partner-token vault (Secrets Manager, secrets named `TOKEN_SECRET_PREFIX`…) and the
+    /// Gradient client as the PSA: reads the vendor key now (a start-up failure names the
     /// secret, never the key). `gradient` carries timeouts and retries; the base URL and the rate
     /// budget come from the settings.
-    pub async fn gradient(mut self, mut gradient: GradientConfig) -> Result<Self, StartupError> {
-        let secrets = self.secrets();
+    async fn psa_with(
+        &self,
+        function: &'static str,
+        mut gradient: GradientConfig,
+    ) -> Result<PsaSide, StartupError> {
+        let secrets = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        let vault = Arc::new(
+            SecretsManagerVault::new(secrets.clone(), &self.settings.token_secret_prefix)
+                .with_kms_key(self.settings.token_kms_key_id.clone()),
+        );
         let secret_id = self.settings.vendor_key_secret_id.clone();
         let vendor_key = load_vendor_key(&secrets, &secret_id).await?;
         gradient.base_url = self.settings.gradient_base_url.clone();
@@ -317,7 +386,7 @@ impl Wiring {
         // `GRADIENT_MAX_RPS` is the whole deployment's budget: this process leases a part of it.
         let owner = format!(
             "{}/{}",
-            std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| self.function.into()),
+            std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| function.into()),
             uuid::Uuid::new_v4()
         );
         let table = &self.settings.psa_table;
@@ -332,29 +401,16 @@ impl Wiring {
         let client = client.with_budget(budget.clone());
         let registry = Arc::new(DynamoServiceRegistry::new(self.dynamo.clone(), table));
         let psa = Arc::new(GradientPsa::new(client.clone(), registry));
-        self.core.psas.set(ConnectorType::Gradient, psa);
-        self.gradient = Some(client);
-        self.budget = Some(budget);
-        Ok(self)
-    }
-
-    pub fn done(self) -> Platform {
-        tracing::debug!(
-            function = self.function,
-            queue = self.sqs.is_some(),
-            vault = self.vault.is_some(),
-            psa = self.gradient.is_some(),
-            "wired"
-        );
-        Platform {
-            settings: self.settings,
-            core: self.core,
-            dynamo: self.dynamo,
-            sqs: self.sqs,
-            connectors: self.connectors,
-            vault: self.vault,
-            gradient: self.gradient,
-            budget: self.budget,
-        }
+        tracing::debug!(function, "wired the vault and the PSA");
+        Ok(PsaSide {
+            core: PsaCore {
+                core: self.core.clone(),
+                vault: vault.clone(),
+                psas: Psas::new().with(ConnectorType::Gradient, psa),
+            },
+            vault,
+            client,
+            budget,
+        })
     }
 }

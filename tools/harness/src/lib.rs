@@ -502,9 +502,9 @@ impl TestEnv {
     /// The sync worker with the test's core and sync policy.
     pub fn worker(&self) -> sync_worker::Worker {
         sync_worker::Worker::new(
-            self.platform.core.clone(),
+            self.platform.worker_core(),
             self.platform.settings.sync.clone(),
-            self.platform.budget_share(),
+            Some(self.platform.budget_share()),
         )
     }
 

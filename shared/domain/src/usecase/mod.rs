@@ -19,22 +19,24 @@ use crate::ports::{
     WorkspaceDirectory,
 };
 use crate::ports::{Events, Metrics};
+mod not_served;
 use crate::telemetry::{Event, Measurement};
+pub use not_served::NotServed;
 use std::collections::HashMap;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// Everything a use case may touch, built once per process in `main`.
+/// The ports every function has (the store, the catalogue, events and metrics), built once per
+/// process in `main`. What only some functions have comes on top, in a deps struct per family of
+/// use cases, so a function cannot call a use case it has no ports for: [`PsaCore`] (the
+/// partner tokens and the PSA: connect, re-token, delete, the usage view), [`QueueCore`] (the sync
+/// queue: request, release, the daily schedule) and [`WorkerCore`] (both: a sync job).
 #[derive(Clone)]
 pub struct Core {
     pub connectors: Arc<dyn ConnectorRepo>,
     /// Which workspace each PSA organization is bound to (one connector per organization).
     pub orgs: Arc<dyn OrganizationBindings>,
-    pub vault: Arc<dyn TokenVault>,
     pub directory: Arc<dyn WorkspaceDirectory>,
-    /// The PSA adapter of each connector type this deployment serves; use cases reach them
-    /// through [`Core::psa`] with the type of the connector at hand.
-    pub psas: Psas,
     pub catalogue: Arc<Catalogue>,
     pub slots: Arc<dyn RunSlots>,
     pub runs: Arc<dyn SyncRuns>,
@@ -44,7 +46,6 @@ pub struct Core {
     pub key_health: Arc<dyn KeyHealth>,
     pub alerts: Arc<dyn AlertMemory>,
     pub attempts: Arc<dyn AttemptCounter>,
-    pub queue: Arc<dyn JobQueue>,
     /// Contract events (`EVENT_BUS_NAME`; none when unset).
     pub events: Arc<dyn Events>,
     /// EMF metrics on stdout.
@@ -53,28 +54,94 @@ pub struct Core {
     pub schedule: Arc<dyn sync::ScheduleBook>,
 }
 
-impl Core {
+/// The core with the partner tokens and the PSAs: the connectors API's and the worker's.
+#[derive(Clone)]
+pub struct PsaCore {
+    pub core: Core,
+    pub vault: Arc<dyn TokenVault>,
+    /// The PSA adapter of each connector type this deployment serves; use cases reach them
+    /// through [`PsaCore::psa`] with the type of the connector at hand.
+    pub psas: Psas,
+}
+
+impl PsaCore {
     /// The PSA of connectors of type `kind`.
     pub fn psa(&self, kind: ConnectorType) -> &dyn Psa {
         self.psas.get(kind)
     }
 }
 
-/// One PSA adapter per connector type, and the adapter that answers for a type none was wired
-/// for (a function that never calls a PSA, or a type this deployment does not serve): it fails
-/// every call, so a wiring mistake shows up at once.
+impl std::ops::Deref for PsaCore {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+/// The core with the sync queue: on-demand sync, release, the daily schedule.
+#[derive(Clone)]
+pub struct QueueCore {
+    pub core: Core,
+    pub queue: Arc<dyn JobQueue>,
+}
+
+impl std::ops::Deref for QueueCore {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+/// Everything a sync job touches: the store, the tokens and the PSA, and the queue (its
+/// continuations).
+#[derive(Clone)]
+pub struct WorkerCore {
+    pub with_psa: PsaCore,
+    pub queue: Arc<dyn JobQueue>,
+}
+
+impl WorkerCore {
+    pub fn new(
+        core: Core,
+        vault: Arc<dyn TokenVault>,
+        psas: Psas,
+        queue: Arc<dyn JobQueue>,
+    ) -> Self {
+        Self {
+            with_psa: PsaCore { core, vault, psas },
+            queue,
+        }
+    }
+}
+
+impl std::ops::Deref for WorkerCore {
+    type Target = PsaCore;
+    fn deref(&self) -> &PsaCore {
+        &self.with_psa
+    }
+}
+
+/// One PSA adapter per connector type this deployment serves. A connector of a type it does not
+/// serve (one wired out of the deployment after it was connected) gets [`NotServed`]: every call
+/// is refused with a reason the run records.
 #[derive(Clone)]
 pub struct Psas {
     by_type: HashMap<ConnectorType, Arc<dyn Psa>>,
     fallback: Arc<dyn Psa>,
 }
 
+impl Default for Psas {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Psas {
-    /// No type wired yet; `fallback` answers for every type.
-    pub fn new(fallback: Arc<dyn Psa>) -> Self {
+    /// No type served yet.
+    pub fn new() -> Self {
         Self {
             by_type: HashMap::new(),
-            fallback,
+            fallback: Arc::new(NotServed),
         }
     }
 

@@ -6,6 +6,7 @@ use crate::connector::ConnectorRef;
 use crate::ids::{ConnectorType, WorkspaceId};
 use crate::ports::{AccountWrite, PsaAccount, PsaError, StoreError};
 use crate::secret::ApiToken;
+use crate::usecase::PsaCore;
 use crate::workspace::{TreeStep, Workspace, tree_step};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -71,7 +72,7 @@ pub async fn managed_workspaces(
 /// checks that every catalogue service got an id.
 #[tracing::instrument(skip_all, fields(workspace_id = %by))]
 pub async fn ensure_services(
-    core: &Core,
+    core: &PsaCore,
     kind: ConnectorType,
     token: &ApiToken,
     by: &WorkspaceId,
@@ -143,7 +144,7 @@ const CREATE_BATCH: usize = 100;
 /// are sent in this run.
 #[tracing::instrument(skip_all, fields(workspaces = workspaces.len()))]
 pub async fn ensure_accounts(
-    core: &Core,
+    core: &PsaCore,
     token: &ApiToken,
     workspaces: &[Workspace],
     connector: &ConnectorRef,

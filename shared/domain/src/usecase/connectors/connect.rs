@@ -8,8 +8,9 @@ use crate::connector::{Connector, ConnectorSettings, ConnectorStatus, NotifySett
 use crate::ids::{ConnectorType, WorkspaceId};
 use crate::ports::{PsaError, PsaIntegration};
 use crate::secret::ApiToken;
+use crate::usecase::PsaCore;
 use crate::usecase::sync::SyncPolicy;
-use crate::usecase::{Core, audit, now, status_changed, update_connector};
+use crate::usecase::{audit, now, status_changed, update_connector};
 use std::time::Instant;
 
 pub(super) fn verify_error(e: PsaError) -> ConnectorError {
@@ -25,7 +26,7 @@ pub(super) fn verify_error(e: PsaError) -> ConnectorError {
 /// workspace has `verify_attempts` per `verify_window`; a PSA that does not answer within
 /// `verify_deadline` is unavailable (503), before anything is written.
 pub(super) async fn verify(
-    core: &Core,
+    core: &PsaCore,
     policy: &SyncPolicy,
     caller: &Caller,
     kind: ConnectorType,
@@ -59,7 +60,7 @@ pub(super) async fn verify(
 /// binding again; a delete that won a race against this connect removes the secret again.
 #[tracing::instrument(skip(core, token), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn connect(
-    core: &Core,
+    core: &PsaCore,
     policy: &SyncPolicy,
     caller: &Caller,
     kind: ConnectorType,
@@ -128,7 +129,7 @@ pub async fn connect(
 /// incarnation means a delete and a new connect both happened: the secret's name is the new
 /// connector's now, and it is left alone.
 pub(super) async fn lost_to_delete(
-    core: &Core,
+    core: &PsaCore,
     connector: &Connector,
 ) -> Result<bool, ConnectorError> {
     Ok(
@@ -144,7 +145,7 @@ pub(super) async fn lost_to_delete(
 }
 
 pub(super) async fn unbind_quietly(
-    core: &Core,
+    core: &PsaCore,
     kind: ConnectorType,
     org: &str,
     workspace: &WorkspaceId,
@@ -163,7 +164,7 @@ pub(super) async fn unbind_quietly(
 /// the stored token.
 #[tracing::instrument(skip(core, token), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn retoken(
-    core: &Core,
+    core: &PsaCore,
     policy: &SyncPolicy,
     caller: &Caller,
     kind: ConnectorType,

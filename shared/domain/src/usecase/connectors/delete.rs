@@ -6,8 +6,9 @@ use crate::caller::Caller;
 use crate::connector::Connector;
 use crate::ids::ConnectorType;
 use crate::ports::VaultError;
+use crate::usecase::PsaCore;
 use crate::usecase::sync::SyncPolicy;
-use crate::usecase::{Core, audit, now, update_connector};
+use crate::usecase::{audit, now, update_connector};
 
 /// Deletes the connector. First the item is marked (`deleting_since`, a conditional write): from
 /// then on the connector is gone for every caller and every run. Then [`finish_delete`]: the PSA
@@ -18,7 +19,7 @@ use crate::usecase::{Core, audit, now, update_connector};
 /// next scheduled firing (the mark keeps the connector in the scheduler's index) finishes it.
 #[tracing::instrument(skip(core), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn delete(
-    core: &Core,
+    core: &PsaCore,
     policy: &SyncPolicy,
     caller: &Caller,
     kind: ConnectorType,
@@ -60,7 +61,7 @@ pub async fn delete(
 
 /// The rest of a delete whose mark is on `connector` (see [`delete`]); safe to repeat.
 pub async fn finish_delete(
-    core: &Core,
+    core: &PsaCore,
     policy: &SyncPolicy,
     connector: &Connector,
 ) -> Result<(), ConnectorError> {

@@ -4,17 +4,18 @@ use super::*;
 use crate::connector::{Connector, ConnectorStatus, reason};
 use crate::ports::{PsaError, PsaIntegration};
 use crate::secret::ApiToken;
+use crate::usecase::PsaCore;
 use crate::usecase::provision::{
     ProvisionError, ensure_accounts, ensure_services, managed_workspaces,
 };
 use crate::usecase::sync::SyncPolicy;
-use crate::usecase::{Core, now, update_connector};
+use crate::usecase::{now, update_connector};
 use std::time::Instant;
 
 /// [`set_up`] within what is left of the request's `api_deadline`; what does not finish in time is
 /// left to the next sync (`setup_incomplete`), so the request still answers in time.
 pub(super) async fn set_up_within(
-    core: &Core,
+    core: &PsaCore,
     policy: &SyncPolicy,
     started: Instant,
     connector: &Connector,
@@ -38,7 +39,7 @@ pub(super) async fn set_up_within(
 /// accounts.
 /// Never fails the caller: what went wrong is reported and repeated by the next sync.
 pub(super) async fn set_up(
-    core: &Core,
+    core: &PsaCore,
     connector: &Connector,
     token: &ApiToken,
     org: &PsaIntegration,
@@ -70,7 +71,7 @@ pub(super) async fn set_up(
 
 /// Records the outcome of [`set_up`] on the connector (only when it changes something).
 pub(super) async fn settle_setup(
-    core: &Core,
+    core: &PsaCore,
     connector: &mut Connector,
     report: &SetupReport,
 ) -> Result<(), ConnectorError> {

@@ -15,6 +15,7 @@ use crate::connector::ConnectorRef;
 use crate::ports::{AlertRef, AlertService, PendingTicket, PsaAlert, StoreError, Ticket};
 use crate::secret::ApiToken;
 use crate::sync::{MAX_RECORDED_TICKETS, Outcome, RunReading, RunTicket, SyncRun, TicketState};
+use crate::usecase::WorkerCore;
 use crate::usecase::{Core, audit_keyed};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,7 +24,7 @@ pub const UNMAPPED_SERVICES: &str = "unmapped_services";
 
 /// Raises the run's alerts from its recorded `readings`; answers how many the PSA accepted.
 pub(super) async fn raise(
-    core: &Core,
+    core: &WorkerCore,
     policy: &SyncPolicy,
     run: &mut SyncRun,
     token: &ApiToken,
@@ -100,7 +101,7 @@ pub(super) async fn raise(
 }
 
 /// Whether the alert became a ticket; a PSA that cannot say now leaves it pending.
-async fn ask(core: &Core, cref: &ConnectorRef, token: &ApiToken, alert: &AlertRef) -> Ticket {
+async fn ask(core: &WorkerCore, cref: &ConnectorRef, token: &ApiToken, alert: &AlertRef) -> Ticket {
     match core.psa(cref.kind).ticket(token, alert).await {
         Ok(t) => t,
         Err(e) => {
@@ -166,7 +167,7 @@ async fn settled(
 /// Asks again about the tickets still pending from earlier runs; each outcome goes into its
 /// alert's audit entry.
 async fn confirm_pending(
-    core: &Core,
+    core: &WorkerCore,
     run: &mut SyncRun,
     token: &ApiToken,
 ) -> Result<(), StoreError> {

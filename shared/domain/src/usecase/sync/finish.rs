@@ -12,6 +12,7 @@ use crate::sync::{
     Failure, MAX_RECORDED_FAILURES, Outcome, RunReading, RunStatus, SyncRun, bounded_reason,
 };
 use crate::telemetry::Measurement;
+use crate::usecase::WorkerCore;
 use crate::usecase::{Core, audit, now, run_finished, update_connector};
 
 fn system(action: AuditAction, run: &SyncRun) -> AuditEvent {
@@ -146,7 +147,7 @@ async fn set_status(
 /// saying so. Rejections that all come from one MSP (however many of its channel workspaces) are
 /// that MSP's: a tenant cannot page Coro's on-call by re-keying its own workspaces.
 pub(super) async fn rejected(
-    core: &Core,
+    core: &WorkerCore,
     policy: &SyncPolicy,
     run: &mut SyncRun,
     e: PsaError,
@@ -235,7 +236,7 @@ pub(super) async fn rejected(
 /// key works and the wave is the MSPs' own tokens. Anything that cannot say (no such connector,
 /// its token gone, the PSA not answering) does not disprove the fault.
 async fn vendor_key_works(
-    core: &Core,
+    core: &WorkerCore,
     policy: &SyncPolicy,
     run: &SyncRun,
     wave: &[Rejected],

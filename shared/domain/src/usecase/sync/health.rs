@@ -10,7 +10,8 @@ use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::ports::{Health, StoreError};
 use crate::secret::ApiToken;
 use crate::sync::SyncRun;
-use crate::usecase::{Core, audit, update_connector};
+use crate::usecase::WorkerCore;
+use crate::usecase::{audit, update_connector};
 
 /// What the PSA should show now, if it differs from what it shows.
 fn change(streak: u32, failing: bool, error_after: u32) -> Option<Health> {
@@ -24,7 +25,7 @@ fn change(streak: u32, failing: bool, error_after: u32) -> Option<Health> {
 /// After `run` finished: tells the PSA when the connector's health changed. A failure to tell it
 /// is logged and tried again after the next run (the connector keeps what the PSA shows).
 pub(super) async fn settle(
-    core: &Core,
+    core: &WorkerCore,
     policy: &SyncPolicy,
     run: &SyncRun,
     token: &ApiToken,

@@ -14,7 +14,8 @@ use crate::connector::{ConnectorSettings, ConnectorStatus, reason};
 use crate::ports::{Lease, PsaError, StoreError, SyncJob, VaultError};
 use crate::secret::ApiToken;
 use crate::sync::{RunStatus, SyncRun, Trigger};
-use crate::usecase::{Core, connectors, now, update_connector};
+use crate::usecase::WorkerCore;
+use crate::usecase::{connectors, now, update_connector};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -36,7 +37,7 @@ pub(super) enum Step<T> {
 /// bound is not an outcome: it goes to the continuation, like the counts not started.
 #[tracing::instrument(skip(core, policy, deadline), fields(workspace_id = %job.workspace_id, run_id = %job.run_id))]
 pub async fn run_job(
-    core: &Core,
+    core: &WorkerCore,
     policy: &SyncPolicy,
     job: &SyncJob,
     owner: &str,
@@ -58,7 +59,7 @@ pub(super) fn psa_calls_end(deadline: Instant, policy: &SyncPolicy) -> Instant {
 }
 
 async fn run_job_bounded(
-    core: &Core,
+    core: &WorkerCore,
     policy: &SyncPolicy,
     job: &SyncJob,
     owner: &str,
@@ -154,7 +155,7 @@ async fn run_job_bounded(
 }
 
 pub(super) struct Job<'a> {
-    pub core: &'a Core,
+    pub core: &'a WorkerCore,
     pub policy: &'a SyncPolicy,
     pub job: &'a SyncJob,
     pub owner: &'a str,

@@ -8,6 +8,7 @@ use crate::connector::Connector;
 use crate::ids::{ConnectorType, RunId, UserId};
 use crate::ports::{PageError, SlotClaim, StoreError, SyncJob};
 use crate::sync::{RunCounts, RunStatus, SyncRun, Trigger};
+use crate::usecase::QueueCore;
 use crate::usecase::{Core, audit, now};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -90,7 +91,7 @@ async fn connector_of(
 /// An admin's "Sync now": one queued run, or why not.
 #[tracing::instrument(skip(core, policy), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn request_sync(
-    core: &Core,
+    core: &QueueCore,
     policy: &SyncPolicy,
     caller: &Caller,
     kind: ConnectorType,
@@ -159,7 +160,7 @@ pub async fn request_sync(
 /// not subject to the cool-down.
 #[tracing::instrument(skip(core, policy), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn release_run(
-    core: &Core,
+    core: &QueueCore,
     policy: &SyncPolicy,
     caller: &Caller,
     kind: ConnectorType,

@@ -26,6 +26,7 @@ use crate::ids::RunId;
 pub use crate::ports::{FiringClaim, ScheduleBook, ScheduleProgress, ScheduledRun};
 use crate::ports::{SlotClaim, StoreError, SyncJob};
 use crate::sync::{RunStatus, Trigger};
+use crate::usecase::QueueCore;
 use crate::usecase::{Core, now, update_connector};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -100,7 +101,7 @@ fn until(ttl: Duration) -> OffsetDateTime {
 /// Schedules the firing at `scheduled_at` (or continues it): one run per connected connector.
 #[tracing::instrument(skip(core, policy, opts), fields(owner = %opts.owner))]
 pub async fn schedule_all(
-    core: &Core,
+    core: &QueueCore,
     policy: &SyncPolicy,
     scheduled_at: OffsetDateTime,
     opts: &ScheduleOptions,
@@ -180,7 +181,7 @@ pub async fn schedule_all(
 /// Continues the newest firing if it is not complete (the resume schedule); `None` when there is
 /// nothing to continue.
 pub async fn resume_latest(
-    core: &Core,
+    core: &QueueCore,
     policy: &SyncPolicy,
     opts: &ScheduleOptions,
 ) -> Result<Option<ScheduleReport>, ScheduleError> {
@@ -231,7 +232,7 @@ enum Step {
 }
 
 async fn schedule_page(
-    core: &Core,
+    core: &QueueCore,
     policy: &SyncPolicy,
     progress: &ScheduleProgress,
     run_id: &RunId,

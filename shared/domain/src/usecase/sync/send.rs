@@ -11,6 +11,7 @@ use crate::connector::ConnectorRef;
 use crate::ports::{Batch, CountOutcome, Lease, PsaError, StoreError};
 use crate::secret::ApiToken;
 use crate::usecase::Core;
+use crate::usecase::WorkerCore;
 use futures::StreamExt;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -36,7 +37,7 @@ pub(super) enum Stop {
 }
 
 pub(super) struct Sender<'a> {
-    pub core: &'a Core,
+    pub core: &'a WorkerCore,
     pub token: &'a ApiToken,
     pub connector: &'a ConnectorRef,
     pub token_version: u64,
@@ -55,7 +56,7 @@ impl<'a> Sender<'a> {
     /// Posts with `token` (of version `token_version`) for `connector` until `deadline`, as
     /// `policy` says: its margin, counts in flight and how often the connector is re-read.
     pub fn new(
-        core: &'a Core,
+        core: &'a WorkerCore,
         token: &'a ApiToken,
         connector: &'a ConnectorRef,
         token_version: u64,

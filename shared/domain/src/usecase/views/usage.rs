@@ -7,7 +7,7 @@ use crate::catalogue::Unit;
 use crate::ids::{ConnectorType, RunId};
 use crate::ports::Page;
 use crate::sync::{AttemptOutcome, RunStatus};
-use crate::usecase::Core;
+use crate::usecase::PsaCore;
 use crate::usecase::provision::managed_workspaces;
 use crate::usecase::sync::{SyncPolicy, full_due, guard_figures, plan_readings};
 use serde::Serialize;
@@ -123,7 +123,7 @@ pub struct Usage {
 /// The reconciliation and billing preview: every pair enabled now or accepted before, with its
 /// state, and what the next sync would send — from the read model and our own store only.
 pub async fn usage(
-    core: &Core,
+    core: &PsaCore,
     policy: &SyncPolicy,
     caller: &Caller,
     kind: ConnectorType,
