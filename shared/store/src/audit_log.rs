@@ -3,7 +3,7 @@
 use crate::attrs::s;
 use crate::cursor::decode_cursor;
 use crate::error::{is_condition_failed, store_error};
-use crate::items::{AuditItem, audit_item};
+use crate::items::{AUDIT_DETAIL, AuditItem, audit_item};
 use crate::keys::{AUDIT_PREFIX, audit_sk, workspace_pk};
 use crate::table::DynamoSync;
 use async_trait::async_trait;
@@ -42,7 +42,7 @@ impl AuditLog for DynamoSync {
             .key("pk", s(workspace_pk(workspace)))
             .key("sk", s(key))
             .condition_expression("attribute_exists(detail)")
-            .expression_attribute_names("#d", "detail");
+            .expression_attribute_names("#d", AUDIT_DETAIL);
         let mut sets = Vec::with_capacity(detail.len());
         for (i, (k, v)) in detail.iter().enumerate() {
             sets.push(format!("#d.#k{i} = :v{i}"));
@@ -85,7 +85,7 @@ impl AuditLog for DynamoSync {
             )
             .await?;
         Ok(Page {
-            items: page.items.into_iter().map(|i| i.event).collect(),
+            items: page.items.into_iter().map(|i| i.into_event()).collect(),
             next: page.next,
         })
     }

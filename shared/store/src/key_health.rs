@@ -20,7 +20,7 @@ impl KeyHealth for DynamoSync {
         else {
             return Ok(None);
         };
-        Ok(HealthItem::read(raw)?.last_accepted_by)
+        Ok(HealthItem::read(raw)?.last_accepted_by())
     }
 
     async fn accepted(&self, psa: ConnectorType, by: &AcceptedBy) -> Result<(), StoreError> {

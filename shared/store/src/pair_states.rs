@@ -24,7 +24,13 @@ impl PairStates for DynamoSync {
                 "query pair states",
             )
             .await?;
-        Ok(items.into_iter().map(|i| (i.pair.key(), i.pair)).collect())
+        Ok(items
+            .into_iter()
+            .map(|i| {
+                let pair = i.into_pair();
+                (pair.key(), pair)
+            })
+            .collect())
     }
 
     async fn put_pairs(

@@ -5,6 +5,7 @@
 
 use crate::attrs::{attr_s, n, now_ms, s};
 use crate::error::{is_condition_failed, store_error};
+use crate::items::{PROGRESS, RUN_STATUS, progress_from_json, progress_json, run_status_of};
 use crate::keys::{LATEST_FIRING_SK, SCHEDULE_PK, firing_sk, queued_sk, run_sk, workspace_pk};
 use crate::table::DynamoSync;
 use async_trait::async_trait;
@@ -12,9 +13,8 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, PutRequest, ReturnValue, WriteRequest,
 };
 use psa_domain::ports::StoreError;
-use psa_domain::sync::RunStatus;
-use psa_domain::usecase::sync::{FiringClaim, ScheduleBook, ScheduleProgress, ScheduledRun};
-use psa_domain::{ConnectorRef, RunId};
+use psa_domain::ports::{FiringClaim, ScheduleBook, ScheduleProgress, ScheduledRun};
+use psa_domain::{ConnectorRef, RunId, RunStatus};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
@@ -33,9 +33,7 @@ fn ttl() -> u64 {
 fn progress_of(
     item: &HashMap<String, AttributeValue>,
 ) -> Result<Option<ScheduleProgress>, StoreError> {
-    attr_s(item, "progress")
-        .map(|p| serde_json::from_str(p).map_err(|e| StoreError(format!("schedule progress: {e}"))))
-        .transpose()
+    attr_s(item, PROGRESS).map(progress_from_json).transpose()
 }
 
 #[async_trait]
@@ -95,15 +93,15 @@ impl ScheduleBook for DynamoSync {
         until: OffsetDateTime,
         progress: &ScheduleProgress,
     ) -> Result<bool, StoreError> {
-        let body = serde_json::to_string(progress)
-            .map_err(|e| StoreError(format!("schedule progress: {e}")))?;
+        let body = progress_json(progress)?;
         let res = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(SCHEDULE_PK))
             .key("sk", s(firing_sk(run)))
-            .update_expression("SET progress = :p, leaseUntilMs = :u")
+            .update_expression("SET #progress = :p, leaseUntilMs = :u")
+            .expression_attribute_names("#progress", PROGRESS)
             .condition_expression("leaseOwner = :o")
             .expression_attribute_values(":o", s(owner))
             .expression_attribute_values(":p", s(body))
@@ -173,7 +171,7 @@ impl ScheduleBook for DynamoSync {
                 KeysAndAttributes::builder()
                     .set_keys(Some(chunk.to_vec()))
                     .projection_expression("pk, sk, #s")
-                    .expression_attribute_names("#s", "status")
+                    .expression_attribute_names("#s", RUN_STATUS)
                     .consistent_read(true)
                     .build()
                     .map_err(|e| StoreError(format!("batch get keys: {e}")))?,
@@ -216,8 +214,7 @@ impl ScheduleBook for DynamoSync {
             if *marker {
                 entry.1 = true;
             } else {
-                let status = attr_s(&item, "status")
-                    .and_then(|v| serde_json::from_value(serde_json::Value::from(v)).ok());
+                let status = run_status_of(&item);
                 entry.0 = Some(status.unwrap_or(RunStatus::Queued));
             }
         }

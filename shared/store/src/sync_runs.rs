@@ -46,7 +46,7 @@ impl SyncRuns for DynamoSync {
         .await?
         .map(|item| {
             serde_dynamo::from_item::<_, RunItem>(item)
-                .map(|i| i.run)
+                .map(RunItem::into_run)
                 .map_err(|e| serde_error("run item", e))
         })
         .transpose()
@@ -87,7 +87,7 @@ impl SyncRuns for DynamoSync {
             )
             .await?;
         Ok(Page {
-            items: page.items.into_iter().map(|i| i.run).collect(),
+            items: page.items.into_iter().map(RunItem::into_run).collect(),
             next: page.next,
         })
     }

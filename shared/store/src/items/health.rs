@@ -6,8 +6,8 @@ use crate::attrs::s;
 use crate::error::serde_error;
 use crate::keys::{KEY_HEALTH_SK, vendor_pk};
 use aws_sdk_dynamodb::types::AttributeValue;
-use psa_domain::WorkspaceId;
 use psa_domain::ports::{AcceptedBy, Rejected, StoreError};
+use psa_domain::{ConnectorRef, ConnectorType, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,10 +23,15 @@ pub(crate) struct HealthItem {
     #[serde(default)]
     pub(crate) version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) last_accepted_by: Option<AcceptedBy>,
+    pub(super) last_accepted_by: Option<AcceptedByRecord>,
 }
 
 impl HealthItem {
+    /// The connector whose call was accepted last, if any.
+    pub(crate) fn last_accepted_by(self) -> Option<AcceptedBy> {
+        self.last_accepted_by.map(AcceptedBy::from)
+    }
+
     /// The record as read (its key attributes aside).
     pub(crate) fn read(mut raw: HashMap<String, AttributeValue>) -> Result<Self, StoreError> {
         raw.remove("pk");
@@ -46,7 +51,8 @@ impl HealthItem {
 
 /// The value of `lastAcceptedBy`.
 pub(crate) fn accepted_by_value(by: &AcceptedBy) -> Result<AttributeValue, StoreError> {
-    serde_dynamo::to_attribute_value(by).map_err(|e| serde_error("accepted by", e))
+    serde_dynamo::to_attribute_value(AcceptedByRecord::from(by))
+        .map_err(|e| serde_error("accepted by", e))
 }
 
 /// A rejection's entry: `<msp>/<workspace>` (a workspace id holds no `/`).
@@ -61,4 +67,45 @@ pub(crate) fn rejected_of(entry: &str) -> Option<Rejected> {
         workspace: WorkspaceId::parse(ws).ok()?,
         msp: WorkspaceId::parse(msp).ok()?,
     })
+}
+
+/// `lastAcceptedBy`: a connector incarnation and the token version its accepted call had.
+#[derive(Serialize, Deserialize)]
+pub(super) struct AcceptedByRecord {
+    connector: ConnectorRefRecord,
+    #[serde(rename = "tokenVersion")]
+    token_version: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ConnectorRefRecord {
+    workspace: WorkspaceId,
+    kind: ConnectorType,
+    incarnation: String,
+}
+
+impl From<&AcceptedBy> for AcceptedByRecord {
+    fn from(by: &AcceptedBy) -> Self {
+        Self {
+            connector: ConnectorRefRecord {
+                workspace: by.connector.workspace.clone(),
+                kind: by.connector.kind,
+                incarnation: by.connector.incarnation.clone(),
+            },
+            token_version: by.token_version,
+        }
+    }
+}
+
+impl From<AcceptedByRecord> for AcceptedBy {
+    fn from(by: AcceptedByRecord) -> Self {
+        Self {
+            connector: ConnectorRef {
+                workspace: by.connector.workspace,
+                kind: by.connector.kind,
+                incarnation: by.connector.incarnation,
+            },
+            token_version: by.token_version,
+        }
+    }
 }

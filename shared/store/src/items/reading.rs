@@ -2,6 +2,9 @@
 //! reading (`READING#…` with its `byOutcome` entry, or `RPOSTED#…` without), or a chunk of
 //! `unchanged` readings packed as deflated JSON (`RCHUNK#…`). Every item says when it was written
 //! (`recordedAt`, epoch µs; 0 for records older than the field).
+//!
+//! A reading is written as the store's own [`ReadingRecord`] (as attributes of its item, or as
+//! JSON in a chunk), not as the API's `RunReading`: the names below are the table's.
 
 use crate::attrs::DAY_S;
 use crate::keys::{
@@ -9,7 +12,7 @@ use crate::keys::{
     workspace_pk,
 };
 use psa_domain::ports::StoreError;
-use psa_domain::{ConnectorRef, Outcome, RunId, RunReading};
+use psa_domain::{ConnectorRef, Outcome, RunId, RunReading, Unit};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 
@@ -36,7 +39,14 @@ pub(crate) struct ReadingItem {
     #[serde(rename = "recordedAt", default)]
     pub(crate) at: u64,
     #[serde(flatten)]
-    pub(crate) reading: RunReading,
+    reading: ReadingRecord,
+}
+
+impl ReadingItem {
+    /// The reading the item holds and when it was recorded.
+    pub(crate) fn into_reading(self) -> (RunReading, u64) {
+        (self.reading.into(), self.at)
+    }
 }
 
 /// Packed `unchanged` readings, in reading order.
@@ -98,13 +108,14 @@ pub(crate) fn reading_item(
         gsi2sk: (!is_posted).then(|| key_of(r)),
         expires_at,
         at,
-        reading: r.clone(),
+        reading: r.into(),
     }
 }
 
 fn pack(readings: &[RunReading]) -> Result<Vec<u8>, StoreError> {
+    let records: Vec<ReadingRecord> = readings.iter().map(ReadingRecord::from).collect();
     let json =
-        serde_json::to_vec(readings).map_err(|e| StoreError(format!("pack readings: {e}")))?;
+        serde_json::to_vec(&records).map_err(|e| StoreError(format!("pack readings: {e}")))?;
     let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     z.write_all(&json)
         .and_then(|()| z.finish())
@@ -117,5 +128,54 @@ pub(crate) fn unpack(chunk: &ChunkItem) -> Result<Vec<RunReading>, StoreError> {
     flate2::read::DeflateDecoder::new(chunk.data.as_slice())
         .read_to_end(&mut json)
         .map_err(|e| StoreError(format!("unpack readings of {}: {e}", chunk.sk)))?;
-    serde_json::from_slice(&json).map_err(|e| StoreError(format!("unpack readings: {e}")))
+    let records: Vec<ReadingRecord> =
+        serde_json::from_slice(&json).map_err(|e| StoreError(format!("unpack readings: {e}")))?;
+    Ok(records.into_iter().map(RunReading::from).collect())
+}
+
+/// One reading of a run and how it ended.
+#[derive(Serialize, Deserialize)]
+struct ReadingRecord {
+    #[serde(rename = "accountId")]
+    account_id: String,
+    #[serde(rename = "accountName")]
+    account_name: String,
+    service: String,
+    unit: Unit,
+    value: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous: Option<u64>,
+    outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl From<&RunReading> for ReadingRecord {
+    fn from(r: &RunReading) -> Self {
+        Self {
+            account_id: r.account_id.clone(),
+            account_name: r.account_name.clone(),
+            service: r.service.clone(),
+            unit: r.unit,
+            value: r.value,
+            previous: r.previous,
+            outcome: r.outcome,
+            reason: r.reason.clone(),
+        }
+    }
+}
+
+impl From<ReadingRecord> for RunReading {
+    fn from(r: ReadingRecord) -> Self {
+        Self {
+            account_id: r.account_id,
+            account_name: r.account_name,
+            service: r.service,
+            unit: r.unit,
+            value: r.value,
+            previous: r.previous,
+            outcome: r.outcome,
+            reason: r.reason,
+        }
+    }
 }

@@ -3,8 +3,9 @@
 //! as), so it is a decision, never a side effect of renaming a field of a domain or API type.
 
 use super::{
-    HealthItem, ReadingItem, RunItem, audit_item, budget_item, chunk_item, connector_item,
-    connector_of, pair_item, reading_item, ticket_item, unpack,
+    HealthItem, RUN_STATUS, ReadingItem, RunItem, accepted_by_value, audit_item, budget_item,
+    chunk_item, connector_item, connector_of, pair_item, progress_from_json, progress_json,
+    reading_item, run_status_of, ticket_item, unpack,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use psa_domain::audit::{Actor, AuditAction};
@@ -592,13 +593,16 @@ fn the_key_health_item_is_laid_out_as_it_always_was() {
         unauthorized: BTreeMap::from([("msp/acme_TX7T_u".into(), 1_700_000_000_001)]),
         forbidden: BTreeMap::new(),
         version: 4,
-        last_accepted_by: Some(AcceptedBy {
-            connector: connector_ref(),
-            token_version: 2,
-        }),
+        last_accepted_by: Some(
+            (&AcceptedBy {
+                connector: connector_ref(),
+                token_version: 2,
+            })
+                .into(),
+        ),
     };
     assert_layout(
-        &to_item(item),
+        &to_item(&item),
         &[
             "forbidden: M = {}",
             "lastAcceptedBy.connector.incarnation: S = 0123456789abcdef",
@@ -608,6 +612,38 @@ fn the_key_health_item_is_laid_out_as_it_always_was() {
             "lastAcceptedMs: N = 1700000000000",
             "unauthorized.msp/acme_TX7T_u: N = 1700000000001",
             "version: N = 4",
+        ],
+    );
+    let written = item.item("gradient").unwrap();
+    assert_eq!(
+        written.get("pk"),
+        Some(&AttributeValue::S("VENDOR#gradient".into()))
+    );
+    assert_eq!(
+        written.get("sk"),
+        Some(&AttributeValue::S("KEYHEALTH".into()))
+    );
+    let back = HealthItem::read(written).unwrap();
+    assert_eq!(
+        back.last_accepted_by(),
+        Some(AcceptedBy {
+            connector: connector_ref(),
+            token_version: 2,
+        })
+    );
+    // What `accepted` sets `lastAcceptedBy` to: the same map.
+    let by = accepted_by_value(&AcceptedBy {
+        connector: connector_ref(),
+        token_version: 2,
+    })
+    .unwrap();
+    assert_layout(
+        &HashMap::from([("lastAcceptedBy".to_owned(), by)]),
+        &[
+            "lastAcceptedBy.connector.incarnation: S = 0123456789abcdef",
+            "lastAcceptedBy.connector.kind: S = gradient",
+            "lastAcceptedBy.connector.workspace: S = acme_TX7T_u",
+            "lastAcceptedBy.tokenVersion: N = 2",
         ],
     );
 }
@@ -682,7 +718,7 @@ fn read<T: serde::de::DeserializeOwned>(item: Item) -> T {
 #[test]
 fn every_item_reads_back_as_written() {
     for run in [full_run(), minimal_run()] {
-        assert_eq!(read::<RunItem>(to_item(RunItem::new(&run))).run, run);
+        assert_eq!(read::<RunItem>(to_item(RunItem::new(&run))).into_run(), run);
     }
     for c in [full_connector(), minimal_connector()] {
         assert_eq!(connector_of(connector_item(&c).unwrap()).unwrap(), c);
@@ -693,7 +729,7 @@ fn every_item_reads_back_as_written() {
         reading(Outcome::Posted, "acc-2"),
     ] {
         let back: ReadingItem = read(to_item(reading_item(&c, &run_id(), &r, 1, 5)));
-        assert_eq!((back.reading, back.at), (r, 5));
+        assert_eq!(back.into_reading(), (r, 5));
     }
 }
 
@@ -709,7 +745,7 @@ fn older_records_read_with_their_defaults() {
         panic!("counts is a map")
     };
     counts.remove("held").expect("written today");
-    assert_eq!(read::<RunItem>(item).run, minimal_run());
+    assert_eq!(read::<RunItem>(item).into_run(), minimal_run());
 
     // A connector written before its settings, failure streak and PSA flag.
     let mut item = connector_item(&minimal_connector()).unwrap();
@@ -734,7 +770,7 @@ fn older_records_read_with_their_defaults() {
     let mut item = to_item(reading_item(&connector_ref(), &run_id(), &r, 1, 5));
     item.remove("recordedAt").expect("written today");
     let back: ReadingItem = read(item);
-    assert_eq!((back.reading, back.at), (r, 0));
+    assert_eq!(back.into_reading(), (r, 0));
 
     // An empty key-health record (only its key).
     let item: Item = HashMap::new();
@@ -744,5 +780,64 @@ fn older_records_read_with_their_defaults() {
         (0, 0),
         "every field defaults"
     );
-    assert!(health.last_accepted_by.is_none());
+    assert!(health.last_accepted_by().is_none());
+}
+
+#[test]
+fn a_firings_progress_is_written_as_it_always_was() {
+    use psa_domain::capacity::{Cutoff, DayPlan};
+    use psa_domain::ports::ScheduleProgress;
+    let plan = |cutoff| DayPlan {
+        budget: 1000,
+        base_calls: 100,
+        due: 5,
+        due_calls: 50,
+        admitted: 4,
+        admitted_calls: 40,
+        cutoff,
+    };
+    let cases = [
+        (
+            ScheduleProgress {
+                scheduled_at: datetime!(2025-01-02 02:00:00 UTC),
+                plan: plan(Cutoff::UpTo { late: 3, hash: 77 }),
+                cursor: Some("{\"pk\":\"WS#a\"}".into()),
+                complete: false,
+            },
+            r#"{"scheduledAt":"2025-01-02T02:00:00Z","plan":{"budget":1000,"baseCalls":100,"due":5,"dueCalls":50,"admitted":4,"admittedCalls":40,"cutoff":{"admit":"up_to","late":3,"hash":77}},"cursor":"{\"pk\":\"WS#a\"}","complete":false}"#,
+        ),
+        (
+            ScheduleProgress {
+                scheduled_at: datetime!(2025-01-02 02:00:00 UTC),
+                plan: plan(Cutoff::All),
+                cursor: None,
+                complete: true,
+            },
+            r#"{"scheduledAt":"2025-01-02T02:00:00Z","plan":{"budget":1000,"baseCalls":100,"due":5,"dueCalls":50,"admitted":4,"admittedCalls":40,"cutoff":{"admit":"all"}},"cursor":null,"complete":true}"#,
+        ),
+        (
+            ScheduleProgress {
+                scheduled_at: datetime!(2025-01-02 02:00:00.5 UTC),
+                plan: plan(Cutoff::Nothing),
+                cursor: None,
+                complete: false,
+            },
+            r#"{"scheduledAt":"2025-01-02T02:00:00.5Z","plan":{"budget":1000,"baseCalls":100,"due":5,"dueCalls":50,"admitted":4,"admittedCalls":40,"cutoff":{"admit":"nothing"}},"cursor":null,"complete":false}"#,
+        ),
+    ];
+    for (progress, json) in cases {
+        assert_eq!(progress_json(&progress).unwrap(), json);
+        assert_eq!(progress_from_json(json).unwrap(), progress);
+    }
+}
+
+#[test]
+fn a_runs_status_reads_from_its_item_alone() {
+    let item = to_item(RunItem::new(&full_run()));
+    let only: Item = item
+        .into_iter()
+        .filter(|(k, _)| ["pk", "sk", RUN_STATUS].contains(&k.as_str()))
+        .collect();
+    assert_eq!(run_status_of(&only), Some(RunStatus::PartiallyFailed));
+    assert_eq!(run_status_of(&HashMap::new()), None);
 }

@@ -13,7 +13,8 @@ impl Merged {
     /// Adds a page of reading items; answers whether more follow it.
     pub(super) fn page(&mut self, page: Page<ReadingItem>) -> bool {
         for i in page.items {
-            self.add(i.reading, i.at);
+            let (r, at) = i.into_reading();
+            self.add(r, at);
         }
         page.next.is_some()
     }

@@ -104,7 +104,8 @@ impl RunReadings for DynamoSync {
             }
         }
         for i in items {
-            all.add(i.reading, i.at);
+            let (r, at) = i.into_reading();
+            all.add(r, at);
         }
         Ok(all.0.into_values().map(|(r, _)| r).collect())
     }
