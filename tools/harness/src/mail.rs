@@ -60,13 +60,7 @@ pub async fn verify_sender(env: &TestEnv, address: &str) {
 
 /// Every email moto's SES accepted (all tests of the process), from its model dump.
 pub async fn sent_emails() -> Vec<SentEmail> {
-    let base = std::env::var("AWS_ENDPOINT_URL_SESV2").expect("AWS_ENDPOINT_URL_SESV2 (the stack)");
-    let data: Value = reqwest::get(format!("{base}/moto-api/data.json"))
-        .await
-        .expect("moto answers")
-        .json()
-        .await
-        .expect("moto's data is JSON");
+    let data = moto_data().await;
     let strs = |v: &Value| -> Vec<String> {
         v.as_array()
             .map(|a| {
@@ -90,4 +84,26 @@ pub async fn sent_emails() -> Vec<SentEmail> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// moto's model dump. It walks every backend while other tests of the process write to moto, and
+/// then now and then answers an error page instead of JSON (a dictionary changed during the
+/// walk): asked again, a few times, until it is JSON.
+async fn moto_data() -> Value {
+    let base = std::env::var("AWS_ENDPOINT_URL_SESV2").expect("AWS_ENDPOINT_URL_SESV2 (the stack)");
+    let mut last = String::new();
+    for _ in 0..10 {
+        let body = reqwest::get(format!("{base}/moto-api/data.json"))
+            .await
+            .expect("moto answers")
+            .text()
+            .await
+            .expect("moto's data");
+        match serde_json::from_str(&body) {
+            Ok(data) => return data,
+            Err(_) => last = body,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("moto's data is not JSON: {}", last.chars().take(500).collect::<String>())
 }

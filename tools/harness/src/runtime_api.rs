@@ -537,6 +537,22 @@ impl FunctionProcess {
         &self.function
     }
 
+    /// Waits up to `limit` for the process to exit by itself (a start-up failure: it reports,
+    /// then exits); whether it did. [`Self::stop`] then answers its own exit status, not a kill.
+    pub async fn exits_within(&mut self, limit: Duration) -> bool {
+        let until = Instant::now() + limit;
+        loop {
+            let exited = self
+                .child
+                .as_mut()
+                .is_none_or(|c| c.try_wait().ok().flatten().is_some());
+            if exited || Instant::now() >= until {
+                return exited;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Invokes the function with `event` and waits for its answer. Panics if the process exits,
     /// reports an init error, or does not answer within [`INVOKE_TIMEOUT`].
     pub async fn invoke(&mut self, event: &Value) -> Outcome {
