@@ -105,5 +105,8 @@ async fn moto_data() -> Value {
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    panic!("moto's data is not JSON: {}", last.chars().take(500).collect::<String>())
+    panic!(
+        "moto's data is not JSON: {}",
+        last.chars().take(500).collect::<String>()
+    )
 }
