@@ -13,7 +13,7 @@
 use config::{ConfigError, Settings};
 use psa_domain::ConnectorType;
 use psa_domain::catalogue::Catalogue;
-use psa_domain::ports::{BudgetShare, Events, JobQueue, NoEvents};
+use psa_domain::ports::{BudgetShare, Events, JobQueue, NoEvents, TokenVault};
 use psa_domain::usecase::notice::{NOTICE_LEASE, Notifier};
 use psa_domain::usecase::{Core, PsaCore, Psas, QueueCore, WorkerCore};
 pub use psa_gradient::Budget;
@@ -139,7 +139,7 @@ pub struct Platform {
     /// The store, the catalogue, events and metrics (every function's).
     pub core: Core,
     /// The partner-token vault (Secrets Manager).
-    pub vault: Arc<SecretsManagerVault>,
+    pub vault: Arc<dyn TokenVault>,
     /// The PSA adapter of each connector type (Gradient).
     pub psas: Psas,
     /// The sync queue (SQS).
@@ -283,7 +283,7 @@ struct Base {
 /// The PSA side of a function: the vault, the Gradient client as the PSA and its budget lease.
 struct PsaSide {
     core: PsaCore,
-    vault: Arc<SecretsManagerVault>,
+    vault: Arc<dyn TokenVault>,
     client: GradientClient,
     budget: Arc<Budget>,
 }

@@ -674,7 +674,7 @@ async fn a_bad_vendor_key_disconnects_no_one() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let again = sync("msp_a").await;
     assert_eq!(again["status"], "succeeded", "{again}");
-    assert!(env.platform.gradient.as_ref().unwrap().key_refreshes() >= 1);
+    assert!(env.platform.gradient.key_refreshes() >= 1);
 }
 
 #[tokio::test]
@@ -695,7 +695,7 @@ async fn history_is_newest_queued_first() {
         .unwrap()
         .into();
     let sched = sync_scheduled::Scheduler::new(
-        m.env.platform.core.clone(),
+        m.env.platform.queue_core(),
         m.env.platform.settings.sync.clone(),
         m.env.platform.settings.gradient_max_rps,
     );

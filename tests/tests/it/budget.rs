@@ -204,7 +204,7 @@ async fn the_api_gives_its_shares_back_when_it_answers() {
     );
     // ... and holds none once it has answered (Lambda may freeze it then): the record keeps
     // them only as a give-back cooling for the rest of the window of its last request.
-    let api = env.platform.budget.as_ref().expect("a leased budget");
+    let api = &env.platform.budget;
     assert_eq!(api.shares(), Some(0));
     assert_eq!(api.rate(), 0.0);
     // A worker arriving now gets the whole budget once that give-back has cooled.

@@ -286,7 +286,7 @@ async fn scheduled_run(env: &TestEnv, at: &str) {
     let mut event = scheduled_event();
     event["time"] = json!(at);
     let scheduler = sync_scheduled::Scheduler::new(
-        env.platform.core.clone(),
+        env.platform.queue_core(),
         env.platform.settings.sync.clone(),
         env.platform.settings.gradient_max_rps,
     );

@@ -47,7 +47,7 @@ fn synced(i: usize, at: OffsetDateTime, readings: u64) -> Connector {
 
 fn scheduler(env: &TestEnv, page_size: u32) -> Scheduler {
     let mut s = Scheduler::new(
-        env.platform.core.clone(),
+        env.platform.queue_core(),
         env.platform.settings.sync.clone(),
         env.platform.settings.gradient_max_rps,
     );

@@ -471,7 +471,7 @@ async fn a_duplicate_schedule_event_makes_no_duplicate_runs() {
     let sched = sync_scheduled::Scheduler {
         page_size: 1,
         ..sync_scheduled::Scheduler::new(
-            m.env.platform.core.clone(),
+            m.env.platform.queue_core(),
             m.env.platform.settings.sync.clone(),
             m.env.platform.settings.gradient_max_rps,
         )

@@ -151,10 +151,10 @@ async fn connected_with_a_vault_whose_next_delete_fails(
     channel(&env, "msp_a", None).await;
     let org = env.sim.create_organization("Acme MSP");
     assert_eq!(env.connect("msp_a", &org.partner_key).await.status, 201);
-    let vault = FaultyVault::new(env.platform.core.vault.clone());
+    let vault = FaultyVault::new(env.platform.vault.clone());
     vault.failing_deletes.store(1, Ordering::SeqCst);
-    env.platform.core.vault = Arc::new(vault);
-    env.api.core = env.platform.core.clone();
+    env.platform.vault = Arc::new(vault);
+    env.rewire_api();
     (env, org)
 }
 
@@ -212,7 +212,7 @@ async fn a_delete_that_fails_half_way_is_finished_by_the_next_scheduled_firing()
 
     // Nobody retries; the daily firing schedules the marked connector and the worker finishes.
     let scheduler = sync_scheduled::Scheduler::new(
-        env.platform.core.clone(),
+        env.platform.queue_core(),
         env.platform.settings.sync.clone(),
         env.platform.settings.gradient_max_rps,
     );
@@ -251,20 +251,20 @@ async fn a_retoken_that_loses_a_race_with_a_delete_leaves_no_token() {
     let new_key = env.sim.regenerate_key(&org.organization_id).unwrap();
     // The real adapter over the simulator, with a slow token check.
     let inner: Arc<dyn psa_domain::ports::Psa> = Arc::new(psa_gradient::GradientPsa::new(
-        env.platform.gradient.clone().unwrap(),
+        env.platform.gradient.clone(),
         Arc::new(psa_store::DynamoServiceRegistry::new(
             env.local.dynamodb(),
             &env.tables.psa,
         )),
     ));
-    env.platform.core.psas.set(
+    env.platform.psas.set(
         ConnectorType::Gradient,
         Arc::new(SlowVerify {
             inner,
             delay: Duration::from_millis(1500),
         }),
     );
-    env.api.core = env.platform.core.clone();
+    env.rewire_api();
 
     let retoken = env.retoken("msp_a", &new_key);
     let delete = async {
@@ -287,10 +287,10 @@ async fn a_connect_that_loses_a_race_with_a_delete_leaves_no_token() {
     let mut env = TestEnv::start("race-connect").await;
     channel(&env, "msp_a", None).await;
     let org = env.sim.create_organization("Acme MSP");
-    let mut vault = FaultyVault::new(env.platform.core.vault.clone());
+    let mut vault = FaultyVault::new(env.platform.vault.clone());
     vault.store_delay = Duration::from_millis(1500);
-    env.platform.core.vault = Arc::new(vault);
-    env.api.core = env.platform.core.clone();
+    env.platform.vault = Arc::new(vault);
+    env.rewire_api();
 
     let connect = env.connect("msp_a", &org.partner_key);
     let delete = async {
@@ -428,7 +428,7 @@ async fn opaque_user_ids_sign_in_and_a_workspace_no_secret_can_name_is_400() {
 async fn the_connectors_api_answers_the_sync_routes_it_does_not_serve_with_404() {
     let msp = connected_msp("misroute", 3).await;
     let mut api = msp.env.api.clone();
-    api.serves_sync = false; // as `Platform::connectors_api` wires it: no queue
+    api.with_queue = None; // as `psa_runtime::connectors_api` wires it: no queue
     for (method, path) in [
         ("POST", "/v1/psa/connectors/gradient/sync"),
         (

@@ -74,11 +74,7 @@ impl TestEnv {
         let client = aws_sdk_eventbridge::Client::new(&self.local.sdk);
         self.platform.settings.event_bus_name = Some(bus.to_owned());
         self.platform.core.events = Arc::new(psa_store::EventBridgeEvents::new(client, bus));
-        // The API keeps its settings; its ports now emit to the bus.
-        self.api.core = self.platform.core.clone();
-        let (psa, queue) = (self.platform.psa_core(), self.platform.queue_core());
-        self.api.with_psa = self.api.with_psa.take().map(|_| psa);
-        self.api.with_queue = self.api.with_queue.take().map(|_| queue);
+        self.rewire_api();
     }
 }
 

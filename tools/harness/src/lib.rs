@@ -499,6 +499,15 @@ pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events_
 pub use aws_lambda_events::event::sqs as aws_lambda_events_sqs;
 
 impl TestEnv {
+    /// Gives the API the platform's ports again after a test replaced some (a faulty vault, a
+    /// slow PSA, another event bus); the API keeps its settings and the routes it serves.
+    pub fn rewire_api(&mut self) {
+        self.api.core = self.platform.core.clone();
+        let (psa, queue) = (self.platform.psa_core(), self.platform.queue_core());
+        self.api.with_psa = self.api.with_psa.take().map(|_| psa);
+        self.api.with_queue = self.api.with_queue.take().map(|_| queue);
+    }
+
     /// The sync worker with the test's core and sync policy.
     pub fn worker(&self) -> sync_worker::Worker {
         sync_worker::Worker::new(

@@ -78,6 +78,12 @@ impl std::ops::Deref for PsaCore {
     }
 }
 
+impl std::ops::DerefMut for PsaCore {
+    fn deref_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+}
+
 /// The core with the sync queue: on-demand sync, release, the daily schedule.
 #[derive(Clone)]
 pub struct QueueCore {
@@ -92,6 +98,12 @@ impl std::ops::Deref for QueueCore {
     }
 }
 
+impl std::ops::DerefMut for QueueCore {
+    fn deref_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+}
+
 /// Everything a sync job touches: the store, the tokens and the PSA, and the queue (its
 /// continuations).
 #[derive(Clone)]
@@ -101,6 +113,14 @@ pub struct WorkerCore {
 }
 
 impl WorkerCore {
+    /// The same ports seen as the queue's family (request, release, schedule).
+    pub fn queue_core(&self) -> QueueCore {
+        QueueCore {
+            core: self.with_psa.core.clone(),
+            queue: self.queue.clone(),
+        }
+    }
+
     pub fn new(
         core: Core,
         vault: Arc<dyn TokenVault>,
@@ -118,6 +138,12 @@ impl std::ops::Deref for WorkerCore {
     type Target = PsaCore;
     fn deref(&self) -> &PsaCore {
         &self.with_psa
+    }
+}
+
+impl std::ops::DerefMut for WorkerCore {
+    fn deref_mut(&mut self) -> &mut PsaCore {
+        &mut self.with_psa
     }
 }
 

@@ -67,7 +67,7 @@ async fn a_workspace_holds_one_connector_of_each_type_and_each_reaches_only_its_
     }
 
     // A sync of the second connector: its job names its type, its counts go to its PSA only.
-    let run = sync::request_sync(&w.core, &policy(), &caller, S)
+    let run = sync::request_sync(&w.queue_core(), &policy(), &caller, S)
         .await
         .unwrap();
     assert_eq!(run.connector_id, S);
@@ -155,7 +155,7 @@ async fn a_rejected_token_disconnects_only_the_connector_of_that_psa() {
         connected(&w, kind, t).await;
     }
     w.second.fail("verify", crate::testing::Fail::Token);
-    sync::request_sync(&w.core, &policy(), &caller, S)
+    sync::request_sync(&w.queue_core(), &policy(), &caller, S)
         .await
         .unwrap();
     let job = w.store.jobs.lock().unwrap().last().cloned().unwrap();

@@ -115,11 +115,8 @@ async fn bench() -> Result<bool, String> {
     seq_env.sim.set_faults(latency.clone());
     let seq = timed_sync(&seq_env, CH, Runner::InProcess(&seq_worker)).await?;
     let seq_ok = verify(&seq_env, &seq_msp).await;
-    let seq_lease = seq_worker
-        .platform
-        .budget
-        .as_ref()
-        .map_or((0, 0), |b| (b.lease_reads(), b.renewals()));
+    let seq_lease = seq_worker.platform.budget.as_ref();
+    let seq_lease = (seq_lease.lease_reads(), seq_lease.renewals());
     seq_env.sim.clear_faults();
     drop(seq_env);
 

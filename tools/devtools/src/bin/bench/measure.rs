@@ -242,9 +242,9 @@ pub async fn bench_worker(env: &TestEnv, in_flight: Option<usize>) -> Result<Ben
     .await
     .map_err(|e| e.to_string())?;
     let mut w = sync_worker::Worker::new(
-        platform.core.clone(),
+        platform.worker_core(),
         platform.settings.sync.clone(),
-        platform.budget_share(),
+        Some(platform.budget_share()),
     );
     w.policy = env.worker().policy;
     w.policy.lease_ttl = Duration::from_secs(120);

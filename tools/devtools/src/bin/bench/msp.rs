@@ -106,7 +106,7 @@ pub async fn connected_msp(env: &TestEnv, channel: &str, n: usize) -> Result<Msp
 pub async fn verify(env: &TestEnv, msp: &Msp) -> Result<String, String> {
     let ids = env
         .platform
-        .core
+        .psa_core()
         .psa(GRADIENT)
         .published_services()
         .await

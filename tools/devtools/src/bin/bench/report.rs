@@ -34,7 +34,9 @@ pub async fn guard_cost(env: &TestEnv, channel: &str) -> Result<String, String> 
     let workspaces = psa_domain::usecase::provision::managed_workspaces(core, &ws)
         .await
         .map_err(|e| e.to_string())?;
-    let ids = core
+    let ids = env
+        .platform
+        .psa_core()
         .psa(GRADIENT)
         .published_services()
         .await
