@@ -10,6 +10,7 @@ pub mod logs;
 pub mod mail;
 pub mod meter;
 pub mod population;
+pub mod quiet;
 pub mod runtime_api;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -164,6 +165,8 @@ pub struct TestEnv {
     pub meter: meter::Meter,
     /// The EMF records this environment's in-process core wrote: [`TestEnv::metrics`].
     pub emf: logs::Emf,
+    /// Its share of the room ([`quiet`]): a test that must run alone waits until it is gone.
+    _share: Option<tokio::sync::OwnedRwLockReadGuard<()>>,
 }
 
 impl TestEnv {
@@ -179,6 +182,7 @@ impl TestEnv {
         max_rps: u32,
     ) -> Self {
         logs::install();
+        let share = quiet::share().await;
         let local = LocalAws::from_env().await;
         let prefix = LocalAws::unique_prefix(label);
         let tables = local.create_tables(&prefix).await;
@@ -232,6 +236,7 @@ impl TestEnv {
             api,
             meter,
             emf,
+            _share: share,
         }
     }
 
