@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # The project's test command: every workspace test against a fresh local stack.
 # Extra arguments go to cargo test, e.g. `scripts/test.sh -p devkit`.
+#
+# The integration tests are one binary (tests/tests/it) whose tests wait mostly on the local
+# servers, the simulator's latency and deadlines, not on the CPU: they share a pool of
+# IT_TEST_THREADS test threads (default 4; measured in README "Tests"). Every other test binary
+# keeps cargo's default (one thread per core).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+IT_TEST_THREADS="${IT_TEST_THREADS:-4}"
 scope=(--workspace)
 for a in "$@"; do
   case $a in
@@ -10,15 +16,26 @@ for a in "$@"; do
     --) break ;;
   esac
 done
-# The function binaries, which tests/tests/it/trace_leak.rs runs as child processes. Always the whole
-# workspace (the package selection of `cargo test --workspace`, so features unify the same way and
-# nothing is rebuilt), also when a -p selection narrows the test run.
-(cd "$ROOT" && cargo build --workspace --bins)
+# The function binaries, which tests/tests/it/{trace_leak,observability,wiring}.rs run as child
+# processes (the simulator's binary is stack.sh's). Always with the whole workspace's package
+# selection (as `cargo test --workspace`, so features unify the same way and nothing is rebuilt),
+# also when a -p selection narrows the test run; the tools' binaries are not needed.
+functions=(connectors-api sync-on-demand sync-scheduled sync-worker sync-notifier)
+(cd "$ROOT" && cargo build --workspace "${functions[@]/#/--bin=}")
 # The full run also validates the SAM template (SAM's transform, then cfn-lint over the result;
 # offline, no credentials, ~5 s). Installed by install.sh (aws-sam-cli, pinned).
 if ((${#scope[@]})); then
   bash "$ROOT/scripts/install.sh"
   (cd "$ROOT" && SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true \
     .local/venv/bin/sam validate --lint --template template.yaml --region us-east-1)
+  # Two runs on one stack, both with the whole workspace selected (nothing is rebuilt between
+  # them): every test binary but the integration tests, then those with their thread pool.
+  # --no-fail-fast: the second runs whatever the first found; the exit code is the worse one.
+  exec "$ROOT/scripts/stack.sh" bash -c '
+    rc=0
+    cargo test --no-fail-fast --workspace --exclude psa-tests "$@" || rc=$?
+    RUST_TEST_THREADS="${RUST_TEST_THREADS:-'"$IT_TEST_THREADS"'}" \
+      cargo test --no-fail-fast --workspace --test it "$@" || rc=$?
+    exit "$rc"' test.sh "$@"
 fi
-exec "$ROOT/scripts/stack.sh" cargo test --no-fail-fast "${scope[@]}" "$@"
+exec "$ROOT/scripts/stack.sh" cargo test --no-fail-fast "$@"
