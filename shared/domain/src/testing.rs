@@ -1,25 +1,40 @@
 //! In-memory port fakes for the core's unit tests (fast, no servers): [`Memory`] for every store
 //! port, [`FakePsa`] for the PSA. Integration tests use the real adapters against local servers;
 //! these only stand in for them where a test is about the core's own logic.
+//!
+//! For the simulation (`crate::simulation`) the fakes also inject faults, drawn from one seeded
+//! [`Faults`]: `Memory`'s [`store::Tap`], [`SimSlots`] (leases and expiries on tokio's clock),
+//! [`SimQueue`] (at-least-once, unordered), [`SimBook`] (the schedule's records) and [`SimPsa`]
+//! (organizations, tokens, mapped pairs, 429/5xx/401/403/404 and slow answers).
 
+pub mod faults;
 mod psa;
-mod store;
+pub mod queue;
+pub mod sim_psa;
+pub mod slots;
+pub mod store;
 
+pub use faults::{Faults, Rates, as_actor};
 pub use psa::{Fail, FakePsa};
+pub use queue::SimQueue;
+pub use sim_psa::SimPsa;
+pub use slots::{SimBook, SimSlots};
 pub use store::Memory;
 
 use crate::caller::{Caller, Role, WorkspaceType};
 use crate::catalogue::Catalogue;
 use crate::ids::{ConnectorType, UserId, WorkspaceId};
 use crate::secret::ApiToken;
-use crate::usecase::{Core, Psas};
+use crate::usecase::{Core, Psas, QueueCore, WorkerCore};
 use crate::workspace::{Workspace, WorkspaceStatus};
 use std::sync::Arc;
 
 /// A core over [`Memory`] and two [`FakePsa`]s, all kept for the test to look into: `psa` serves
 /// Gradient connectors, `second` connectors of [`ConnectorType::Second`].
 pub struct World {
-    pub core: Core,
+    /// Every port (the store, the vault, the PSAs, the queue); it passes as `&Core`, `&PsaCore`
+    /// and `&WorkerCore`, and [`World::queue_core`] gives the queue's family its own.
+    pub core: WorkerCore,
     pub store: Arc<Memory>,
     pub psa: Arc<FakePsa>,
     pub second: Arc<FakePsa>,
@@ -30,15 +45,13 @@ impl World {
         let store = Arc::new(Memory::default());
         let psa = Arc::new(FakePsa::default());
         let second = Arc::new(FakePsa::default());
-        let psas = Psas::new(Arc::new(FakePsa::default()))
+        let psas = Psas::new()
             .with(ConnectorType::Gradient, psa.clone())
             .with(ConnectorType::Second, second.clone());
         let core = Core {
             connectors: store.clone(),
             orgs: store.clone(),
-            vault: store.clone(),
             directory: store.clone(),
-            psas,
             catalogue: Arc::new(Catalogue::builtin()),
             slots: store.clone(),
             runs: store.clone(),
@@ -48,16 +61,23 @@ impl World {
             key_health: store.clone(),
             alerts: store.clone(),
             attempts: store.clone(),
-            queue: store.clone(),
-            events: Arc::new(crate::telemetry::NoEvents),
-            metrics: Arc::new(crate::telemetry::NoMetrics),
+            events: Arc::new(crate::ports::NoEvents),
+            metrics: Arc::new(crate::ports::NoMetrics),
             schedule: Arc::new(NoScheduleBook),
         };
         Self {
-            core,
+            core: WorkerCore::new(core, store.clone(), psas, store.clone()),
             store,
             psa,
             second,
+        }
+    }
+
+    /// The core with the queue, for the use cases that enqueue (request, release, schedule).
+    pub fn queue_core(&self) -> QueueCore {
+        QueueCore {
+            core: self.core.core.clone(),
+            queue: self.core.queue.clone(),
         }
     }
 
