@@ -15,6 +15,8 @@ pub mod notify;
 pub mod policy;
 pub mod ports;
 pub mod secret;
+#[cfg(test)]
+mod simulation;
 pub mod sync;
 pub mod telemetry;
 #[cfg(test)]

@@ -1,0 +1,384 @@
+//! The invariants, checked after every step:
+//!
+//! * each reading of each run has exactly one outcome: once recorded it never changes, and a
+//!   finished run's record never changes;
+//! * a run's tallies add up to its readings, and a finished run's equal its recorded readings;
+//! * nothing of an old incarnation is written after it ends: a job writes only its own
+//!   incarnation's records, changes the connector only while it owns it (same incarnation and
+//!   token, no delete begun), and no count of an older incarnation or token lands in the PSA
+//!   over one of a newer — nor any count of a job that has ended;
+//! * no held run posts: no count call by its jobs, no `posted` reading, no pair state it set;
+//! * the PSA's pacing the engine owns: never more counts of a job in flight than `in_flight`;
+//! * every count sent is one Coro reported while the run went on (that account and enabled
+//!   service, that value), sent to the organization of the connector's own MSP.
+
+use super::sim::Sim;
+use crate::connector::ConnectorRef;
+use crate::ids::RunId;
+use crate::ports::SyncJob;
+use crate::sync::{Outcome, RunCounts, RunReading, RunStatus, SyncRun};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the checks remember between steps.
+#[derive(Default)]
+pub struct Seen {
+    /// The run each job actor works on.
+    pub jobs: BTreeMap<u32, (ConnectorRef, RunId)>,
+    pub ended: BTreeSet<u32>,
+    /// The tree version when a run's first job started.
+    pub run_start: BTreeMap<String, u64>,
+    pub outcomes: BTreeMap<(String, String, String), Outcome>,
+    pub finished: BTreeMap<String, SyncRun>,
+    /// Count calls per run.
+    pub count_calls: BTreeMap<String, u64>,
+    /// The newest (incarnation, token version) that landed a count, per org and pair.
+    pub landed: BTreeMap<(String, String, String), (Generation, u32)>,
+    /// Incarnations in the order they were created.
+    pub incarnations: BTreeMap<String, u32>,
+    pub violations: Vec<String>,
+    /// The step being checked; when each job started; when each run was first seen finished
+    /// (with its record then); the job that last wrote each run.
+    pub step: usize,
+    pub started: BTreeMap<u32, usize>,
+    pub finished_at: BTreeMap<String, usize>,
+    pub last_writer: BTreeMap<String, u32>,
+    /// The PSA's log, taken before an actor is marked ended (so what it sent before counts as
+    /// sent before).
+    /// Each with whether its actor had ended when it was logged.
+    pub posts: Vec<(crate::testing::sim_psa::Post, bool)>,
+    pub calls: Vec<(Option<u32>, &'static str)>,
+    pub most: BTreeMap<u32, usize>,
+}
+
+/// (incarnation in the order created, token version): later ones are newer.
+pub type Generation = (u32, u64);
+
+pub fn run_key(c: &ConnectorRef, run: &RunId) -> String {
+    format!("{}/{}/{run}", c.workspace, c.key())
+}
+
+impl Seen {
+    pub fn job_started(&mut self, actor: u32, job: &SyncJob, version: u64) {
+        let c = job.connector();
+        let start = self
+            .run_start
+            .entry(run_key(&c, &job.run_id))
+            .or_insert(version);
+        *start = (*start).min(version);
+        self.jobs.insert(actor, (c, job.run_id.clone()));
+        self.started.insert(actor, self.step);
+    }
+
+    pub fn actor_ended(&mut self, actor: u32) {
+        self.ended.insert(actor);
+    }
+
+    pub fn violation(&mut self, what: String) {
+        self.violations.push(what);
+    }
+
+    fn incarnation(&mut self, inc: &str) -> u32 {
+        let n = self.incarnations.len() as u32;
+        *self.incarnations.entry(inc.to_owned()).or_insert(n)
+    }
+}
+
+fn tally(readings: &[RunReading]) -> RunCounts {
+    let mut c = RunCounts::default();
+    c.tally(readings.iter().map(|r| &r.outcome));
+    c
+}
+
+fn same_tally(a: &RunCounts, b: &RunCounts) -> bool {
+    (a.readings, a.posted, a.unchanged, a.unmapped)
+        == (b.readings, b.posted, b.unchanged, b.unmapped)
+        && (a.skipped_disabled, a.failed, a.held) == (b.skipped_disabled, b.failed, b.held)
+}
+
+impl Sim {
+    /// Checks every invariant; answers the violations found (also those noted while stepping).
+    pub fn check(&mut self) -> Vec<String> {
+        self.seen.step = self.step;
+        let runs: BTreeMap<String, SyncRun> = self
+            .store
+            .runs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| (run_key(&r.connector(), &r.run_id), r.clone()))
+            .collect();
+        self.check_writes(&runs);
+        self.check_runs(&runs);
+        self.check_psa(&runs);
+        std::mem::take(&mut self.seen.violations)
+    }
+
+    /// Every write applied since the last step, against the actor that made it.
+    fn check_writes(&mut self, runs: &BTreeMap<String, SyncRun>) {
+        for (actor, call) in self.faults.take_writes() {
+            if call.op == "insert_connector"
+                && let Some(inc) = &call.incarnation
+            {
+                self.seen.incarnation(inc);
+            }
+            let Some((cref, run)) = actor.and_then(|a| self.seen.jobs.get(&a)).cloned() else {
+                continue;
+            };
+            if call.op == "put_run"
+                && let (Some(a), Some(r)) = (actor, &call.run)
+            {
+                self.seen.last_writer.insert(run_key(&cref, r), a);
+            }
+            let who = format!("job A{} of {run}", actor.unwrap_or_default());
+            let own_workspace = call.workspace.as_ref() == Some(&cref.workspace);
+            if own_workspace
+                && let Some(inc) = &call.incarnation
+                && *inc != cref.incarnation
+            {
+                let what = format!(
+                    "{who} ({}) wrote {} of incarnation {inc}",
+                    cref.incarnation, call.op
+                );
+                self.seen.violation(what);
+            }
+            let Some(new) = call
+                .connector
+                .as_ref()
+                .filter(|_| call.op == "replace_connector")
+            else {
+                continue;
+            };
+            let tv = runs.get(&run_key(&cref, &run)).map(|r| r.token_version);
+            let owned = new.incarnation == cref.incarnation
+                && Some(new.token_version) == tv
+                && new.deleting_since.is_none();
+            if own_workspace && !owned {
+                let what = format!(
+                    "{who} changed connector {} (token {}) it does not own (token {tv:?})",
+                    new.incarnation, new.token_version
+                );
+                self.seen.violation(what);
+            }
+            if !own_workspace && new.status != crate::connector::ConnectorStatus::Connected {
+                let what = format!("{who} changed another MSP's connector other than restoring it");
+                self.seen.violation(what);
+            }
+        }
+    }
+
+    /// Tallies, one outcome per reading, finished runs frozen, held runs never posting.
+    fn check_runs(&mut self, runs: &BTreeMap<String, SyncRun>) {
+        let readings = self.store.readings.lock().unwrap().clone();
+        let mut held = BTreeSet::new();
+        for (key, run) in runs {
+            let c = &run.counts;
+            let sum = c.posted + c.unchanged + c.unmapped + c.skipped_disabled + c.failed + c.held;
+            if c.readings != sum {
+                self.seen.violation(format!(
+                    "run {key}: readings {} ≠ outcomes {sum}",
+                    c.readings
+                ));
+            }
+            let cref = run.connector();
+            let stored = readings
+                .get(&(cref.key(), run.run_id.clone()))
+                .cloned()
+                .unwrap_or_default();
+            for r in &stored {
+                let k = (key.clone(), r.account_id.clone(), r.service.clone());
+                match self.seen.outcomes.get(&k) {
+                    Some(o) if *o != r.outcome => {
+                        let what = format!(
+                            "run {key}: reading {}/{} was {o:?}, is {:?} now",
+                            r.account_id, r.service, r.outcome
+                        );
+                        self.seen.violation(what);
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.seen.outcomes.insert(k, r.outcome);
+                    }
+                }
+            }
+            if run.status.is_active() {
+                if let Some(before) = self.seen.finished.get(key) {
+                    let what = format!(
+                        "run {key} was {:?}, is {:?} again",
+                        before.status, run.status
+                    );
+                    let what = self.by_whom(key, what);
+                    self.seen.violation(what);
+                }
+                continue;
+            }
+            if !same_tally(&tally(&stored), c) {
+                let what = format!(
+                    "run {key} ({:?}): counts {c:?} ≠ its readings {:?}",
+                    run.status,
+                    tally(&stored)
+                );
+                self.seen.violation(what);
+            }
+            match self.seen.finished.get(key) {
+                Some(before) if before != run => {
+                    let what = format!("run {key} changed after it finished: {before:?} → {run:?}");
+                    let what = self.by_whom(key, what);
+                    self.seen.violation(what);
+                }
+                Some(_) => {}
+                None => {
+                    self.seen.finished.insert(key.clone(), run.clone());
+                    self.seen.finished_at.insert(key.clone(), self.seen.step);
+                    self.count(match run.status {
+                        RunStatus::Succeeded => "runs succeeded",
+                        RunStatus::PartiallyFailed => "runs partially failed",
+                        RunStatus::Failed => "runs failed",
+                        RunStatus::TokenRejected => "runs token rejected",
+                        RunStatus::Cancelled => "runs cancelled",
+                        RunStatus::Held => "runs held",
+                        RunStatus::Queued | RunStatus::Running => "runs active",
+                    });
+                    if run.continuations > 0 {
+                        self.count("runs continued");
+                    }
+                    if run.release_of.is_some() {
+                        self.count("runs releasing a held one");
+                    }
+                }
+            }
+            if run.status == RunStatus::Held {
+                held.insert((cref.key(), run.run_id.clone()));
+                if stored.iter().any(|r| r.outcome == Outcome::Posted) {
+                    self.seen
+                        .violation(format!("held run {key} has posted readings"));
+                }
+                if self.seen.count_calls.get(key).copied().unwrap_or(0) > 0 {
+                    self.seen.violation(format!("held run {key} sent counts"));
+                }
+            }
+        }
+        let pairs = self.store.pairs.lock().unwrap();
+        for (ckey, states) in pairs.iter() {
+            for p in states.values() {
+                if let Some(a) = &p.accepted
+                    && held.contains(&(ckey.clone(), a.run_id.clone()))
+                {
+                    let what = format!(
+                        "held run {} set pair {}/{}",
+                        a.run_id, p.account_id, p.service_key
+                    );
+                    self.seen.violation(what);
+                }
+            }
+        }
+    }
+
+    /// Moves what the PSA logged into the checks' hands.
+    pub fn collect_psa(&mut self) {
+        let mut st = self.psa.state.lock().unwrap();
+        for p in st.posts.drain(..) {
+            let late = p.actor.is_some_and(|a| self.seen.ended.contains(&a));
+            self.seen.posts.push((p, late));
+        }
+        self.seen.calls.append(&mut st.calls);
+        for (a, n) in std::mem::take(&mut st.most_in_flight) {
+            let most = self.seen.most.entry(a).or_default();
+            *most = (*most).max(n);
+        }
+    }
+
+    /// `what`, saying when a job that read run `key` before it finished wrote it afterwards.
+    fn by_whom(&self, key: &str, what: String) -> String {
+        let writer = self.seen.last_writer.get(key);
+        let started = writer.and_then(|a| self.seen.started.get(a));
+        let finished = self.seen.finished_at.get(key);
+        match (writer, started, finished) {
+            (Some(a), Some(s), Some(f)) if s <= f => {
+                format!("{what} — written by job A{a}, which read the run before it finished")
+            }
+            _ => what,
+        }
+    }
+
+    /// The PSA's log: calls per run, counts in flight, and each count sent.
+    fn check_psa(&mut self, runs: &BTreeMap<String, SyncRun>) {
+        self.collect_psa();
+        let calls = std::mem::take(&mut self.seen.calls);
+        let most = std::mem::take(&mut self.seen.most);
+        let posts = std::mem::take(&mut self.seen.posts);
+        for (actor, op) in calls {
+            if op != "report_count" {
+                continue;
+            }
+            if let Some((c, run)) = actor.and_then(|a| self.seen.jobs.get(&a)) {
+                *self.seen.count_calls.entry(run_key(c, run)).or_default() += 1;
+            }
+        }
+        for (actor, n) in most {
+            if n > self.policy.in_flight {
+                let what = format!(
+                    "A{actor} had {n} counts in flight (in_flight {})",
+                    self.policy.in_flight
+                );
+                self.seen.violation(what);
+            }
+        }
+        for (p, late) in posts {
+            if self.plant == super::sim::Plant::StaleReplay && p.landed && self.replay.is_none() {
+                self.replay = Some(p.clone());
+            }
+            let Some(actor) = p.actor else {
+                continue;
+            };
+            let Some((cref, run)) = self.seen.jobs.get(&actor).cloned() else {
+                self.seen
+                    .violation(format!("A{actor}, no job, sent a count"));
+                continue;
+            };
+            let key = run_key(&cref, &run);
+            let what = format!(
+                "A{actor} ({key}) sent {}/{} = {}",
+                p.account, p.service, p.value
+            );
+            if late {
+                self.seen.violation(format!("{what} after it had ended"));
+            }
+            let m = self.tree.msps.iter().position(|m| m.id == cref.workspace);
+            let theirs = m.is_some_and(|m| {
+                self.tree.msps[m].org == p.org && self.tree.owner.get(&p.account) == Some(&m)
+            });
+            if !theirs {
+                self.seen
+                    .violation(format!("{what} to another MSP's organization {}", p.org));
+            }
+            let since = self.seen.run_start.get(&key).copied().unwrap_or(0);
+            let pair = (p.account.clone(), p.service.clone());
+            if !self.tree.counted(&pair, p.value, since) {
+                self.seen
+                    .violation(format!("{what}: never Coro's count while the run went on"));
+            }
+            self.count(if p.landed {
+                "counts landed"
+            } else {
+                "counts unmapped"
+            });
+            if !p.landed {
+                continue;
+            }
+            let tv = runs.get(&key).map_or(0, |r| r.token_version);
+            let generation = (self.seen.incarnation(&cref.incarnation), tv);
+            let slot = (p.org.clone(), p.account.clone(), p.service.clone());
+            match self.seen.landed.get(&slot) {
+                Some((newer, by)) if *newer > generation => {
+                    let what = format!(
+                        "{what} of generation {generation:?} over generation {newer:?}'s (A{by})"
+                    );
+                    self.seen.violation(what);
+                }
+                _ => {
+                    self.seen.landed.insert(slot, (generation, actor));
+                }
+            }
+        }
+    }
+}
