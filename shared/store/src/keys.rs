@@ -53,6 +53,11 @@ pub(crate) fn vendor_pk(psa: &str) -> String {
     format!("VENDOR#{psa}")
 }
 
+/// `SERVICE#<catalogue key>`: a catalogue service's id in the PSA (vendor-wide service registry).
+pub(crate) const SERVICE_PREFIX: &str = "SERVICE#";
+/// The vendor-wide lock that serialises creating services.
+pub(crate) const SERVICES_LOCK_SK: &str = "LOCK#services";
+
 /// The record of PSA rejections (vendor-key faults).
 pub(crate) const KEY_HEALTH_SK: &str = "KEYHEALTH";
 /// The lease record of the deployment's request budget.

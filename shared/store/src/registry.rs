@@ -6,9 +6,12 @@ use psa_domain::ports::{ServiceRegistry, StoreError};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const VENDOR_PK: &str = "VENDOR#gradient";
-const SERVICE_PREFIX: &str = "SERVICE#";
-const LOCK_SK: &str = "LOCK#services";
+use crate::keys::{SERVICE_PREFIX, SERVICES_LOCK_SK as LOCK_SK, vendor_pk};
+
+/// The partition of the registry (Gradient's records; its services are vendor-wide).
+fn registry_pk() -> String {
+    vendor_pk("gradient")
+}
 
 fn epoch_now() -> u64 {
     SystemTime::now()
@@ -45,7 +48,7 @@ impl ServiceRegistry for DynamoServiceRegistry {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :p AND begins_with(sk, :s)")
-                .expression_attribute_values(":p", AttributeValue::S(VENDOR_PK.into()))
+                .expression_attribute_values(":p", AttributeValue::S(registry_pk()))
                 .expression_attribute_values(":s", AttributeValue::S(SERVICE_PREFIX.into()))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
@@ -74,7 +77,7 @@ impl ServiceRegistry for DynamoServiceRegistry {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(VENDOR_PK.into()))
+            .item("pk", AttributeValue::S(registry_pk()))
             .item("sk", AttributeValue::S(format!("{SERVICE_PREFIX}{key}")))
             .item("serviceId", AttributeValue::S(service_id.into()))
             .item("recordedAt", AttributeValue::N(epoch_now().to_string()))
@@ -94,7 +97,7 @@ impl ServiceRegistry for DynamoServiceRegistry {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(VENDOR_PK.into()))
+            .item("pk", AttributeValue::S(registry_pk()))
             .item("sk", AttributeValue::S(LOCK_SK.into()))
             .item("owner", AttributeValue::S(owner.into()))
             .item(
@@ -119,7 +122,7 @@ impl ServiceRegistry for DynamoServiceRegistry {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(VENDOR_PK.into()))
+            .key("pk", AttributeValue::S(registry_pk()))
             .key("sk", AttributeValue::S(LOCK_SK.into()))
             .condition_expression("#o = :me")
             .expression_attribute_names("#o", "owner")
