@@ -30,14 +30,15 @@ pub struct Seen {
     pub outcomes: BTreeMap<(String, String, String), Outcome>,
     pub finished: BTreeMap<String, SyncRun>,
     /// Count calls per run.
-    pub count_calls: BTreeMap<String, u64>,
+    /// The jobs that sent counts, per run.
+    pub count_calls: BTreeMap<String, BTreeSet<u32>>,
     /// The newest (incarnation, token version) that landed a count, per org and pair.
     pub landed: BTreeMap<(String, String, String), (Generation, u32)>,
     /// Incarnations in the order they were created.
     pub incarnations: BTreeMap<String, u32>,
     pub violations: Vec<String>,
     /// The step being checked; when each job started; when each run was first seen finished
-    /// (with its record then); the job that last wrote each run.
+    /// (with its record then); the job that last wrote each run's record or readings.
     pub step: usize,
     pub started: BTreeMap<u32, usize>,
     pub finished_at: BTreeMap<String, usize>,
@@ -108,8 +109,8 @@ impl Sim {
             .map(|r| (run_key(&r.connector(), &r.run_id), r.clone()))
             .collect();
         self.check_writes(&runs);
-        self.check_runs(&runs);
         self.check_psa(&runs);
+        self.check_runs(&runs);
         std::mem::take(&mut self.seen.violations)
     }
 
@@ -124,7 +125,7 @@ impl Sim {
             let Some((cref, run)) = actor.and_then(|a| self.seen.jobs.get(&a)).cloned() else {
                 continue;
             };
-            if call.op == "put_run"
+            if matches!(call.op, "put_run" | "put_readings")
                 && let (Some(a), Some(r)) = (actor, &call.run)
             {
                 self.seen.last_writer.insert(run_key(&cref, r), a);
@@ -169,7 +170,7 @@ impl Sim {
     /// Tallies, one outcome per reading, finished runs frozen, held runs never posting.
     fn check_runs(&mut self, runs: &BTreeMap<String, SyncRun>) {
         let readings = self.store.readings.lock().unwrap().clone();
-        let mut held = BTreeSet::new();
+        let mut held = BTreeMap::new();
         for (key, run) in runs {
             let c = &run.counts;
             let sum = c.posted + c.unchanged + c.unmapped + c.skipped_disabled + c.failed + c.held;
@@ -217,6 +218,7 @@ impl Sim {
                     run.status,
                     tally(&stored)
                 );
+                let what = self.by_whom(key, what);
                 self.seen.violation(what);
             }
             match self.seen.finished.get(key) {
@@ -247,13 +249,19 @@ impl Sim {
                 }
             }
             if run.status == RunStatus::Held {
-                held.insert((cref.key(), run.run_id.clone()));
+                held.insert((cref.key(), run.run_id.clone()), self.earlier(key));
                 if stored.iter().any(|r| r.outcome == Outcome::Posted) {
-                    self.seen
-                        .violation(format!("held run {key} has posted readings"));
+                    let what = format!("held run {key} has posted readings{}", self.earlier(key));
+                    self.seen.violation(what);
                 }
-                if self.seen.count_calls.get(key).copied().unwrap_or(0) > 0 {
-                    self.seen.violation(format!("held run {key} sent counts"));
+                if self
+                    .seen
+                    .count_calls
+                    .get(key)
+                    .is_some_and(|s| !s.is_empty())
+                {
+                    let what = format!("held run {key} sent counts{}", self.earlier(key));
+                    self.seen.violation(what);
                 }
             }
         }
@@ -261,10 +269,10 @@ impl Sim {
         for (ckey, states) in pairs.iter() {
             for p in states.values() {
                 if let Some(a) = &p.accepted
-                    && held.contains(&(ckey.clone(), a.run_id.clone()))
+                    && let Some(earlier) = held.get(&(ckey.clone(), a.run_id.clone()))
                 {
                     let what = format!(
-                        "held run {} set pair {}/{}",
+                        "held run {} set pair {}/{}{earlier}",
                         a.run_id, p.account_id, p.service_key
                     );
                     self.seen.violation(what);
@@ -284,6 +292,28 @@ impl Sim {
         for (a, n) in std::mem::take(&mut st.most_in_flight) {
             let most = self.seen.most.entry(a).or_default();
             *most = (*most).max(n);
+        }
+    }
+
+    fn count_call(&mut self, op: &'static str) {
+        let what = match op {
+            "raise_alert" => "PSA alerts raised",
+            "report_health" => "PSA health changes",
+            "disconnect" => "PSA disconnects",
+            "create_accounts" => "PSA account creations",
+            _ => return,
+        };
+        self.count(what);
+    }
+
+    /// Of a held run: `" in an earlier job"` when the job that held it (wrote it last) sent no
+    /// count itself — what it sent came from a job before, which never decided to hold.
+    fn earlier(&self, key: &str) -> &'static str {
+        let holder = self.seen.last_writer.get(key);
+        let senders = self.seen.count_calls.get(key);
+        match holder {
+            Some(h) if !senders.is_some_and(|s| s.contains(h)) => " in an earlier job",
+            _ => "",
         }
     }
 
@@ -307,11 +337,13 @@ impl Sim {
         let most = std::mem::take(&mut self.seen.most);
         let posts = std::mem::take(&mut self.seen.posts);
         for (actor, op) in calls {
+            self.count_call(op);
             if op != "report_count" {
                 continue;
             }
             if let Some((c, run)) = actor.and_then(|a| self.seen.jobs.get(&a)) {
-                *self.seen.count_calls.entry(run_key(c, run)).or_default() += 1;
+                let senders = self.seen.count_calls.entry(run_key(c, run)).or_default();
+                senders.insert(actor.unwrap_or_default());
             }
         }
         for (actor, n) in most {

@@ -15,6 +15,7 @@
 //! off, near (nothing posted, the run continues) or passed, never crossed half-way through its
 //! posts, and checkpoints come by count only. Timestamps are `OffsetDateTime::now_utc()`.
 
+mod actors;
 mod checks;
 mod known;
 mod quiesce;
@@ -81,7 +82,7 @@ pub fn run_seed(seed: u64, plant: Plant) -> Report {
 impl Sim {
     async fn run(&mut self) -> Vec<String> {
         use rand::Rng;
-        let steps = self.rng.random_range(30..=80);
+        let steps = self.rng.random_range(60..=160);
         for step in 1..=steps {
             self.step = step;
             self.step().await;

@@ -217,10 +217,9 @@ impl SimBook {
 
 /// A lease `until` (wall clock, as the use case writes it) on tokio's clock, in whole seconds.
 fn lease_end(until: time::OffsetDateTime) -> Instant {
-    let left = (until - time::OffsetDateTime::now_utc())
-        .whole_seconds()
-        .max(0);
-    Instant::now() + Duration::from_secs(left as u64)
+    // Rounded: the use case computed `until` from the wall clock a moment ago.
+    let left = (until - time::OffsetDateTime::now_utc()).as_seconds_f64();
+    Instant::now() + Duration::from_secs(left.round().max(0.0) as u64)
 }
 
 #[async_trait]
