@@ -14,6 +14,8 @@ use std::time::Duration;
 pub enum Fail {
     Token,
     Unavailable,
+    /// 403: "anomaly detected".
+    Forbidden,
 }
 
 impl Fail {
@@ -24,9 +26,13 @@ impl Fail {
                 what: "down".into(),
                 retry_after: None,
             },
+            Self::Forbidden => PsaError::Forbidden("anomaly detected".into()),
         }
     }
 }
+
+/// What a test runs at every call of the fake PSA, with the method's name.
+pub type Hook = Box<dyn Fn(&'static str) + Send + Sync>;
 
 /// A PSA that is not Gradient: accounts, services, counts and alerts in memory; every call is
 /// logged by name; failures and delays on demand.
@@ -48,11 +54,32 @@ pub struct FakePsa {
     pub unmapped: Mutex<BTreeSet<String>>,
     pub counts: Mutex<Vec<(String, String, u64, Batch)>>,
     pub alerts: Mutex<Vec<PsaAlert>>,
+    /// A method that answers well this many times, then fails as said.
+    pub fail_after: Mutex<BTreeMap<&'static str, (usize, Fail)>>,
+    /// Runs at every call, with the method's name (e.g. to change the store while a job posts).
+    pub on_call: Mutex<Option<Hook>>,
+    /// The organization a token reaches (by the raw token; `org` when not listed).
+    pub org_of: Mutex<BTreeMap<String, String>>,
+    /// What `ticket` answers (`None`: created).
+    pub ticket: Mutex<Option<Ticket>>,
 }
 
 impl FakePsa {
     fn call(&self, name: &'static str) -> Result<(), PsaError> {
-        self.calls.lock().unwrap().push(name);
+        let before = {
+            let mut calls = self.calls.lock().unwrap();
+            let before = calls.iter().filter(|c| **c == name).count();
+            calls.push(name);
+            before
+        };
+        if let Some(hook) = &*self.on_call.lock().unwrap() {
+            hook(name);
+        }
+        if let Some((ok, how)) = self.fail_after.lock().unwrap().get(name)
+            && before >= *ok
+        {
+            return Err(how.error());
+        }
         match self.fail.lock().unwrap().get(name) {
             Some(f) => Err(f.error()),
             None => Ok(()),
@@ -61,6 +88,20 @@ impl FakePsa {
 
     pub fn fail(&self, call: &'static str, how: Fail) {
         self.fail.lock().unwrap().insert(call, how);
+    }
+
+    /// `call` answers well `ok` more times (counting those made so far), then fails as `how`.
+    pub fn fail_after(&self, call: &'static str, ok: usize, how: Fail) {
+        self.fail_after.lock().unwrap().insert(call, (ok, how));
+    }
+
+    /// The counts sent so far as (service id, account, value).
+    pub fn sent(&self) -> Vec<(String, String, u64)> {
+        let counts = self.counts.lock().unwrap();
+        counts
+            .iter()
+            .map(|(s, a, n, _)| (s.clone(), a.clone(), *n))
+            .collect()
     }
 
     pub fn calls(&self) -> Vec<&'static str> {
@@ -73,12 +114,18 @@ impl Psa for FakePsa {
     fn name(&self) -> &'static str {
         "Fake PSA"
     }
-    async fn verify(&self, _: &ApiToken) -> Result<PsaIntegration, PsaError> {
+    async fn verify(&self, token: &ApiToken) -> Result<PsaIntegration, PsaError> {
         let delay = *self.verify_delay.lock().unwrap();
         tokio::time::sleep(delay).await;
         self.call("verify")?;
+        let org = self
+            .org_of
+            .lock()
+            .unwrap()
+            .get(token.expose_secret())
+            .cloned();
         Ok(PsaIntegration {
-            id: "org".into(),
+            id: org.unwrap_or_else(|| "org".into()),
             name: "Org".into(),
             live: *self.live.lock().unwrap(),
         })
@@ -187,8 +234,9 @@ impl Psa for FakePsa {
     }
     async fn ticket(&self, _: &ApiToken, alert: &AlertRef) -> Result<Ticket, PsaError> {
         self.call("ticket")?;
-        Ok(Ticket::Created {
+        let told = self.ticket.lock().unwrap().clone();
+        Ok(told.unwrap_or_else(|| Ticket::Created {
             id: format!("ticket-of-{}", alert.0),
-        })
+        }))
     }
 }

@@ -2,6 +2,10 @@
 //! logic, fast and without servers.
 
 mod connectors;
+mod job;
+mod job_claim;
+mod job_post;
+mod job_setup;
 mod provision;
 mod second_psa;
 mod views;
