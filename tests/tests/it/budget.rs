@@ -11,6 +11,9 @@ use std::time::Duration;
 
 const TOTAL: u32 = 20;
 
+/// Leases of 1.2 s renewed every 0.3 s: a renewal held up past its lease (a process starved of
+/// the CPU by other tests) would drop the process from the record, so the tests that lease with
+/// these timings have the machine to themselves (`harness::quiet::alone`).
 fn timing() -> LeaseTiming {
     LeaseTiming {
         ttl: Duration::from_millis(1_200),
@@ -74,6 +77,7 @@ async fn held(store: &DynamoBudgetLeases) -> (Vec<u32>, u32) {
 
 #[tokio::test]
 async fn processes_share_the_budget_fairly_and_never_exceed_it() {
+    let _alone = harness::quiet::alone().await; // see timing()
     let env = TestEnv::start("budget-share").await;
     let store = leases(&env).await;
     let budgets: Vec<Arc<Budget>> = (0..4)
@@ -126,6 +130,7 @@ async fn only_cooling_then_all_to_a_newcomer(store: &Arc<DynamoBudgetLeases>, ne
 
 #[tokio::test]
 async fn a_crashed_holders_shares_are_free_after_its_lease_and_the_skew_margin() {
+    let _alone = harness::quiet::alone().await; // see timing()
     let env = TestEnv::start("budget-crash").await;
     let store = leases(&env).await;
     let dead = Budget::leased(80, store.clone(), "dead", TOTAL, timing());
@@ -167,6 +172,7 @@ async fn a_crashed_holders_shares_are_free_after_its_lease_and_the_skew_margin()
 
 #[tokio::test]
 async fn concurrent_writers_never_lose_an_update() {
+    let _alone = harness::quiet::alone().await; // see timing()
     let env = TestEnv::start("budget-race").await;
     let store = leases(&env).await;
     // Ten processes start at the same moment: conditional writes serialise them.
