@@ -1,4 +1,5 @@
-//! The invariants, checked after every step:
+//! The invariants, checked after every step (those about what the PSA was sent in
+//! [`super::posts`]):
 //!
 //! * each reading of each run has exactly one outcome: once recorded it never changes, and a
 //!   finished run's record never changes;
@@ -43,6 +44,8 @@ pub struct Seen {
     pub started: BTreeMap<u32, usize>,
     pub finished_at: BTreeMap<String, usize>,
     pub last_writer: BTreeMap<String, u32>,
+    /// The job that finished each run (its last writer when it was first seen finished).
+    pub finisher: BTreeMap<String, u32>,
     /// The PSA's log, taken before an actor is marked ended (so what it sent before counts as
     /// sent before).
     /// Each with whether its actor had ended when it was logged.
@@ -78,7 +81,7 @@ impl Seen {
         self.violations.push(what);
     }
 
-    fn incarnation(&mut self, inc: &str) -> u32 {
+    pub(super) fn incarnation(&mut self, inc: &str) -> u32 {
         let n = self.incarnations.len() as u32;
         *self.incarnations.entry(inc.to_owned()).or_insert(n)
     }
@@ -231,6 +234,12 @@ impl Sim {
                 None => {
                     self.seen.finished.insert(key.clone(), run.clone());
                     self.seen.finished_at.insert(key.clone(), self.seen.step);
+                    if let Some(a) = self.seen.last_writer.get(key).copied() {
+                        self.seen.finisher.insert(key.clone(), a);
+                    }
+                    if self.plant == super::sim::Plant::LoseReading && !self.lost {
+                        self.lose_a_reading(&cref, &run.run_id);
+                    }
                     self.count(match run.status {
                         RunStatus::Succeeded => "runs succeeded",
                         RunStatus::PartiallyFailed => "runs partially failed",
@@ -281,29 +290,18 @@ impl Sim {
         }
     }
 
-    /// Moves what the PSA logged into the checks' hands.
-    pub fn collect_psa(&mut self) {
-        let mut st = self.psa.state.lock().unwrap();
-        for p in st.posts.drain(..) {
-            let late = p.actor.is_some_and(|a| self.seen.ended.contains(&a));
-            self.seen.posts.push((p, late));
+    /// `Plant::LoseReading`: the store loses one reading of a run just finished.
+    fn lose_a_reading(&mut self, c: &crate::connector::ConnectorRef, run: &crate::ids::RunId) {
+        let mut all = self.store.readings.lock().unwrap();
+        if let Some(lost) = all.get_mut(&(c.key(), run.clone())).and_then(|rs| rs.pop()) {
+            self.lost = true;
+            drop(all);
+            let what = format!(
+                "planted: the store loses reading {}/{}",
+                lost.account_id, lost.service
+            );
+            self.note(what);
         }
-        self.seen.calls.append(&mut st.calls);
-        for (a, n) in std::mem::take(&mut st.most_in_flight) {
-            let most = self.seen.most.entry(a).or_default();
-            *most = (*most).max(n);
-        }
-    }
-
-    fn count_call(&mut self, op: &'static str) {
-        let what = match op {
-            "raise_alert" => "PSA alerts raised",
-            "report_health" => "PSA health changes",
-            "disconnect" => "PSA disconnects",
-            "create_accounts" => "PSA account creations",
-            _ => return,
-        };
-        self.count(what);
     }
 
     /// Of a held run: `" in an earlier job"` when the job that held it (wrote it last) sent no
@@ -317,100 +315,18 @@ impl Sim {
         }
     }
 
-    /// `what`, saying when a job that read run `key` before it finished wrote it afterwards.
+    /// `what`, saying when a job other than the one that finished run `key`, which read the run
+    /// before it finished, wrote it afterwards.
     fn by_whom(&self, key: &str, what: String) -> String {
         let writer = self.seen.last_writer.get(key);
         let started = writer.and_then(|a| self.seen.started.get(a));
         let finished = self.seen.finished_at.get(key);
+        let finisher = self.seen.finisher.get(key);
         match (writer, started, finished) {
-            (Some(a), Some(s), Some(f)) if s <= f => {
+            (Some(a), Some(s), Some(f)) if s <= f && Some(a) != finisher => {
                 format!("{what} — written by job A{a}, which read the run before it finished")
             }
             _ => what,
-        }
-    }
-
-    /// The PSA's log: calls per run, counts in flight, and each count sent.
-    fn check_psa(&mut self, runs: &BTreeMap<String, SyncRun>) {
-        self.collect_psa();
-        let calls = std::mem::take(&mut self.seen.calls);
-        let most = std::mem::take(&mut self.seen.most);
-        let posts = std::mem::take(&mut self.seen.posts);
-        for (actor, op) in calls {
-            self.count_call(op);
-            if op != "report_count" {
-                continue;
-            }
-            if let Some((c, run)) = actor.and_then(|a| self.seen.jobs.get(&a)) {
-                let senders = self.seen.count_calls.entry(run_key(c, run)).or_default();
-                senders.insert(actor.unwrap_or_default());
-            }
-        }
-        for (actor, n) in most {
-            if n > self.policy.in_flight {
-                let what = format!(
-                    "A{actor} had {n} counts in flight (in_flight {})",
-                    self.policy.in_flight
-                );
-                self.seen.violation(what);
-            }
-        }
-        for (p, late) in posts {
-            if self.plant == super::sim::Plant::StaleReplay && p.landed && self.replay.is_none() {
-                self.replay = Some(p.clone());
-            }
-            let Some(actor) = p.actor else {
-                continue;
-            };
-            let Some((cref, run)) = self.seen.jobs.get(&actor).cloned() else {
-                self.seen
-                    .violation(format!("A{actor}, no job, sent a count"));
-                continue;
-            };
-            let key = run_key(&cref, &run);
-            let what = format!(
-                "A{actor} ({key}) sent {}/{} = {}",
-                p.account, p.service, p.value
-            );
-            if late {
-                self.seen.violation(format!("{what} after it had ended"));
-            }
-            let m = self.tree.msps.iter().position(|m| m.id == cref.workspace);
-            let theirs = m.is_some_and(|m| {
-                self.tree.msps[m].org == p.org && self.tree.owner.get(&p.account) == Some(&m)
-            });
-            if !theirs {
-                self.seen
-                    .violation(format!("{what} to another MSP's organization {}", p.org));
-            }
-            let since = self.seen.run_start.get(&key).copied().unwrap_or(0);
-            let pair = (p.account.clone(), p.service.clone());
-            if !self.tree.counted(&pair, p.value, since) {
-                self.seen
-                    .violation(format!("{what}: never Coro's count while the run went on"));
-            }
-            self.count(if p.landed {
-                "counts landed"
-            } else {
-                "counts unmapped"
-            });
-            if !p.landed {
-                continue;
-            }
-            let tv = runs.get(&key).map_or(0, |r| r.token_version);
-            let generation = (self.seen.incarnation(&cref.incarnation), tv);
-            let slot = (p.org.clone(), p.account.clone(), p.service.clone());
-            match self.seen.landed.get(&slot) {
-                Some((newer, by)) if *newer > generation => {
-                    let what = format!(
-                        "{what} of generation {generation:?} over generation {newer:?}'s (A{by})"
-                    );
-                    self.seen.violation(what);
-                }
-                _ => {
-                    self.seen.landed.insert(slot, (generation, actor));
-                }
-            }
         }
     }
 }

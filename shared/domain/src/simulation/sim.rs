@@ -32,6 +32,8 @@ pub enum Plant {
     DropCounts,
     /// A count of a run that has ended is written to the PSA again later.
     StaleReplay,
+    /// The store loses one reading of the first run that finishes with any.
+    LoseReading,
 }
 
 pub enum Role {
@@ -83,6 +85,8 @@ pub struct Sim {
     pub known: Vec<super::known::Known>,
     /// `Plant::StaleReplay`: a count that landed, kept to be written again.
     pub replay: Option<crate::testing::sim_psa::Post>,
+    /// `Plant::LoseReading`: done.
+    pub lost: bool,
     pub stats: BTreeMap<&'static str, u64>,
 }
 
@@ -175,6 +179,7 @@ impl Sim {
             book: book.clone(),
             known: Vec::new(),
             replay: None,
+            lost: false,
             stats: BTreeMap::new(),
         };
         sim.setup_psa();

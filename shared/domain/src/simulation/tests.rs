@@ -14,8 +14,9 @@ fn seeds() {
         return;
     }
     let n = env("SIM_SEEDS").unwrap_or(SEEDS);
+    let from = env("SIM_FROM").unwrap_or(0);
     let started = Instant::now();
-    let reports = run_seeds(0, n, Plant::None);
+    let reports = run_seeds(from, from + n, Plant::None);
     let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
     for r in &reports {
         for (k, v) in &r.stats {
@@ -81,4 +82,15 @@ fn a_replayed_stale_count_is_caught() {
         "{}",
         caught[0].explain()
     );
+}
+
+/// ... and a reading the store loses after its run finished (the run's tallies no longer add up
+/// to its readings).
+#[test]
+fn a_lost_reading_is_caught() {
+    let reports = run_seeds(0, 20, Plant::LoseReading);
+    let caught: Vec<&Report> = reports.iter().filter(|r| r.failed()).collect();
+    assert!(!caught.is_empty(), "no seed caught the lost reading");
+    let first = &caught[0].violations[0];
+    assert!(first.contains("≠ its readings"), "{}", caught[0].explain());
 }
