@@ -22,6 +22,7 @@ mod checks;
 mod known;
 mod posts;
 mod quiesce;
+mod seen;
 mod sim;
 mod steps;
 mod world;

@@ -1,7 +1,7 @@
 //! The checks of what the PSA was sent: calls per run, counts in flight, and each count — its
 //! sender alive, its organization, its value, its generation.
 
-use super::checks::run_key;
+use super::seen::run_key;
 use super::sim::Sim;
 use crate::sync::SyncRun;
 use std::collections::BTreeMap;

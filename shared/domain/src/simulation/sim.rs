@@ -4,7 +4,7 @@
 //! virtual time, so each stops at any await point; one left suspended is a slow worker, one
 //! dropped is a crashed one.
 
-use super::checks::Seen;
+use super::seen::Seen;
 use super::world::Tree;
 use crate::catalogue::Catalogue;
 use crate::ids::ConnectorType;
