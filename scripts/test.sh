@@ -4,7 +4,7 @@
 #
 # The integration tests are one binary (tests/tests/it) whose tests wait mostly on the local
 # servers, the simulator's latency and deadlines, not on the CPU: they share a pool of
-# IT_TEST_THREADS test threads (default 4; measured in README "Tests"). Every other test binary
+# IT_TEST_THREADS test threads (default 4; measured in docs/operations.md). Every other test binary
 # keeps cargo's default (one thread per core).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
