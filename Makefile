@@ -19,6 +19,7 @@ serve:
 lint: install
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	python3 scripts/module-cycles.py
 	.local/venv/bin/cfn-lint template.yaml
 
 # The worker binary is measured from outside, as its own process: build it beside the bench.
