@@ -17,11 +17,15 @@ for a in "$@"; do
   esac
 done
 # The function binaries, which tests/tests/it/{trace_leak,observability,wiring}.rs run as child
-# processes (the simulator's binary is stack.sh's). Always with the whole workspace's package
-# selection (as `cargo test --workspace`, so features unify the same way and nothing is rebuilt),
-# also when a -p selection narrows the test run; the tools' binaries are not needed.
+# processes (the simulator's binary is stack.sh's), built in one go with every test target:
+# `--tests` turns the dev-dependencies on as `cargo test` does (the domain's tokio `test-util`),
+# so features unify the same way, the binaries and the tests share every dependency, and the
+# `cargo test` runs below build nothing (a plain `cargo build --bins` would build tokio and all
+# that depends on it, the AWS SDK included, a second time: ~2 min on 2 cores). Always with the
+# whole workspace's selection, also when a -p selection narrows the test run; the tools'
+# binaries are not needed.
 functions=(connectors-api sync-on-demand sync-scheduled sync-worker sync-notifier)
-(cd "$ROOT" && cargo build --workspace "${functions[@]/#/--bin=}")
+(cd "$ROOT" && cargo build --workspace --tests "${functions[@]/#/--bin=}")
 # The full run also validates the SAM template (SAM's transform, then cfn-lint over the result;
 # offline, no credentials, ~5 s). Installed by install.sh (aws-sam-cli, pinned).
 if ((${#scope[@]})); then
