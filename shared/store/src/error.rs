@@ -22,3 +22,21 @@ pub(crate) fn is_condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetada
         .and_then(|e| e.code())
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
+
+/// The answer of a conditional write whose condition failing means there was nothing to do
+/// (a release of something no longer held, a record already there): `Ok` either way, the store's
+/// error otherwise.
+pub(crate) fn done_unless_failed<T, E, R>(
+    res: Result<T, SdkError<E, R>>,
+    what: &str,
+) -> Result<(), StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if is_condition_failed(&e) => Ok(()),
+        Err(e) => Err(store_error(what, e)),
+    }
+}

@@ -2,7 +2,7 @@
 //! vendor key from MSPs' bad tokens.
 
 use crate::attrs::{n, now_ms, s};
-use crate::error::{is_condition_failed, store_error};
+use crate::error::{done_unless_failed, is_condition_failed, store_error};
 use crate::items::{HealthItem, accepted_by_value, rejected_of, rejection_entry};
 use crate::keys::{KEY_HEALTH_SK, vendor_pk};
 use crate::table::DynamoSync;
@@ -41,11 +41,7 @@ impl KeyHealth for DynamoSync {
             .expression_attribute_values(":by", by)
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Ok(()),
-            Err(e) => Err(store_error("record an accepted call", e)),
-        }
+        done_unless_failed(res, "record an accepted call")
     }
 
     /// The wave's entries are keyed `<msp>/<workspace>` (a workspace id holds no `/`); an entry

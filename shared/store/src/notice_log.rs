@@ -4,7 +4,7 @@
 //! event's retries (at most a day).
 
 use crate::attrs::{attr_n, attr_s, ms, n, now_ms, s};
-use crate::error::{is_condition_failed, store_error};
+use crate::error::{done_unless_failed, is_condition_failed, store_error};
 use crate::keys::{notice_sk, workspace_pk};
 use crate::table::DynamoSync;
 use async_trait::async_trait;
@@ -121,10 +121,7 @@ impl NoticeLog for DynamoSync {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Ok(()), // another owner's now, or sent
-            Err(e) => Err(store_error("release a run's email", e)),
-        }
+        // A failed condition: another owner's now, or sent.
+        done_unless_failed(res, "release a run's email")
     }
 }

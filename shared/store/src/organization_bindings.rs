@@ -2,7 +2,7 @@
 //! (`ORG#<type>#<organizationId>` / `BINDING`).
 
 use crate::connectors::DynamoConnectors;
-use crate::error::{is_condition_failed, store_error};
+use crate::error::{done_unless_failed, is_condition_failed, store_error};
 use crate::keys::{BINDING_SK, organization_pk};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -51,10 +51,7 @@ impl OrganizationBindings for DynamoConnectors {
             .expression_attribute_values(":ws", AttributeValue::S(workspace.to_string()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Ok(()), // not (or no longer) this workspace's
-            Err(e) => Err(store_error("unbind an organization", e)),
-        }
+        // A failed condition: not (or no longer) this workspace's.
+        done_unless_failed(res, "unbind an organization")
     }
 }

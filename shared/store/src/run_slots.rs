@@ -6,7 +6,7 @@
 //! TTL attribute `expiresAt` is epoch seconds, as DynamoDB requires.
 
 use crate::attrs::{attr_n, attr_s, ms, n, now_ms, s};
-use crate::error::{is_condition_failed, store_error};
+use crate::error::{done_unless_failed, is_condition_failed, store_error};
 use crate::keys::{cooldown_sk, slot_sk, workspace_pk};
 use crate::table::DynamoSync;
 use async_trait::async_trait;
@@ -142,11 +142,7 @@ impl RunSlots for DynamoSync {
             .expression_attribute_values(":run", s(run.as_str()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Ok(()),
-            Err(e) => Err(store_error("release run slot", e)),
-        }
+        done_unless_failed(res, "release run slot")
     }
 
     /// One conditional update takes the lease (and creates the slot if there is none); a second
@@ -262,11 +258,7 @@ impl RunSlots for DynamoSync {
             .expression_attribute_values(":run", s(run.as_str()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Ok(()),
-            Err(e) => Err(store_error("drop worker lease", e)),
-        }
+        done_unless_failed(res, "drop worker lease")
     }
 
     /// A request is allowed once `cooldown` has fully elapsed since the last allowed one

@@ -4,7 +4,7 @@
 //! after three days.
 
 use crate::attrs::{attr_s, n, now_ms, s};
-use crate::error::{is_condition_failed, store_error};
+use crate::error::{done_unless_failed, is_condition_failed, store_error};
 use crate::items::{PROGRESS, RUN_STATUS, progress_from_json, progress_json, run_status_of};
 use crate::keys::{LATEST_FIRING_SK, SCHEDULE_PK, firing_sk, queued_sk, run_sk, workspace_pk};
 use crate::table::DynamoSync;
@@ -127,11 +127,7 @@ impl ScheduleBook for DynamoSync {
             .expression_attribute_values(":o", s(owner))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Ok(()),
-            Err(e) => Err(store_error("release schedule firing", e)),
-        }
+        done_unless_failed(res, "release schedule firing")
     }
 
     async fn latest_firing(&self) -> Result<Option<RunId>, StoreError> {
