@@ -49,8 +49,8 @@ impl RunSlots for DynamoSync {
                 .key("pk", s(workspace_pk(&connector.workspace)))
                 .key("sk", s(slot_sk(connector)))
                 .update_expression(
-                    "SET runId = :run, slotExpiresAtMs = :exp, expiresAt = :ttl \
-                     REMOVE leaseOwner, leaseExpiresAtMs",
+                    "SET runId = :run, slotExpiresAtMs = :exp, expiresAt = :ttl, \
+                     claimedAtMs = :now REMOVE leaseOwner, leaseExpiresAtMs",
                 )
                 .condition_expression(
                     "attribute_not_exists(pk) OR (slotExpiresAtMs < :now AND \
@@ -60,10 +60,20 @@ impl RunSlots for DynamoSync {
                 .expression_attribute_values(":exp", n(expires))
                 .expression_attribute_values(":ttl", n(slot_ttl(expires)))
                 .expression_attribute_values(":now", n(now))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
                 .send()
                 .await;
             match res {
-                Ok(_) => return Ok(SlotClaim::Claimed),
+                Ok(out) => {
+                    let before = out.attributes.as_ref().and_then(|a| attr_s(a, "runId"));
+                    return Ok(match before {
+                        Some(old) if old != run.as_str() => match RunId::parse(old) {
+                            Ok(old) => SlotClaim::TookOver(old),
+                            Err(_) => SlotClaim::Claimed,
+                        },
+                        _ => SlotClaim::Claimed,
+                    });
+                }
                 Err(e) if is_condition_failed(&e) => {}
                 Err(e) => return Err(store_error("claim run slot", e)),
             }
@@ -80,7 +90,11 @@ impl RunSlots for DynamoSync {
             let holder = attr_s(&item, "runId").unwrap_or_default();
             if holder != run.as_str() {
                 match RunId::parse(holder) {
-                    Ok(other) => return Ok(SlotClaim::Busy(other)),
+                    Ok(other) => {
+                        let claimed = attr_n(&item, "claimedAtMs").unwrap_or(now);
+                        let held = Duration::from_millis(now.saturating_sub(claimed));
+                        return Ok(SlotClaim::Busy(other, held));
+                    }
                     Err(_) => {
                         return Err(StoreError(format!(
                             "run slot of {} holds an invalid run id",
@@ -309,17 +323,61 @@ impl RunSlots for DynamoSync {
         )))
     }
 
-    async fn clear(&self, connector: &ConnectorRef) -> Result<(), StoreError> {
-        for sk in [slot_sk(connector), cooldown_sk(connector)] {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .key("pk", s(workspace_pk(&connector.workspace)))
-                .key("sk", s(sk))
-                .send()
-                .await
-                .map_err(|e| store_error("clear run slot", e))?;
+    /// One strongly consistent query of the type's slots (`SLOT#<type>#`): usually one item.
+    async fn lease_of_other_incarnation(
+        &self,
+        connector: &ConnectorRef,
+    ) -> Result<Option<Duration>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct SlotLease {
+            sk: String,
+            #[serde(rename = "leaseExpiresAtMs")]
+            lease_expires_at_ms: Option<u64>,
         }
+        let prefix = format!("SLOT#{}#", connector.kind.as_str());
+        let own = slot_sk(connector);
+        let slots: Vec<SlotLease> = self
+            .query_all(
+                workspace_pk(&connector.workspace),
+                &prefix,
+                "read run slots",
+            )
+            .await?;
+        let now = now_ms();
+        Ok(slots
+            .into_iter()
+            .filter(|slot| slot.sk != own)
+            .filter_map(|slot| slot.lease_expires_at_ms)
+            .filter(|until| *until >= now)
+            .max()
+            .map(|until| Duration::from_millis(until - now)))
+    }
+
+    /// The slot goes unless a live lease holds it: the job holding it still writes the run, and
+    /// ends it (cancelled, when it sees the connector gone), which frees the slot. The cool-down
+    /// goes in any case.
+    async fn clear(&self, connector: &ConnectorRef) -> Result<(), StoreError> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(workspace_pk(&connector.workspace)))
+            .key("sk", s(slot_sk(connector)))
+            .condition_expression(
+                "attribute_not_exists(leaseExpiresAtMs) OR leaseExpiresAtMs < :now",
+            )
+            .expression_attribute_values(":now", n(now_ms()))
+            .send()
+            .await;
+        done_unless_failed(res, "clear run slot")?;
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(workspace_pk(&connector.workspace)))
+            .key("sk", s(cooldown_sk(connector)))
+            .send()
+            .await
+            .map_err(|e| store_error("clear cool-down", e))?;
         Ok(())
     }
 }

@@ -1,14 +1,15 @@
 //! Run records (`RUN#<type>#<inc>#<runId>`), listed newest `queuedAt` first through the
 //! `byStatus` index.
 
+use crate::attrs::s;
 use crate::cursor::decode_cursor;
 use crate::error::{is_condition_failed, serde_error, store_error};
-use crate::items::RunItem;
+use crate::items::{RUN_STATUS, RunItem};
 use crate::keys::{BY_STATUS, run_sk, runs_index_pk, runs_prefix, workspace_pk};
 use crate::table::DynamoSync;
 use async_trait::async_trait;
 use psa_domain::ports::{Page, PageError, StoreError, SyncRuns};
-use psa_domain::{ConnectorRef, RunId, SyncRun};
+use psa_domain::{ConnectorRef, RunId, RunStatus, SyncRun};
 
 #[async_trait]
 impl SyncRuns for DynamoSync {
@@ -29,8 +30,25 @@ impl SyncRuns for DynamoSync {
         }
     }
 
-    async fn put_run(&self, run: &SyncRun) -> Result<(), StoreError> {
-        self.put_one(RunItem::new(run), "put run").await
+    async fn put_run(&self, run: &SyncRun) -> Result<bool, StoreError> {
+        let item =
+            serde_dynamo::to_item(RunItem::new(run)).map_err(|e| serde_error("run item", e))?;
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #status IN (:queued, :running)")
+            .expression_attribute_names("#status", RUN_STATUS)
+            .expression_attribute_values(":queued", s(RunStatus::Queued.as_str()))
+            .expression_attribute_values(":running", s(RunStatus::Running.as_str()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(store_error("put run", e)),
+        }
     }
 
     async fn get_run(

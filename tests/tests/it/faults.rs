@@ -198,6 +198,12 @@ impl psa_domain::ports::RunSlots for LeaseDiesAfter {
     ) -> Result<Option<Duration>, StoreError> {
         self.inner.claim_cooldown(c, cooldown).await
     }
+    async fn lease_of_other_incarnation(
+        &self,
+        c: &ConnectorRef,
+    ) -> Result<Option<Duration>, StoreError> {
+        self.inner.lease_of_other_incarnation(c).await
+    }
     async fn clear(&self, c: &ConnectorRef) -> Result<(), StoreError> {
         self.inner.clear(c).await
     }

@@ -32,6 +32,14 @@ fn incarnation(id: &str, inc: &str) -> ConnectorRef {
     }
 }
 
+/// The holder a claim found, if the slot was busy.
+fn busy(claim: SlotClaim) -> Option<RunId> {
+    match claim {
+        SlotClaim::Busy(holder, _) => Some(holder),
+        _ => None,
+    }
+}
+
 fn run_id(suffix: &str) -> RunId {
     RunId::parse(&format!("20261124T040000.000Z-{suffix}")).expect("run id")
 }
@@ -73,16 +81,18 @@ async fn run_slot_is_held_by_one_run_at_a_time() {
     let (a, b) = (run_id("a"), run_id("b"));
 
     assert_eq!(s.claim_slot(&w, &a, MIN).await.unwrap(), SlotClaim::Claimed);
-    assert_eq!(
-        s.claim_slot(&w, &b, MIN).await.unwrap(),
-        SlotClaim::Busy(a.clone())
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let claim = s.claim_slot(&w, &b, MIN).await.unwrap();
+    assert!(
+        matches!(&claim, SlotClaim::Busy(h, held) if *h == a && *held >= Duration::from_millis(200)),
+        "the holder and how long it has held the slot: {claim:?}"
     );
     assert_eq!(s.claim_slot(&w, &a, MIN).await.unwrap(), SlotClaim::Claimed);
     // Releasing for a run that does not hold it changes nothing.
     s.release_slot(&w, &b).await.unwrap();
     assert_eq!(
-        s.claim_slot(&w, &b, MIN).await.unwrap(),
-        SlotClaim::Busy(a.clone())
+        busy(s.claim_slot(&w, &b, MIN).await.unwrap()),
+        Some(a.clone())
     );
     s.release_slot(&w, &a).await.unwrap();
     assert_eq!(s.claim_slot(&w, &b, MIN).await.unwrap(), SlotClaim::Claimed);
@@ -96,7 +106,11 @@ async fn run_slot_is_held_by_one_run_at_a_time() {
         SlotClaim::Claimed
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(s.claim_slot(&o, &b, MIN).await.unwrap(), SlotClaim::Claimed);
+    assert_eq!(
+        s.claim_slot(&o, &b, MIN).await.unwrap(),
+        SlotClaim::TookOver(a.clone()),
+        "the expired holder is named: it will not end by itself"
+    );
 }
 
 /// The claim on a run's email: one holder at a time, taken over once a dead holder's lease has
@@ -166,7 +180,7 @@ async fn concurrent_claims_have_one_winner() {
         .collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     for c in &results {
-        if let SlotClaim::Busy(holder) = c {
+        if let SlotClaim::Busy(holder, _) = c {
             assert_eq!(holder, winners[0]);
         }
     }
@@ -195,8 +209,8 @@ async fn worker_lease_excludes_duplicates_until_it_expires() {
         Lease::HeldByOther
     );
     assert_eq!(
-        s.claim_slot(&w, &b, MIN).await.unwrap(),
-        SlotClaim::Busy(a.clone()),
+        busy(s.claim_slot(&w, &b, MIN).await.unwrap()),
+        Some(a.clone()),
         "the lease created the slot"
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -211,8 +225,8 @@ async fn worker_lease_excludes_duplicates_until_it_expires() {
     // The lease pushed the slot past its own end: the slot outlives the lease.
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
-        s.claim_slot(&w, &b, MIN).await.unwrap(),
-        SlotClaim::Busy(a.clone())
+        busy(s.claim_slot(&w, &b, MIN).await.unwrap()),
+        Some(a.clone())
     );
 
     // Dropping the lease lets another worker of the same run in at once; a stranger's drop is a no-op.
@@ -229,6 +243,55 @@ async fn worker_lease_excludes_duplicates_until_it_expires() {
     assert_eq!(
         s.take_lease(&w, &a, "x", MIN).await.unwrap(),
         Lease::Acquired
+    );
+}
+
+/// A deleted incarnation's slot stays while a job holds its lease (that job ends the run), and
+/// the new incarnation sees the lease until it lapses or is dropped.
+#[tokio::test]
+async fn a_live_lease_outlives_the_delete_and_fences_the_next_incarnation() {
+    let env = TestEnv::start("fence").await;
+    let s = store(&env);
+    let (old, new) = (
+        incarnation("ch_fence", "inc1"),
+        incarnation("ch_fence", "inc2"),
+    );
+    let other = incarnation("ch_fence_other", "inc1");
+    let (a, b) = (run_id("a"), run_id("b"));
+
+    assert_eq!(s.lease_of_other_incarnation(&new).await.unwrap(), None);
+    assert_eq!(
+        s.take_lease(&old, &a, "x", MIN).await.unwrap(),
+        Lease::Acquired
+    );
+    s.take_lease(&other, &a, "x", MIN).await.unwrap();
+    let wait = s.lease_of_other_incarnation(&new).await.unwrap();
+    assert!(
+        wait.is_some_and(|w| w > Duration::from_secs(50) && w <= MIN),
+        "the old incarnation's lease: {wait:?}"
+    );
+    assert_eq!(
+        s.lease_of_other_incarnation(&old).await.unwrap(),
+        None,
+        "its own lease is not another's; another workspace's neither"
+    );
+
+    // The delete's clean-up leaves the leased slot: the job still holds its run.
+    s.clear(&old).await.unwrap();
+    assert_eq!(
+        s.take_lease(&old, &a, "y", MIN).await.unwrap(),
+        Lease::HeldByOther,
+        "the slot and its lease survived the clear"
+    );
+    s.drop_lease(&old, &a, "x").await.unwrap();
+    assert_eq!(s.lease_of_other_incarnation(&new).await.unwrap(), None);
+
+    // Without a live lease, the clear removes the slot.
+    s.clear(&old).await.unwrap();
+    assert_eq!(
+        s.claim_slot(&old, &b, MIN).await.unwrap(),
+        SlotClaim::Claimed,
+        "the slot of run a is gone"
     );
 }
 

@@ -54,8 +54,12 @@ pub trait JobQueue: Send + Sync {
 pub enum SlotClaim {
     /// The slot is now (or already was) held for this run.
     Claimed,
-    /// Another run holds it.
-    Busy(RunId),
+    /// Another run holds it, claimed this long ago (zero when unknown: a slot a worker's lease
+    /// made).
+    Busy(RunId, Duration),
+    /// The slot is now held for this run; it was `RunId`'s, whose slot and lease had expired
+    /// (its job died or was never sent): that run will not end by itself.
+    TookOver(RunId),
 }
 
 /// Outcome of taking the worker lease inside the slot.
@@ -105,7 +109,15 @@ pub trait RunSlots: Send + Sync {
         connector: &ConnectorRef,
         cooldown: Duration,
     ) -> Result<Option<Duration>, StoreError>;
-    /// Removes the slot and the cool-down of a deleted connector incarnation.
+    /// How long the live worker lease of *another* incarnation of the connector (same workspace
+    /// and type: one deleted, or being deleted) still runs, if one does. A new incarnation's run
+    /// waits it out, so that an old job still posting cannot land a count over the new one's.
+    async fn lease_of_other_incarnation(
+        &self,
+        connector: &ConnectorRef,
+    ) -> Result<Option<Duration>, StoreError>;
+    /// Removes the cool-down of a deleted connector incarnation, and its slot unless a live lease
+    /// holds it (that job ends the run and frees the slot).
     async fn clear(&self, connector: &ConnectorRef) -> Result<(), StoreError>;
 }
 
@@ -130,8 +142,9 @@ pub enum PageError {
 pub trait SyncRuns: Send + Sync {
     /// Writes a new run; `Ok(false)` if a run with this id already exists.
     async fn create_run(&self, run: &SyncRun) -> Result<bool, StoreError>;
-    /// Overwrites the run record.
-    async fn put_run(&self, run: &SyncRun) -> Result<(), StoreError>;
+    /// Writes the run record, unless the stored one has finished: a finished run never changes
+    /// (a second job that ends the same run loses). False then, and nothing is written.
+    async fn put_run(&self, run: &SyncRun) -> Result<bool, StoreError>;
     async fn get_run(
         &self,
         connector: &ConnectorRef,

@@ -20,6 +20,8 @@ pub struct Slot {
     pub run: RunId,
     pub until: Instant,
     pub lease: Option<(String, Instant)>,
+    /// When a claim made it (`None`: a worker's lease did).
+    pub claimed: Option<Instant>,
 }
 
 /// Slots, leases and cool-downs per connector incarnation, keyed `workspace/type#incarnation`.
@@ -65,15 +67,20 @@ impl RunSlots for SimSlots {
                     s.until = s.until.max(now + ttl);
                     SlotClaim::Claimed
                 }
-                Some(s) if s.until >= now || live(&s.lease, now) => SlotClaim::Busy(s.run.clone()),
-                _ => {
+                Some(s) if s.until >= now || live(&s.lease, now) => {
+                    let held = s.claimed.map_or(Duration::ZERO, |at| now - at);
+                    SlotClaim::Busy(s.run.clone(), held)
+                }
+                before => {
+                    let old = before.map(|s| s.run.clone());
                     let slot = Slot {
                         run: run.clone(),
                         until: now + ttl,
                         lease: None,
+                        claimed: Some(now),
                     };
                     slots.insert(key(c), slot);
-                    SlotClaim::Claimed
+                    old.map_or(SlotClaim::Claimed, SlotClaim::TookOver)
                 }
             }
         };
@@ -112,6 +119,7 @@ impl RunSlots for SimSlots {
                         run: run.clone(),
                         until: end + SLOT_GRACE,
                         lease: Some((owner.to_owned(), end)),
+                        claimed: None,
                     };
                     slots.insert(key(c), slot);
                     Lease::Acquired
@@ -170,10 +178,40 @@ impl RunSlots for SimSlots {
         Ok(wait)
     }
 
+    async fn lease_of_other_incarnation(
+        &self,
+        c: &ConnectorRef,
+    ) -> Result<Option<Duration>, StoreError> {
+        let call = Call::read("lease_of_other_incarnation").of(c);
+        let f = enter(self.tap.as_deref(), &call).await?;
+        let now = Instant::now();
+        let prefix = format!("{}/{}#", c.workspace, c.kind.as_str());
+        let longest = self
+            .slots
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix) && **k != key(c))
+            .filter_map(|(_, s)| s.lease.as_ref().map(|(_, until)| *until))
+            .filter(|until| *until >= now)
+            .max()
+            .map(|until| until - now);
+        leave(self.tap.as_deref(), &call, f)?;
+        Ok(longest)
+    }
+
     async fn clear(&self, c: &ConnectorRef) -> Result<(), StoreError> {
         let call = Call::write("clear_slot").of(c);
         let f = enter(self.tap.as_deref(), &call).await?;
-        self.slots.lock().unwrap().remove(&key(c));
+        {
+            let mut slots = self.slots.lock().unwrap();
+            if slots
+                .get(&key(c))
+                .is_some_and(|s| !live(&s.lease, Instant::now()))
+            {
+                slots.remove(&key(c));
+            }
+        }
         self.cooldowns.lock().unwrap().remove(&key(c));
         leave(self.tap.as_deref(), &call, f)
     }

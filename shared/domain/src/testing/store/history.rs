@@ -24,7 +24,7 @@ impl RunSlots for Memory {
         let claim = {
             let mut slots = self.slots.lock().unwrap();
             match slots.get(&c.key()) {
-                Some(other) if other != run => SlotClaim::Busy(other.clone()),
+                Some(other) if other != run => SlotClaim::Busy(other.clone(), Duration::ZERO),
                 _ => {
                     slots.insert(c.key(), run.clone());
                     SlotClaim::Claimed
@@ -53,8 +53,8 @@ impl RunSlots for Memory {
         ttl: Duration,
     ) -> Result<Lease, StoreError> {
         match self.claim_slot(c, run, ttl).await? {
-            SlotClaim::Claimed => Ok(Lease::Acquired),
-            SlotClaim::Busy(other) => Ok(Lease::OtherRun(other)),
+            SlotClaim::Claimed | SlotClaim::TookOver(_) => Ok(Lease::Acquired),
+            SlotClaim::Busy(other, _) => Ok(Lease::OtherRun(other)),
         }
     }
     async fn drop_lease(&self, _: &ConnectorRef, _: &RunId, _: &str) -> Result<(), StoreError> {
@@ -66,6 +66,12 @@ impl RunSlots for Memory {
         _: Duration,
     ) -> Result<Option<Duration>, StoreError> {
         Ok(None)
+    }
+    async fn lease_of_other_incarnation(
+        &self,
+        _: &ConnectorRef,
+    ) -> Result<Option<Duration>, StoreError> {
+        Ok(None) // `Memory` keeps no leases
     }
     async fn clear(&self, c: &ConnectorRef) -> Result<(), StoreError> {
         self.slots.lock().unwrap().remove(&c.key());
@@ -93,15 +99,21 @@ impl SyncRuns for Memory {
         self.leave(&call, f)?;
         Ok(true)
     }
-    async fn put_run(&self, run: &SyncRun) -> Result<(), StoreError> {
+    async fn put_run(&self, run: &SyncRun) -> Result<bool, StoreError> {
         let call = Call::write("put_run").of(&run.connector()).run(&run.run_id);
         let f = self.enter(&call).await?;
-        {
+        let written = {
             let mut runs = self.runs.lock().unwrap();
-            runs.retain(|r| !(r.run_id == run.run_id && r.incarnation == run.incarnation));
-            runs.push(run.clone());
-        }
-        self.leave(&call, f)
+            let same = |r: &SyncRun| r.run_id == run.run_id && r.incarnation == run.incarnation;
+            let finished = runs.iter().any(|r| same(r) && !r.status.is_active());
+            if !finished {
+                runs.retain(|r| !same(r));
+                runs.push(run.clone());
+            }
+            !finished
+        };
+        self.leave(&call, f)?;
+        Ok(written)
     }
     async fn get_run(&self, c: &ConnectorRef, run: &RunId) -> Result<Option<SyncRun>, StoreError> {
         let call = Call::read("get_run").of(c).run(run);

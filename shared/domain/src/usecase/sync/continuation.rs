@@ -44,7 +44,9 @@ impl Job<'_> {
             None => core.readings.all_readings(&cref, &run.run_id).await?,
         };
         run.counts.tally(readings.iter().map(|r| &r.outcome));
-        core.runs.put_run(run).await?;
+        if !core.runs.put_run(run).await? {
+            return Ok(JobOutcome::Busy); // another job ended the run: nothing to continue
+        }
         core.slots
             .drop_lease(&cref, &run.run_id, self.owner)
             .await?;

@@ -76,7 +76,13 @@ pub(super) async fn finish(
     run.status = status;
     run.finished_at = Some(finished);
     run.calls = run.calls + crate::calls::current();
-    core.runs.put_run(run).await?;
+    if !core.runs.put_run(run).await? {
+        // Another job ended the run first (duplicates that found its slot taken): its record
+        // stands, and so do its effects.
+        tracing::warn!("the run had already finished; this job's ending is dropped");
+        let stored = core.runs.get_run(&cref, &run.run_id).await?;
+        return Ok(JobOutcome::Done(stored.map(|r| r.status)));
+    }
     if status != RunStatus::Cancelled {
         let last_sync = LastSync {
             run_id: run.run_id.clone(),

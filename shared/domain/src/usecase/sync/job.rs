@@ -51,6 +51,19 @@ pub async fn run_job(
     .await
 }
 
+/// Frees the slot `lease` took for a run that turned out finished (or unknown).
+async fn free_taken(
+    core: &WorkerCore,
+    cref: &crate::connector::ConnectorRef,
+    run: &crate::ids::RunId,
+    lease: &Lease,
+) -> Result<(), StoreError> {
+    if *lease == Lease::Acquired {
+        core.slots.release_slot(cref, run).await?;
+    }
+    Ok(())
+}
+
 /// When a job's PSA calls must have ended: half the margin before the invocation's deadline.
 pub(super) fn psa_calls_end(deadline: Instant, policy: &SyncPolicy) -> Instant {
     deadline
@@ -66,24 +79,30 @@ async fn run_job_bounded(
     deadline: Instant,
 ) -> Result<JobOutcome, StoreError> {
     let cref = job.connector();
+    // The lease first, then the run: a run read under this job's lease cannot finish under it
+    // (a duplicate delivery that read it earlier would write a stale copy back and run it again).
+    // The lease surely runs `lease_ttl` from before the call that took it.
+    let leased_at = tokio::time::Instant::now();
+    let lease = core
+        .slots
+        .take_lease(&cref, &job.run_id, owner, policy.lease_ttl)
+        .await?;
+    if lease == Lease::HeldByOther {
+        return Ok(JobOutcome::Busy);
+    }
     let Some(mut run) = core.runs.get_run(&cref, &job.run_id).await? else {
         tracing::warn!("job for an unknown run; dropped");
+        free_taken(core, &cref, &job.run_id, &lease).await?;
         return Ok(JobOutcome::Done(None));
     };
     if !run.status.is_active() {
-        return Ok(JobOutcome::Done(Some(run.status))); // a duplicate delivery of a finished run
+        // A duplicate delivery of a finished run: the slot its lease made goes again.
+        free_taken(core, &cref, &job.run_id, &lease).await?;
+        return Ok(JobOutcome::Done(Some(run.status)));
     }
-    match core
-        .slots
-        .take_lease(&cref, &run.run_id, owner, policy.lease_ttl)
-        .await?
-    {
-        Lease::Acquired => {}
-        Lease::HeldByOther => return Ok(JobOutcome::Busy),
-        Lease::OtherRun(other) => {
-            let why = format!("already running: run {other} holds the connector");
-            return end(core, &mut run, RunStatus::Failed, &why).await;
-        }
+    if let Lease::OtherRun(other) = lease {
+        let why = format!("already running: run {other} holds the connector");
+        return end(core, &mut run, RunStatus::Failed, &why).await;
     }
     let connector = match core.connectors.get(&cref.workspace, cref.kind).await? {
         Some(c) if c.incarnation == run.incarnation && c.is_deleting() => {
@@ -102,13 +121,25 @@ async fn run_job_bounded(
             return end(core, &mut run, RunStatus::Cancelled, why).await;
         }
     };
-    if run.started_at.is_none() {
+    let first_job = run.started_at.is_none();
+    if first_job {
         run.started_at = Some(now());
         run.token_version = connector.token_version;
         run.full = full_due(&connector, policy);
     } else if connector.token_version != run.token_version {
         let why = "cancelled: the connector's token was replaced while the run was going";
         return end(core, &mut run, RunStatus::Cancelled, why).await;
+    }
+    if first_job && let Some(wait) = core.slots.lease_of_other_incarnation(&cref).await? {
+        // A job of the connector's deleted incarnation still holds its lease: it may still post
+        // (until it sees the delete, or its lease lapses). This run waits, so that no old count
+        // lands over one of its own.
+        tracing::warn!(
+            ?wait,
+            "a deleted incarnation's job is still going; the run waits"
+        );
+        core.slots.drop_lease(&cref, &run.run_id, owner).await?;
+        return Ok(JobOutcome::Busy);
     }
     if !connector.may_sync() {
         let status = if connector.status_reason.as_deref() == Some(reason::TOKEN_REJECTED) {
@@ -120,7 +151,9 @@ async fn run_job_bounded(
         return end(core, &mut run, status, &why).await;
     }
     run.status = RunStatus::Running;
-    core.runs.put_run(&run).await?;
+    if !core.runs.put_run(&run).await? {
+        return Ok(JobOutcome::Busy); // ended meanwhile by a job that found its slot taken
+    }
 
     let token = match core.vault.load(&cref, run.token_version).await {
         Ok(t) => t,
@@ -144,6 +177,8 @@ async fn run_job_bounded(
         job,
         owner,
         deadline,
+        lease_until: leased_at + policy.lease_ttl,
+        resumed: !first_job,
         settings: connector.settings.clone(),
         organization: connector.organization_id.clone(),
     };
@@ -160,6 +195,10 @@ pub(super) struct Job<'a> {
     pub job: &'a SyncJob,
     pub owner: &'a str,
     pub deadline: Instant,
+    /// Until when the lease this job took surely runs.
+    pub lease_until: tokio::time::Instant,
+    /// An earlier job of the run started it (a continuation, or one that stopped half-way).
+    pub resumed: bool,
     pub settings: ConnectorSettings,
     /// The organization the connector is bound to (`None`: bound by this run).
     pub organization: Option<String>,
@@ -193,7 +232,10 @@ impl Job<'_> {
             &pairs,
             &recorded_keys,
             &set.accounts.refused,
-            run.full,
+            // A job that resumes a run sends every reading the run has not recorded, even one
+            // whose pair state says the PSA has it: an earlier job of the run may have posted
+            // another value and stopped before it recorded it (the count then changed back).
+            run.full || self.resumed,
         );
         let already = set.recorded.len();
         let recorder = Recorder::new(core, run, &pairs, set.recorded);
@@ -206,6 +248,12 @@ impl Job<'_> {
             {
                 let threshold = threshold.unwrap_or_default();
                 return self.hold(run, &recorder, plan, threshold).await;
+            }
+            // The decision is saved before the first count goes out: a job that takes the run
+            // over after a crash must not decide again (on pair states this one moved) and hold
+            // a run that has posted.
+            if !plan.send.is_empty() && !core.runs.put_run(run).await? {
+                return Ok(JobOutcome::Busy); // ended meanwhile: nothing to post
             }
         }
         recorder.decided(&plan.decided).await?;
@@ -223,6 +271,7 @@ impl Job<'_> {
             &cref,
             run.token_version,
             self.deadline,
+            self.lease_until,
             self.policy,
         );
         let window = Window {
@@ -234,12 +283,21 @@ impl Job<'_> {
             every: self.policy.checkpoint_every.max(1),
             interval: self.policy.checkpoint_interval,
         };
+        if !plan.send.is_empty() && !sender.refresh_lease(&window).await? {
+            tracing::warn!("lease lost: another worker finishes the run");
+            return Ok(JobOutcome::Busy);
+        }
         sender.check_connector().await?;
         let (bulk, last) = match plan.send.split_last() {
             Some((last, bulk)) => (bulk, Some(last)),
             None => (&plan.send[..], None),
         };
         let unsent = sender.send_all(&recorder, bulk, last, &window).await?;
+        if !sender.holds_lease() {
+            // Stalled past the lease: another worker may be ending the run; this job writes
+            // nothing more.
+            return Ok(JobOutcome::Busy);
+        }
         let accepted_now = recorder.accepted_newest_first();
         match sender.stop() {
             Stop::Go => {}

@@ -88,6 +88,123 @@ async fn connector_of(
         .ok_or(RequestError::NotFound)
 }
 
+/// How long a run may wait queued, its slot claimed, before whoever meets it sends its job again:
+/// far longer than a message takes to reach a worker, so that clicks in a row (or at once) send
+/// no duplicates.
+const RESEND_AFTER: Duration = Duration::from_secs(120);
+
+/// Claims the connector's slot for `run`: `Some(holder)` when another run holds it (its job is
+/// sent again if it has been queued, never started, for [`RESEND_AFTER`]: see
+/// [`resend_if_queued`]). A run whose expired slot this
+/// claim took over is ended (see [`end_abandoned`]).
+pub(super) async fn claim_slot(
+    core: &QueueCore,
+    policy: &SyncPolicy,
+    cref: &crate::connector::ConnectorRef,
+    run: &RunId,
+) -> Result<Option<RunId>, StoreError> {
+    match core.slots.claim_slot(cref, run, policy.slot_ttl).await? {
+        SlotClaim::Claimed => Ok(None),
+        SlotClaim::TookOver(old) => {
+            end_abandoned(core, cref, &old).await;
+            Ok(None)
+        }
+        SlotClaim::Busy(active, held) => {
+            if held >= RESEND_AFTER {
+                resend_if_queued(core, cref, &active).await?;
+            }
+            Ok(Some(active))
+        }
+    }
+}
+
+/// A run whose slot expired while it was still queued, never started, will not end by itself
+/// (its job was never sent: the request or firing that created it died first): it ends
+/// `failed` now, so that the run list does not show it queued for ever. Best effort: a failure
+/// is logged. A message of it that comes later finds it finished and does nothing.
+async fn end_abandoned(core: &QueueCore, cref: &crate::connector::ConnectorRef, old: &RunId) {
+    let ended = async {
+        let Some(mut run) = core.runs.get_run(cref, old).await? else {
+            return Ok(());
+        };
+        // A run that started has readings to settle: its own job (a message that comes back)
+        // or a continuation ends it.
+        if run.status != RunStatus::Queued || run.started_at.is_some() {
+            return Ok(());
+        }
+        tracing::warn!(run_id = %old, "an abandoned run ends: its slot expired");
+        run.status = RunStatus::Failed;
+        run.finished_at = Some(now());
+        run.reason = Some(
+            "abandoned: its job was never sent and the connector's slot expired; the next run \
+             sends the counts"
+                .into(),
+        );
+        if core.runs.put_run(&run).await? {
+            crate::usecase::run_finished(core, &run).await;
+        }
+        Ok::<_, StoreError>(())
+    };
+    if let Err(e) = ended.await {
+        tracing::warn!(error = %e, "could not end an abandoned run");
+    }
+}
+
+/// The run that holds the slot is still `queued`, never started: its job may never have been
+/// sent (the function that created it died before the queue answered, or a firing died between
+/// creating it and sending it and a later firing took over), so it is sent (again). A duplicate
+/// is harmless: the worker's lease and the run's status make it a no-op.
+async fn resend_if_queued(
+    core: &QueueCore,
+    cref: &crate::connector::ConnectorRef,
+    active: &RunId,
+) -> Result<(), StoreError> {
+    let Some(run) = core.runs.get_run(cref, active).await? else {
+        return Ok(());
+    };
+    if run.status == RunStatus::Queued && run.started_at.is_none() {
+        tracing::warn!(run_id = %run.run_id, "the run is still queued: its job is sent again");
+        core.queue.enqueue(&[SyncJob::for_run(&run)]).await?;
+    }
+    Ok(())
+}
+
+/// Frees the slot `run` claimed, for a request that did not go through.
+async fn free_slot(core: &QueueCore, run: &SyncRun) {
+    if let Err(e) = core.slots.release_slot(&run.connector(), &run.run_id).await {
+        tracing::warn!(error = %e, "could not release the run slot; it expires by itself");
+    }
+}
+
+/// Creates the queued `run` (its slot claimed) and sends its job. When either fails, the run is
+/// written `failed` and its slot freed: a create that landed although the store answered an
+/// error must not leave a run `queued` for ever that no job will pick up. If even that write
+/// fails, the slot stays with the run: the next "Sync now" or firing that finds it sends the
+/// run's job (see [`resend_if_queued`]), or, if the run was never created, the slot expires.
+async fn create_and_send(core: &QueueCore, run: &SyncRun) -> Result<(), StoreError> {
+    let sent = match core.runs.create_run(run).await {
+        Ok(_) => core.queue.enqueue(&[SyncJob::for_run(run)]).await,
+        Err(e) => Err(e),
+    };
+    let Err(e) = sent else {
+        return Ok(());
+    };
+    let mut failed = run.clone();
+    failed.status = RunStatus::Failed;
+    failed.finished_at = Some(now());
+    failed.reason = Some("the run could not be queued".into());
+    match core.runs.put_run(&failed).await {
+        Ok(written) => {
+            if written {
+                crate::usecase::run_finished(core, &failed).await;
+            }
+            free_slot(core, run).await;
+        }
+        Err(e) => tracing::warn!(error = %e, "the run could not be marked failed; its slot stays"),
+    }
+    Err(e)
+}
+
 /// An admin's "Sync now": one queued run, or why not.
 #[tracing::instrument(skip(core, policy), fields(workspace_id = %caller.workspace, connector_id = kind.as_str()))]
 pub async fn request_sync(
@@ -105,54 +222,34 @@ pub async fn request_sync(
     let cref = connector.reference();
     let at = now();
     let run_id = RunId::new(at, &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    if let SlotClaim::Busy(active) = core
-        .slots
-        .claim_slot(&cref, &run_id, policy.slot_ttl)
-        .await?
-    {
+    if let Some(active) = claim_slot(core, policy, &cref, &run_id).await? {
         return Err(RequestError::InProgress(active));
     }
-    let queued = async {
-        if let Some(wait) = core.slots.claim_cooldown(&cref, policy.cooldown).await? {
-            return Err(RequestError::TooSoon(wait));
-        }
-        let run = new_run(
-            &connector,
-            run_id.clone(),
-            Trigger::OnDemand,
-            Some(caller.user.clone()),
-            at,
-        );
-        core.runs.create_run(&run).await?;
-        if let Err(e) = core.queue.enqueue(&[SyncJob::for_run(&run)]).await {
-            let mut failed = run.clone();
-            failed.status = RunStatus::Failed;
-            failed.finished_at = Some(now());
-            failed.reason = Some("the run could not be queued".into());
-            let _ = core.runs.put_run(&failed).await;
-            crate::usecase::run_finished(core, &failed).await;
-            return Err(e.into());
-        }
-        Ok(run)
+    let run = new_run(
+        &connector,
+        run_id,
+        Trigger::OnDemand,
+        Some(caller.user.clone()),
+        at,
+    );
+    let refused = match core.slots.claim_cooldown(&cref, policy.cooldown).await {
+        Ok(None) => None,
+        Ok(Some(wait)) => Some(RequestError::TooSoon(wait)),
+        Err(e) => Some(e.into()),
+    };
+    if let Some(refused) = refused {
+        free_slot(core, &run).await;
+        return Err(refused);
     }
-    .await;
-    match &queued {
-        Ok(run) => {
-            let event = AuditEvent::new(
-                Actor::User(caller.user.clone()),
-                AuditAction::SyncRequested,
-                connector.kind,
-            )
-            .run(&run.run_id);
-            audit(core, &caller.workspace, event).await;
-        }
-        Err(_) => {
-            if let Err(e) = core.slots.release_slot(&cref, &run_id).await {
-                tracing::warn!(error = %e, "could not release the run slot; it expires by itself");
-            }
-        }
-    }
-    queued
+    create_and_send(core, &run).await?;
+    let event = AuditEvent::new(
+        Actor::User(caller.user.clone()),
+        AuditAction::SyncRequested,
+        connector.kind,
+    )
+    .run(&run.run_id);
+    audit(core, &caller.workspace, event).await;
+    Ok(run)
 }
 
 /// An admin's release of a held run: a new run (trigger `release`, `releaseOf`) that posts
@@ -198,11 +295,7 @@ pub async fn release_run(
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         ),
     );
-    if let SlotClaim::Busy(active) = core
-        .slots
-        .claim_slot(&cref, &run_id, policy.slot_ttl)
-        .await?
-    {
+    if let Some(active) = claim_slot(core, policy, &cref, &run_id).await? {
         return Err(RequestError::InProgress(active));
     }
     let mut run = new_run(
@@ -213,18 +306,7 @@ pub async fn release_run(
         at,
     );
     run.release_of = Some(target.run_id.clone());
-    let queued = async {
-        core.runs.create_run(&run).await?;
-        core.queue.enqueue(&[SyncJob::for_run(&run)]).await?;
-        Ok::<_, StoreError>(())
-    }
-    .await;
-    if let Err(e) = queued {
-        if let Err(e) = core.slots.release_slot(&cref, &run_id).await {
-            tracing::warn!(error = %e, "could not release the run slot; it expires by itself");
-        }
-        return Err(e.into());
-    }
+    create_and_send(core, &run).await?;
     let event = AuditEvent::new(
         Actor::User(caller.user.clone()),
         AuditAction::SyncReleased,

@@ -24,7 +24,7 @@ use crate::capacity::{self, DayPlan};
 use crate::connector::{Connector, ConnectorRef};
 use crate::ids::RunId;
 pub use crate::ports::{FiringClaim, ScheduleBook, ScheduleProgress, ScheduledRun};
-use crate::ports::{SlotClaim, StoreError, SyncJob};
+use crate::ports::{StoreError, SyncJob};
 use crate::sync::{RunStatus, Trigger};
 use crate::usecase::QueueCore;
 use crate::usecase::{Core, now, update_connector};
@@ -271,7 +271,7 @@ async fn schedule_page(
 
 /// One connector of the firing: its run created (or found) and whether its job must go out.
 async fn one(
-    core: &Core,
+    core: &QueueCore,
     policy: &SyncPolicy,
     plan: &DayPlan,
     run_id: &RunId,
@@ -294,10 +294,9 @@ async fn one(
         None => {}
     }
     let cref = c.reference();
-    if let SlotClaim::Busy(_) = core
-        .slots
-        .claim_slot(&cref, run_id, policy.slot_ttl)
+    if super::request::claim_slot(core, policy, &cref, run_id)
         .await?
+        .is_some()
     {
         return Ok(Step::Busy);
     }

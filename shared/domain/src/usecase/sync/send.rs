@@ -13,8 +13,8 @@ use crate::secret::ApiToken;
 use crate::usecase::Core;
 use crate::usecase::WorkerCore;
 use futures::StreamExt;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Why a job stopped posting.
@@ -50,6 +50,11 @@ pub(super) struct Sender<'a> {
     started: AtomicUsize,
     /// An accepted count was sent with `no_build=false`: the PSA rebuilds its billing view.
     pub built: AtomicBool,
+    /// Until when the job's lease surely runs (`lease_ttl` from before the call that took or
+    /// last renewed it). A lease that lapsed is lost: another worker may have taken the run, or
+    /// a new incarnation may be posting, so no count starts and the lease is not renewed.
+    lease_until: Mutex<tokio::time::Instant>,
+    lease_ttl: Duration,
 }
 
 impl<'a> Sender<'a> {
@@ -61,6 +66,7 @@ impl<'a> Sender<'a> {
         connector: &'a ConnectorRef,
         token_version: u64,
         deadline: Instant,
+        lease_until: tokio::time::Instant,
         policy: &SyncPolicy,
     ) -> Self {
         Self {
@@ -75,6 +81,8 @@ impl<'a> Sender<'a> {
             stop: OnceLock::new(),
             started: AtomicUsize::new(0),
             built: AtomicBool::new(false),
+            lease_until: Mutex::new(lease_until),
+            lease_ttl: policy.lease_ttl,
         }
     }
 
@@ -85,6 +93,49 @@ impl<'a> Sender<'a> {
     /// Records the first reason to stop (later ones do not replace it).
     pub fn halt(&self, why: Stop) {
         let _ = self.stop.set(why);
+    }
+
+    /// At least half the lease is left: a count started now lands while the lease runs (a post
+    /// is bounded far below that in production, where the lease is renewed every
+    /// `checkpoint_interval`).
+    fn lease_ample(&self) -> bool {
+        let until = *self.lease_until.lock().unwrap();
+        tokio::time::Instant::now() + self.lease_ttl / 2 < until
+    }
+
+    /// Before the first count, when less than half the lease is left (a long set-up): takes the
+    /// lease again even if it lapsed, since the connector is re-read after it (the caller's
+    /// [`Sender::check_connector`]) and a new incarnation waits for a live lease. False when
+    /// another worker holds it now.
+    pub async fn refresh_lease(&self, window: &Window<'_>) -> Result<bool, StoreError> {
+        if self.lease_ample() {
+            return Ok(true);
+        }
+        let asked = tokio::time::Instant::now();
+        if !window.renew_lease().await? {
+            return Ok(false);
+        }
+        *self.lease_until.lock().unwrap() = asked + self.lease_ttl;
+        Ok(true)
+    }
+
+    /// The lease still runs (from this job's point of view): no other worker can have the run.
+    pub fn holds_lease(&self) -> bool {
+        tokio::time::Instant::now() < *self.lease_until.lock().unwrap()
+    }
+
+    /// Renews the run's lease at a checkpoint; false when it is lost (it lapsed, or another
+    /// worker holds it now).
+    async fn renew_lease(&self, window: &Window<'_>) -> Result<bool, StoreError> {
+        let asked = tokio::time::Instant::now();
+        if asked >= *self.lease_until.lock().unwrap() {
+            return Ok(false);
+        }
+        if !window.renew_lease().await? {
+            return Ok(false);
+        }
+        *self.lease_until.lock().unwrap() = asked + self.lease_ttl;
+        Ok(true)
     }
 
     pub fn deadline_near(&self) -> bool {
@@ -122,6 +173,12 @@ impl<'a> Sender<'a> {
             if self.stop() != Stop::Go {
                 return Sent::Unsent(reading);
             }
+        }
+        // Checked last, with no await before the post goes out.
+        if !self.lease_ample() {
+            tracing::warn!("the run's lease runs out; another worker finishes the run");
+            self.halt(Stop::LeaseLost);
+            return Sent::Unsent(reading);
         }
         let batch = if no_build {
             Batch::MoreFollow
@@ -225,6 +282,12 @@ impl<'a> Sender<'a> {
                 let due = pending.len() >= window.every
                     || since.elapsed() >= window.interval
                     || (bulk_done && !pending.is_empty());
+                if (closed || due) && !self.holds_lease() {
+                    // Another worker may have the run: what this job learnt is not written (the
+                    // counts not recorded go out again, the same values).
+                    self.halt(Stop::LeaseLost);
+                    pending.clear();
+                }
                 if closed || due {
                     let written = recorder.checkpoint(std::mem::take(&mut pending)).await;
                     if written.is_err() {
@@ -233,12 +296,12 @@ impl<'a> Sender<'a> {
                     written?;
                     since = Instant::now();
                     if !closed
-                        && !window
-                            .renew_lease()
+                        && !self
+                            .renew_lease(window)
                             .await
                             .inspect_err(|_| self.halt(Stop::StoreFailed))?
                     {
-                        tracing::warn!("lease lost to another worker; it finishes the run");
+                        tracing::warn!("lease lost: another worker finishes the run");
                         self.halt(Stop::LeaseLost);
                     }
                 }
@@ -274,7 +337,7 @@ pub(super) struct Window<'a> {
 }
 
 impl Window<'_> {
-    /// Renews the run's lease; false when another worker holds it now.
+    /// Renews the run's lease in the store; false when another worker holds it now.
     async fn renew_lease(&self) -> Result<bool, StoreError> {
         let lease = self
             .core

@@ -4,6 +4,7 @@
 mod connectors;
 mod job;
 mod job_claim;
+mod job_fence;
 mod job_post;
 mod job_setup;
 mod provision;
