@@ -49,10 +49,31 @@ impl Sim {
         if let Some(stop) = self.drain().await {
             return stop;
         }
-        // Runs of a deleted incarnation whose job never went out stay queued, seen by no one.
+        for m in 0..self.tree.msps.len() {
+            v.extend(self.clean_run(m).await);
+        }
+        if !v.is_empty() {
+            return v;
+        }
+        // Last, no run of a live connector is left going: the clean runs above clicked "Sync
+        // now" (which sends the job of a run still queued again, or ends one whose slot
+        // expired) and drained the queue.
+        let stuck = self.stuck_runs();
+        match super::known::recognise(&stuck) {
+            Some(known) => self.known(known, &stuck),
+            None => v.extend(stuck),
+        }
+        v
+    }
+
+    /// The runs of live connectors that are still queued or running.
+    fn stuck_runs(&self) -> Vec<String> {
+        // Runs of a deleted incarnation (or one still being deleted) whose job never went out
+        // stay queued, seen by no one.
         let live: BTreeMap<String, String> = {
             let all = self.store.connectors.lock().unwrap();
             all.values()
+                .filter(|c| !c.is_deleting())
                 .map(|c| {
                     (
                         c.incarnation.clone(),
@@ -80,21 +101,10 @@ impl Sim {
                 })
                 .collect()
         };
-        let stuck: Vec<String> = stuck
+        stuck
             .into_iter()
             .map(|r| format!("run {r} never finished"))
-            .collect();
-        match super::known::recognise(&stuck) {
-            Some(known) => self.known(known, &stuck),
-            None => v.extend(stuck),
-        }
-        if !v.is_empty() {
-            return v;
-        }
-        for m in 0..self.tree.msps.len() {
-            v.extend(self.clean_run(m).await);
-        }
-        v
+            .collect()
     }
 
     /// Runs every visible job to its end, waiting for the ones given back, until none is left;

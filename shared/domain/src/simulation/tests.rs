@@ -94,3 +94,21 @@ fn a_lost_reading_is_caught() {
     let first = &caught[0].violations[0];
     assert!(first.contains("≠ its readings"), "{}", caught[0].explain());
 }
+
+/// The seeds that showed the engine bugs fixed in issue 19 (two workers on one run, a run held
+/// after posting, a queued run never sent, an old incarnation's count over a newer one) pass,
+/// with no known bug either. (The fixes changed what each seed does, so these are smoke, not
+/// replays: the bugs' own regression tests are `usecase/tests/job_fence.rs`.)
+#[test]
+fn the_seeds_that_found_bugs_pass() {
+    for seed in [
+        0, 102, 108, 158, 170, 180, 184, 211, 437, 986, 1667, 3061, 3871, 13764,
+    ] {
+        let report = run_seed(seed, Plant::None);
+        assert!(
+            report.violations.is_empty() && report.known.is_empty(),
+            "{}",
+            report.explain()
+        );
+    }
+}
