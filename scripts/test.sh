@@ -26,8 +26,6 @@ done
 # binaries are not needed.
 functions=(connectors-api sync-on-demand sync-scheduled sync-worker sync-notifier)
 (cd "$ROOT" && cargo build --workspace --tests "${functions[@]/#/--bin=}")
-# `scripts/test.sh --build-only`: that build alone (CI builds while the stack installs).
-if [[ ${1:-} == --build-only ]]; then exit 0; fi
 # The full run also validates the SAM template (SAM's transform, then cfn-lint over the result;
 # offline, no credentials, ~5 s). Installed by install.sh (aws-sam-cli, pinned).
 if ((${#scope[@]})); then
