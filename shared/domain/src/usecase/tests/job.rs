@@ -95,3 +95,14 @@ pub(super) fn calls(w: &World, name: &str) -> usize {
 pub(super) fn o(account: &str, service: &str, outcome: Outcome) -> (String, String, Outcome) {
     (account.into(), service.into(), outcome)
 }
+
+/// Sets managed workspace `id`'s protected users and devices to `n` (as Coro would report them).
+pub(super) fn set_devices(w: &World, id: &str, n: u64) {
+    let mut all = w.store.children.lock().unwrap();
+    let ws = all
+        .values_mut()
+        .flatten()
+        .find(|ws| ws.id.as_str() == id)
+        .unwrap();
+    (ws.protected_users, ws.protected_devices) = (n, n);
+}

@@ -9,20 +9,10 @@ use crate::connector::ConnectorRef;
 use crate::ports::RunSlots;
 use crate::sync::{Outcome, RunStatus};
 use crate::testing::store::{Call, Tap, Verdict};
-use crate::testing::{SimSlots, World, admin};
+use crate::testing::{SimSlots, admin};
 use crate::usecase::sync::{self, JobOutcome, RequestError, SyncPolicy};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn set_devices(w: &World, id: &str, n: u64) {
-    let mut all = w.store.children.lock().unwrap();
-    let ws = all
-        .values_mut()
-        .flatten()
-        .find(|ws| ws.id.as_str() == id)
-        .unwrap();
-    (ws.protected_users, ws.protected_devices) = (n, n);
-}
 
 /// Held after posting (seeds 170, 180, 211 before the fix): the guard's decision is saved before
 /// the first count goes out, so the job that takes over after a crash does not decide again on

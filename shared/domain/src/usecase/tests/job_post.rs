@@ -13,16 +13,6 @@ use crate::usecase::sync::{self, JobOutcome, SyncPolicy};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn set_devices(w: &World, id: &str, n: u64) {
-    let mut all = w.store.children.lock().unwrap();
-    let ws = all
-        .values_mut()
-        .flatten()
-        .find(|ws| ws.id.as_str() == id)
-        .unwrap();
-    (ws.protected_users, ws.protected_devices) = (n, n);
-}
-
 #[tokio::test]
 async fn the_guard_holds_a_big_drop_and_a_release_posts_it() {
     let w = world(&[("a", &["EDR"], 30)]).await;
