@@ -283,7 +283,9 @@ impl Job<'_> {
             every: self.policy.checkpoint_every.max(1),
             interval: self.policy.checkpoint_interval,
         };
-        if !plan.send.is_empty() && !sender.refresh_lease(&window).await? {
+        // (Also with nothing to send: a set-up longer than the lease must not make every
+        // delivery of the run give up at the end.)
+        if !sender.refresh_lease(&window).await? {
             tracing::warn!("lease lost: another worker finishes the run");
             return Ok(JobOutcome::Busy);
         }

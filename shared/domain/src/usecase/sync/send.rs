@@ -103,7 +103,7 @@ impl<'a> Sender<'a> {
         tokio::time::Instant::now() + self.lease_ttl / 2 < until
     }
 
-    /// Before the first count, when less than half the lease is left (a long set-up): takes the
+    /// Before posting, when less than half the lease is left (a long set-up): takes the
     /// lease again even if it lapsed, since the connector is re-read after it (the caller's
     /// [`Sender::check_connector`]) and a new incarnation waits for a live lease. False when
     /// another worker holds it now.

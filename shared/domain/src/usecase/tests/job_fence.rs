@@ -235,6 +235,24 @@ async fn a_long_set_up_takes_the_lease_again_before_posting() {
     assert_eq!(calls(&w, "report_count"), 1);
 }
 
+/// ... also when there is nothing to send: a set-up longer than the whole lease does not make
+/// every delivery of the run give up at its end.
+#[tokio::test(start_paused = true)]
+async fn a_set_up_longer_than_the_lease_with_nothing_to_send_still_ends_the_run() {
+    let mut w = world(&[("a", &["EDR"], 3)]).await;
+    w.core.slots = Arc::new(SimSlots::new(None));
+    assert_eq!(sync_now(&w).await.status, RunStatus::Succeeded);
+    tokio::time::advance(policy().cooldown).await;
+    let job = request(&w).await;
+    *w.store.tap.lock().unwrap() = Some(Arc::new(StallAtPairs {
+        stall: Duration::from_secs(70),
+        then: Box::new(|| ()),
+    }));
+    let ran = sync::run_job(&w.core, &short_lease(), &job, "worker-1", far()).await;
+    assert_eq!(ran.unwrap(), JobOutcome::Done(Some(RunStatus::Succeeded)));
+    assert_eq!(outcomes(&w, &job), [o("a", "EDR", Outcome::Unchanged)]);
+}
+
 /// A worker that stalled past its lease while another took the run over posts nothing.
 #[tokio::test(start_paused = true)]
 async fn a_job_whose_lapsed_lease_another_worker_took_posts_nothing() {
