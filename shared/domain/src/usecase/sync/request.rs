@@ -280,6 +280,13 @@ pub async fn release_run(
     match latest {
         Some(l) if l.status.is_active() => return Err(RequestError::InProgress(l.run_id)),
         Some(l) if l.run_id == target.run_id && l.status == RunStatus::Held => {}
+        // A release of it that could not be queued (marked failed, never started) leaves it
+        // the one to release.
+        Some(l)
+            if target.status == RunStatus::Held
+                && l.release_of.as_ref() == Some(&target.run_id)
+                && l.status == RunStatus::Failed
+                && l.started_at.is_none() => {}
         _ => return Err(RequestError::RunNotHeld),
     }
     if !connector.may_sync() {

@@ -158,6 +158,34 @@ async fn sync_now_again_sends_the_job_of_a_run_stuck_queued() {
     assert!(w.store.jobs.lock().unwrap().is_empty());
 }
 
+/// A release that could not be queued is marked failed (so that no run stays queued for
+/// ever); the held run can still be released.
+#[tokio::test]
+async fn a_release_that_could_not_be_queued_leaves_the_held_run_releasable() {
+    let w = world(&[("a", &["EDR"], 30)]).await;
+    assert_eq!(sync_now(&w).await.status, RunStatus::Succeeded);
+    set_devices(&w, "a", 1);
+    let job = request(&w).await;
+    assert_eq!(run(&w, &job).await, JobOutcome::Done(Some(RunStatus::Held)));
+    let (queue, p, admin) = (w.queue_core(), policy(), admin("msp"));
+    let release = || sync::release_run(&queue, &p, &admin, G, &job.run_id);
+    *w.store.tap.lock().unwrap() = Some(FailNth::new("enqueue", 1));
+    assert!(matches!(release().await, Err(RequestError::Store(_))));
+    *w.store.tap.lock().unwrap() = None;
+    let failed = w.store.runs.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(failed.release_of.as_ref(), Some(&job.run_id));
+    assert_eq!(failed.status, RunStatus::Failed);
+    let again = release()
+        .await
+        .expect("the held run is still the one to release");
+    let job2 = w.store.jobs.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(job2.run_id, again.run_id);
+    assert_eq!(
+        run(&w, &job2).await,
+        JobOutcome::Done(Some(RunStatus::Succeeded))
+    );
+}
+
 /// An old incarnation's count over a newer one (seed 3061): while a job of the deleted
 /// incarnation holds its lease, the new incarnation's run waits; once it is gone, it runs.
 #[tokio::test]
