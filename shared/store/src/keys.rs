@@ -70,6 +70,11 @@ pub(crate) fn slot_sk(c: &ConnectorRef) -> String {
     format!("SLOT#{}", c.key())
 }
 
+/// `SLOT#<type>#`: the slots of every incarnation of the workspace's connector of that type.
+pub(crate) fn slots_prefix(kind: ConnectorType) -> String {
+    format!("SLOT#{}#", kind.as_str())
+}
+
 /// `COOLDOWN#<type>`: the on-demand cool-down of the workspace's connector of that type.
 pub(crate) fn cooldown_sk(c: &ConnectorRef) -> String {
     format!("COOLDOWN#{}", c.kind.as_str())

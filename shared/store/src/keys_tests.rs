@@ -37,6 +37,7 @@ fn every_key_is_spelled_as_in_the_table() {
         (KEY_HEALTH_SK.into(), "KEYHEALTH"),
         (BUDGET_SK.into(), "BUDGET"),
         (slot_sk(&c), "SLOT#gradient#0123456789abcdef"),
+        (slots_prefix(ConnectorType::Gradient), "SLOT#gradient#"),
         (cooldown_sk(&c), "COOLDOWN#gradient"),
         (attempts_pk(&ws), "LIMIT#acme_TX7T_u"),
         (

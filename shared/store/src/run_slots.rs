@@ -7,7 +7,7 @@
 
 use crate::attrs::{attr_n, attr_s, ms, n, now_ms, s};
 use crate::error::{done_unless_failed, is_condition_failed, store_error};
-use crate::keys::{cooldown_sk, slot_sk, workspace_pk};
+use crate::keys::{cooldown_sk, slot_sk, slots_prefix, workspace_pk};
 use crate::table::DynamoSync;
 use async_trait::async_trait;
 use psa_domain::ports::{Lease, RunSlots, SlotClaim, StoreError};
@@ -334,7 +334,7 @@ impl RunSlots for DynamoSync {
             #[serde(rename = "leaseExpiresAtMs")]
             lease_expires_at_ms: Option<u64>,
         }
-        let prefix = format!("SLOT#{}#", connector.kind.as_str());
+        let prefix = slots_prefix(connector.kind);
         let own = slot_sk(connector);
         let slots: Vec<SlotLease> = self
             .query_all(
