@@ -48,23 +48,7 @@ impl World {
         let psas = Psas::new()
             .with(ConnectorType::Gradient, psa.clone())
             .with(ConnectorType::Second, second.clone());
-        let core = Core {
-            connectors: store.clone(),
-            orgs: store.clone(),
-            directory: store.clone(),
-            catalogue: Arc::new(Catalogue::builtin()),
-            slots: store.clone(),
-            runs: store.clone(),
-            readings: store.clone(),
-            pairs: store.clone(),
-            audit: store.clone(),
-            key_health: store.clone(),
-            alerts: store.clone(),
-            attempts: store.clone(),
-            events: Arc::new(crate::ports::NoEvents),
-            metrics: Arc::new(crate::ports::NoMetrics),
-            schedule: Arc::new(NoScheduleBook),
-        };
+        let core = core_over(&store, store.clone(), Arc::new(NoScheduleBook));
         Self {
             core: WorkerCore::new(core, store.clone(), psas, store.clone()),
             store,
@@ -127,6 +111,31 @@ pub fn token(raw: &str) -> ApiToken {
 
 /// The unit tests here do not schedule (the scheduler is tested against DynamoDB Local in
 /// `tests/tests/schedule.rs`): every call says so.
+/// A `Core` whose store ports are all `store` but `slots` and `schedule`; no events or metrics.
+pub fn core_over(
+    store: &Arc<Memory>,
+    slots: Arc<dyn crate::ports::RunSlots>,
+    schedule: Arc<dyn crate::usecase::sync::ScheduleBook>,
+) -> Core {
+    Core {
+        connectors: store.clone(),
+        orgs: store.clone(),
+        directory: store.clone(),
+        catalogue: Arc::new(Catalogue::builtin()),
+        slots,
+        runs: store.clone(),
+        readings: store.clone(),
+        pairs: store.clone(),
+        audit: store.clone(),
+        key_health: store.clone(),
+        alerts: store.clone(),
+        attempts: store.clone(),
+        events: Arc::new(crate::ports::NoEvents),
+        metrics: Arc::new(crate::ports::NoMetrics),
+        schedule,
+    }
+}
+
 pub struct NoScheduleBook;
 
 fn not_here() -> crate::ports::StoreError {

@@ -6,13 +6,11 @@
 
 use super::seen::Seen;
 use super::world::Tree;
-use crate::catalogue::Catalogue;
 use crate::ids::ConnectorType;
 use crate::ports::StoreError;
-use crate::ports::{NoEvents, NoMetrics};
 use crate::testing::{Faults, Memory, Rates, SimBook, SimPsa, SimQueue, SimSlots};
 use crate::usecase::sync::{JobOutcome, SyncPolicy};
-use crate::usecase::{Core, Psas, QueueCore, WorkerCore};
+use crate::usecase::{Psas, QueueCore, WorkerCore};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -118,23 +116,7 @@ impl Sim {
         let slots = Arc::new(SimSlots::new(Some(faults.clone())));
         let queue = Arc::new(SimQueue::new(faults.clone()));
         let book = Arc::new(SimBook::new(store.clone(), Some(faults.clone())));
-        let core = Core {
-            connectors: store.clone(),
-            orgs: store.clone(),
-            directory: store.clone(),
-            catalogue: Arc::new(Catalogue::builtin()),
-            slots: slots.clone(),
-            runs: store.clone(),
-            readings: store.clone(),
-            pairs: store.clone(),
-            audit: store.clone(),
-            key_health: store.clone(),
-            alerts: store.clone(),
-            attempts: store.clone(),
-            events: Arc::new(NoEvents),
-            metrics: Arc::new(NoMetrics),
-            schedule: book.clone(),
-        };
+        let core = crate::testing::core_over(&store, slots.clone(), book.clone());
         let qcore = QueueCore {
             core: core.clone(),
             queue: queue.clone(),
